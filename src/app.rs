@@ -1,0 +1,149 @@
+//! Runs one subcommand: load settings, connect once, dispatch to the engine, print the result.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::ArgMatches;
+
+use crate::engine::{self, Cancel, Ctx, Runtime};
+use crate::failure::Failure;
+use crate::printer::Printer;
+use crate::remote::ssh::SshHost;
+use crate::remote::run_ok;
+use crate::server::compose::ComposeTool;
+use crate::server::state;
+use crate::settings::{values, Config, ConfigErrors, Mode, Needs, RawSettings, Sources};
+
+pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
+    let (name, sub) = matches.subcommand().expect("a subcommand is required");
+    let action = name == "action";
+    let raw = load_raw(sub, action)?;
+    printer.mask(&raw.secrets());
+    let needs = match name {
+        "deploy" | "ship" | "plan" | "build" | "action" => Needs::Image,
+        _ => Needs::AppOrImage,
+    };
+    if matches!(name, "build" | "ship" | "action") {
+        return Err(Failure::config(format!(
+            "`bluegreen {name}` is not available in this version yet; build and push the image yourself, \
+             then run `bluegreen deploy --image-ref REF`; nothing was changed"
+        ))
+        .into());
+    }
+    let config = Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors))?;
+    let image_ref = match sub.get_one::<String>("image_ref") {
+        Some(reference) => {
+            values::check_image_reference(reference).map_err(|m| Failure::config(format!("--image-ref: {m}")))?;
+            reference.clone()
+        }
+        None => format!("{}:{}", config.image, config.environment),
+    };
+
+    printer.phase(&format!("connect to {}@{}:{}", config.username, config.host, config.port));
+    let host = SshHost::connect(&config).await?;
+    let tool = detect_compose(&config, &host).await?;
+    let ctx = Ctx { config: &config, host: &host, printer, runtime: Runtime::new(&config, tool), cancel: Cancel::on_signals() };
+    let result = dispatch(name, sub, &ctx, &image_ref).await;
+    printer.end_phase();
+    host.close().await;
+    result
+}
+
+async fn dispatch(name: &str, sub: &ArgMatches, ctx: &Ctx<'_, SshHost>, image_ref: &str) -> Result<()> {
+    match name {
+        "deploy" => {
+            let summary = engine::deploy::deploy(ctx, image_ref, &commit_sha(ctx.config)).await?;
+            ctx.printer.end_phase();
+            ctx.printer.info(&summary.line());
+            println!("{}", summary.image);
+        }
+        "rollback" => {
+            let summary = engine::rollback::rollback(ctx).await?;
+            ctx.printer.end_phase();
+            ctx.printer.info(&summary.line());
+        }
+        "status" => {
+            let status = engine::status::status(ctx).await?;
+            if sub.get_flag("json") {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.human());
+            }
+        }
+        "plan" => {
+            for line in engine::plan::plan(ctx, image_ref, &commit_sha(ctx.config)).await? {
+                println!("{line}");
+            }
+        }
+        "unlock" => {
+            let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;
+            let text = output.stdout.trim();
+            if text == "free" {
+                println!("the deploy lock in {} was not held", ctx.config.state_dir);
+            } else {
+                let holder = serde_json::from_str::<engine::record::LockRecord>(text)
+                    .map(|record| record.holder.describe())
+                    .unwrap_or_else(|_| text.to_owned());
+                println!("removed the deploy lock held by {holder}");
+            }
+        }
+        other => unreachable!("unknown subcommand {other}"),
+    }
+    Ok(())
+}
+
+fn load_raw(sub: &ArgMatches, action: bool) -> Result<RawSettings> {
+    let mut sources = Sources {
+        flags: crate::cli::setting_flags(sub),
+        env: std::env::vars().collect(),
+        read_action_inputs: action,
+        file: None,
+    };
+    let explicit = sub.get_one::<String>("config").map(PathBuf::from);
+    sources.read_file(explicit.as_deref()).map_err(|e| Failure::config(format!("{e:#}")))?;
+    RawSettings::gather(&sources).map_err(|e| Failure::config(format!("{e:#}")).into())
+}
+
+fn report_config_errors(printer: &Printer, errors: ConfigErrors) -> anyhow::Error {
+    for problem in &errors.0 {
+        printer.info(&format!("- {problem}"));
+    }
+    let names: Vec<&str> = errors.0.iter().filter_map(|p| p.split(':').next()).collect();
+    Failure::config(format!(
+        "invalid settings ({}): {}; nothing on the server was touched; fix them and run again",
+        names.join(", "),
+        errors.0.join("; ")
+    ))
+    .into()
+}
+
+async fn detect_compose(config: &Config, host: &SshHost) -> Result<ComposeTool> {
+    if !matches!(config.mode, Mode::Compose(_)) {
+        return Ok(ComposeTool::V2);
+    }
+    let output = run_ok(host, &ComposeTool::detect()).await?;
+    ComposeTool::parse(&output.stdout).ok_or_else(|| {
+        Failure::deploy(
+            "compose_file is set but the server has neither `docker compose` nor `docker-compose`; \
+             nothing was changed; install one on the server",
+        )
+        .into()
+    })
+}
+
+/// The commit being deployed: GITHUB_SHA, else `git rev-parse HEAD` in `context`.
+pub fn commit_sha(config: &Config) -> String {
+    if let Ok(sha) = std::env::var("GITHUB_SHA") {
+        if !sha.is_empty() {
+            return sha;
+        }
+    }
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&config.context)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}

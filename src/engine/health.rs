@@ -1,0 +1,116 @@
+//! Readiness: GET `health_path` on the new color's port through an SSH port forward, every
+//! `health_interval` until `health_timeout`. A container that exits or restarts fails at once.
+
+use std::time::{Duration, Instant};
+
+use super::observe;
+use super::Ctx;
+use crate::color::Color;
+use crate::remote::Host;
+
+#[derive(Debug)]
+pub struct Healthy {
+    pub attempts: u32,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug)]
+pub enum Unhealthy {
+    TimedOut { attempts: u32, last: String },
+    ContainerDied { status: String, exit_code: i64, restarts: u64 },
+    Cancelled,
+    Other(anyhow::Error),
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unhealthy::TimedOut { attempts, last } => write!(f, "not healthy after {attempts} probes (last: {last})"),
+            Unhealthy::ContainerDied { status, exit_code, restarts } => {
+                write!(f, "the container is {status} (exit code {exit_code}, {restarts} restarts)")
+            }
+            Unhealthy::Cancelled => f.write_str("cancelled by a signal"),
+            Unhealthy::Other(error) => write!(f, "{error:#}"),
+        }
+    }
+}
+
+/// One probe's verdict: `Ok` when ready, `Err(reason)` otherwise.
+pub async fn probe(client: &reqwest::Client, url: &str, expect: Option<&str>) -> Result<(), String> {
+    let response = client.get(url).send().await.map_err(|e| describe_request_error(&e))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(format!("HTTP {}", status.as_u16()));
+    }
+    match expect {
+        Some(expected) if !body.contains(expected) => Err(format!("body lacks `{expected}`")),
+        _ => Ok(()),
+    }
+}
+
+pub fn describe_request_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "connection refused".into()
+    } else {
+        "connection closed".into()
+    }
+}
+
+pub fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("a plain HTTP client builds")
+}
+
+pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Healthy, Unhealthy> {
+    let config = ctx.config;
+    let port = config.port_of(color);
+    let local = ctx.host.forward("127.0.0.1", port).await.map_err(Unhealthy::Other)?;
+    let url = format!("http://{local}{}", config.health_path);
+    let client = client(config.health_interval.clamp(Duration::from_millis(500), Duration::from_secs(5)));
+    let started = Instant::now();
+    let mut attempts = 0;
+    let mut last_container_check = None::<Instant>;
+    loop {
+        attempts += 1;
+        let verdict = tokio::select! {
+            verdict = probe(&client, &url, config.health_expect.as_deref()) => verdict,
+            _ = ctx.cancel.cancelled() => return Err(Unhealthy::Cancelled),
+        };
+        let last = match verdict {
+            Ok(()) => return Ok(Healthy { attempts, elapsed: started.elapsed() }),
+            Err(reason) => reason,
+        };
+        let elapsed = started.elapsed();
+        ctx.printer.progress(&format!(
+            "{color} on 127.0.0.1:{port}{}: {last} (probe {attempts}, {:.1}s of {}s)",
+            config.health_path,
+            elapsed.as_secs_f64(),
+            config.health_timeout.as_secs()
+        ));
+        // A crashed container will never answer: look at it (at most once a second).
+        if last_container_check.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            last_container_check = Some(Instant::now());
+            check_container(ctx, color).await?;
+        }
+        if elapsed >= config.health_timeout {
+            return Err(Unhealthy::TimedOut { attempts, last });
+        }
+        let pause = config.health_interval.min(config.health_timeout.saturating_sub(elapsed));
+        ctx.cancel.sleep(pause).await.map_err(|_| Unhealthy::Cancelled)?;
+    }
+}
+
+async fn check_container<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<(), Unhealthy> {
+    let containers = observe::containers(ctx).await.map_err(Unhealthy::Other)?;
+    match containers.get(&color) {
+        Some(c) if c.running && c.restart_count == 0 => Ok(()),
+        Some(c) => Err(Unhealthy::ContainerDied { status: c.status.clone(), exit_code: c.exit_code, restarts: c.restart_count }),
+        None => Err(Unhealthy::ContainerDied { status: "gone".into(), exit_code: -1, restarts: 0 }),
+    }
+}

@@ -1,0 +1,30 @@
+//! The blue/green engine: observe the server, then run the swap as a runbook of short steps.
+
+pub mod cancel;
+pub mod deploy;
+pub mod health;
+pub mod lock;
+pub mod observe;
+pub mod plan;
+pub mod record;
+pub mod rollback;
+pub mod runtime;
+pub mod status;
+pub mod swap;
+pub mod switch;
+
+use crate::printer::Printer;
+use crate::remote::Host;
+use crate::settings::Config;
+
+pub use cancel::Cancel;
+pub use runtime::Runtime;
+
+/// What every step needs.
+pub struct Ctx<'a, H: Host> {
+    pub config: &'a Config,
+    pub host: &'a H,
+    pub printer: &'a Printer,
+    pub runtime: Runtime<'a>,
+    pub cancel: Cancel,
+}

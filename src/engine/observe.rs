@@ -1,0 +1,262 @@
+//! Reads what the server is doing now: the switch file nginx reads, cross-checked with
+//! `docker inspect` of the colors' containers, plus state, lock and history. Never guesses.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use super::record::{self, HistoryEntry, LockRecord, StateFile};
+use super::{Ctx, Runtime};
+use crate::color::Color;
+use crate::remote::{run_ok, Host};
+use crate::server::{docker, nginx, state};
+use crate::settings::Config;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColorContainer {
+    pub id: String,
+    pub name: String,
+    pub running: bool,
+    pub status: String,
+    pub restart_count: u64,
+    pub exit_code: i64,
+    pub image_ref: String,
+    /// Started by bluegreen for this app (labelled), or a compose service of the file.
+    pub ours: bool,
+}
+
+#[derive(Debug)]
+pub struct Observed {
+    pub switch: Option<String>,
+    pub switch_color: Option<Color>,
+    pub live: Option<Color>,
+    pub containers: HashMap<Color, ColorContainer>,
+    pub state: StateFile,
+    pub lock: Option<LockRecord>,
+    pub history: Vec<HistoryEntry>,
+    /// What was odd and how it is handled, said out loud.
+    pub notes: Vec<String>,
+}
+
+impl Observed {
+    pub fn target(&self) -> Color {
+        self.live.map(Color::other).unwrap_or(Color::Blue)
+    }
+
+    pub fn running(&self, color: Color) -> bool {
+        self.containers.get(&color).is_some_and(|c| c.running)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Inspect {
+    id: String,
+    name: String,
+    state: InspectState,
+    #[serde(default)]
+    restart_count: u64,
+    config: InspectConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectState {
+    status: String,
+    running: bool,
+    #[serde(default)]
+    restarting: bool,
+    #[serde(default)]
+    exit_code: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectConfig {
+    image: String,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+}
+
+/// Parses `docker inspect` output into the colors it shows.
+pub fn parse_inspect(json: &str, config: &Config, runtime: &Runtime) -> Result<HashMap<Color, ColorContainer>> {
+    let start = json.find('[').unwrap_or(0);
+    let items: Vec<Inspect> = serde_json::from_str(json[start..].trim()).context("reading docker inspect output")?;
+    let mut found = HashMap::new();
+    for item in items {
+        let labels = item.config.labels.unwrap_or_default();
+        let name = item.name.trim_start_matches('/').to_owned();
+        let (color, ours) = match runtime {
+            Runtime::Container(_) => {
+                let Some(color) = Color::BOTH.into_iter().find(|c| docker::container_name(config, *c) == name) else { continue };
+                (color, labels.get(docker::LABEL_APP) == Some(&config.app_name))
+            }
+            Runtime::Compose(compose) => {
+                let service = labels.get("com.docker.compose.service").cloned().unwrap_or_default();
+                let Some(color) = Color::BOTH.into_iter().find(|c| compose.service(*c) == service) else { continue };
+                (color, true)
+            }
+        };
+        let image_ref = labels.get(docker::LABEL_IMAGE).cloned().unwrap_or(item.config.image);
+        found.insert(
+            color,
+            ColorContainer {
+                id: item.id,
+                name,
+                running: item.state.running && !item.state.restarting,
+                status: if item.state.restarting { "restarting".into() } else { item.state.status },
+                restart_count: item.restart_count,
+                exit_code: item.state.exit_code,
+                image_ref,
+                ours,
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// The containers of both colors as they are now (one or two round trips).
+pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, ColorContainer>> {
+    let names: Vec<String> = match &ctx.runtime {
+        Runtime::Container(_) => Color::BOTH.iter().map(|c| docker::container_name(ctx.config, *c)).collect(),
+        Runtime::Compose(compose) => {
+            let ids = run_ok(ctx.host, &compose.container_ids()).await?;
+            ids.stdout.split_whitespace().map(str::to_owned).collect()
+        }
+    };
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Exits non-zero when a name is missing; the JSON of the others is still printed.
+    let output = ctx.host.run(&docker::inspect(&names)).await?;
+    if output.stdout.trim().is_empty() {
+        if output.stderr.contains("No such") || output.stderr.contains("no such") {
+            return Ok(HashMap::new());
+        }
+        anyhow::bail!("inspecting containers failed: {}", output.tail(3));
+    }
+    parse_inspect(&output.stdout, ctx.config, &ctx.runtime)
+}
+
+pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
+    let config = ctx.config;
+    let read = run_ok(ctx.host, &state::read(&config.state_dir, &config.nginx_switch_file)).await?;
+    let sections = state::parse_sections(&read.stdout);
+    let containers = containers(ctx).await?;
+    let state: StateFile = serde_json::from_str(sections.state.trim()).unwrap_or_default();
+    let lock = serde_json::from_str(sections.lock.trim()).ok();
+    let history = record::parse_history(&sections.history);
+    let mut observed = Observed {
+        switch_color: None,
+        live: None,
+        switch: sections.switch,
+        containers,
+        state,
+        lock,
+        history,
+        notes: Vec::new(),
+    };
+    decide_live(&mut observed, config, &ctx.runtime)?;
+    Ok(observed)
+}
+
+/// The live color is the one the switch file points at; drift is named, never silently fixed.
+fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> Result<()> {
+    let Some(content) = &observed.switch else {
+        observed.notes.push(format!(
+            "no switch file at {} yet: this is a first deploy, it goes to blue",
+            config.nginx_switch_file
+        ));
+        return Ok(());
+    };
+    let renderings = Color::BOTH.map(|color| {
+        (color, nginx::render_switch(&config.nginx_switch_template, config.port_of(color), color, &runtime.service(color)))
+    });
+    let ports = Color::BOTH.map(|color| (color, config.port_of(color)));
+    let Some(color) = nginx::color_of_switch(content, renderings, ports) else {
+        return Err(crate::failure::Failure::deploy(format!(
+            "the switch file {} points at neither color (blue port {}, green port {}): `{}`; \
+             nothing was changed; fix the file or nginx_switch_template, then deploy again",
+            config.nginx_switch_file,
+            config.blue_port,
+            config.green_port,
+            content.trim()
+        ))
+        .into());
+    };
+    observed.switch_color = Some(color);
+    observed.live = Some(color);
+    if !observed.running(color) {
+        observed.notes.push(format!(
+            "the switch file points at {color}, but {} is not running: nginx has no healthy backend; \
+             this deploy goes to {}",
+            runtime.describe(config, color),
+            color.other()
+        ));
+    }
+    if observed.running(color.other()) {
+        observed.notes.push(format!(
+            "both colors are running; {} is idle and will be replaced",
+            runtime.describe(config, color.other())
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::config;
+
+    const INSPECT: &str = r#"[{"Id":"abc","Name":"/api-blue","RestartCount":0,
+      "State":{"Status":"running","Running":true,"Restarting":false,"ExitCode":0},
+      "Config":{"Image":"reg/api@sha256:1","Labels":{"bluegreen.app":"api","bluegreen.image":"reg/api:dev"}}},
+      {"Id":"def","Name":"/api-green","RestartCount":2,
+      "State":{"Status":"restarting","Running":true,"Restarting":true,"ExitCode":1},
+      "Config":{"Image":"other","Labels":null}}]"#;
+
+    #[test]
+    fn parses_inspect_and_tells_ours_from_foreign() {
+        let config = config(&[("image", "reg/api")]);
+        let runtime = Runtime::new(&config, crate::server::compose::ComposeTool::V1);
+        let found = parse_inspect(INSPECT, &config, &runtime).unwrap();
+        let blue = &found[&Color::Blue];
+        assert!(blue.running && blue.ours);
+        assert_eq!(blue.image_ref, "reg/api:dev");
+        let green = &found[&Color::Green];
+        assert!(!green.running && !green.ours);
+        assert_eq!((green.status.as_str(), green.restart_count), ("restarting", 2));
+    }
+
+    fn observed(switch: Option<&str>, running: &[Color]) -> Observed {
+        let containers = running
+            .iter()
+            .map(|c| {
+                (*c, ColorContainer { id: "x".into(), name: "n".into(), running: true, status: "running".into(),
+                    restart_count: 0, exit_code: 0, image_ref: "i".into(), ours: true })
+            })
+            .collect();
+        Observed { switch: switch.map(str::to_owned), switch_color: None, live: None, containers,
+            state: StateFile::default(), lock: None, history: vec![], notes: vec![] }
+    }
+
+    #[test]
+    fn decides_the_live_color_and_names_drift() {
+        let config = config(&[("image", "reg/api")]);
+        let runtime = Runtime::new(&config, crate::server::compose::ComposeTool::V1);
+        let mut first = observed(None, &[]);
+        decide_live(&mut first, &config, &runtime).unwrap();
+        assert_eq!((first.live, first.target()), (None, Color::Blue));
+        assert!(first.notes[0].contains("first deploy"));
+
+        let mut dead = observed(Some("set $service_url http://127.0.0.1:8082;\n"), &[Color::Blue]);
+        decide_live(&mut dead, &config, &runtime).unwrap();
+        assert_eq!((dead.live, dead.target()), (Some(Color::Green), Color::Blue));
+        assert!(dead.notes[0].contains("points at green, but container api-green is not running"), "{:?}", dead.notes);
+
+        let mut unknown = observed(Some("set $service_url http://127.0.0.1:9999;\n"), &[]);
+        let error = decide_live(&mut unknown, &config, &runtime).unwrap_err();
+        assert!(error.to_string().contains("points at neither color"));
+    }
+}

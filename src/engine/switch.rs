@@ -1,0 +1,135 @@
+//! Pointing nginx at a color: write the switch file atomically, `nginx -t`, graceful reload;
+//! restore the previous content whenever a step fails. Then verify through nginx.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+
+use super::health;
+use super::Ctx;
+use crate::color::Color;
+use crate::remote::{run_ok, Host};
+use crate::server::{nginx, ServerCommand};
+
+pub fn render(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
+    let config = ctx.config;
+    nginx::render_switch(&config.nginx_switch_template, config.port_of(color), color, &ctx.runtime.service(color))
+}
+
+/// The commands of a switch to `color`, in order: write, test, reload.
+pub fn commands(ctx: &Ctx<'_, impl Host>, color: Color) -> Vec<ServerCommand> {
+    let config = ctx.config;
+    vec![
+        nginx::write_switch_file(&config.nginx_switch_file, &render(ctx, color), &format!("point nginx at {color}")),
+        nginx::test_config(&config.nginx_test_command),
+        nginx::reload(&config.nginx_reload_command),
+    ]
+}
+
+/// Puts `previous` back (or removes the file when there was none) and reloads.
+pub async fn restore(ctx: &Ctx<'_, impl Host>, previous: Option<&str>, reload: bool) -> Result<()> {
+    let config = ctx.config;
+    let command = match previous {
+        Some(content) => nginx::write_switch_file(&config.nginx_switch_file, content, "restore the previous switch file"),
+        None => nginx::remove_switch_file(&config.nginx_switch_file),
+    };
+    run_ok(ctx.host, &command).await?;
+    if reload && previous.is_some() {
+        run_ok(ctx.host, &nginx::test_config(&config.nginx_test_command)).await?;
+        run_ok(ctx.host, &nginx::reload(&config.nginx_reload_command)).await?;
+    }
+    Ok(())
+}
+
+/// Switches to `color`. On failure the previous switch file is back and nginx serves as before;
+/// the error says which step failed.
+pub async fn switch_to(ctx: &Ctx<'_, impl Host>, color: Color, previous: Option<&str>) -> Result<()> {
+    let [write, test, reload] = <[ServerCommand; 3]>::try_from(commands(ctx, color)).expect("three steps");
+    run_ok(ctx.host, &write).await?;
+    if let Err(error) = run_ok(ctx.host, &test).await {
+        // Best effort: the failed test means nginx never loaded the new file.
+        let restored = restore(ctx, previous, false).await;
+        return Err(error.context(restore_note(restored)));
+    }
+    if let Err(error) = run_ok(ctx.host, &reload).await {
+        let restored = restore(ctx, previous, true).await;
+        return Err(error.context(restore_note(restored)));
+    }
+    Ok(())
+}
+
+fn restore_note(restored: Result<()>) -> String {
+    match restored {
+        Ok(()) => "the previous switch file was restored".into(),
+        Err(error) => format!("restoring the previous switch file also failed: {error:#}"),
+    }
+}
+
+#[derive(Debug)]
+pub struct Verified {
+    pub attempts: u32,
+    pub elapsed: Duration,
+    pub identified: bool,
+}
+
+/// Which color a response names: header `X-Bluegreen-Color`, or `"color":"…"` in its body.
+pub fn color_in_response(header: Option<&str>, body: &str) -> Option<Color> {
+    if let Some(color) = header.and_then(Color::parse) {
+        return Some(color);
+    }
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    Color::BOTH.into_iter().find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
+}
+
+/// Fetches `verify_url` on the server until it is served (2xx, and by `color` when the
+/// response names one), for up to `deadline`.
+pub async fn verify(ctx: &Ctx<'_, impl Host>, color: Color, deadline: Duration) -> Result<Verified> {
+    let url = &ctx.config.verify_url;
+    let local = ctx.host.forward(&url.host, url.port).await?;
+    let client = health::client(Duration::from_secs(5));
+    let started = Instant::now();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let outcome = async {
+            let response = client
+                .get(format!("http://{local}{}", url.path))
+                .header("Host", &url.host)
+                .send()
+                .await
+                .map_err(|e| health::describe_request_error(&e))?;
+            let status = response.status();
+            let header = response.headers().get("x-bluegreen-color").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let body = response.text().await.unwrap_or_default();
+            if !status.is_success() {
+                return Err(format!("HTTP {}", status.as_u16()));
+            }
+            match color_in_response(header.as_deref(), &body) {
+                Some(served) if served != color => Err(format!("served by {served}, not {color}")),
+                Some(_) => Ok(true),
+                None => Ok(false),
+            }
+        }
+        .await;
+        match outcome {
+            Ok(identified) => return Ok(Verified { attempts, elapsed: started.elapsed(), identified }),
+            Err(reason) if started.elapsed() >= deadline => {
+                return Err(anyhow!("verification through nginx ({}) failed after {attempts} attempts: {reason}", url.render()))
+            }
+            Err(reason) => ctx.printer.progress(&format!("verify {}: {reason} (attempt {attempts})", url.render())),
+        }
+        ctx.cancel.sleep(Duration::from_millis(100)).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_color_in_a_response() {
+        assert_eq!(color_in_response(Some("green"), ""), Some(Color::Green));
+        assert_eq!(color_in_response(None, r#"{"status":"UP", "color": "blue"}"#), Some(Color::Blue));
+        assert_eq!(color_in_response(None, r#"{"status":"UP"}"#), None);
+    }
+}

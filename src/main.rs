@@ -1,0 +1,28 @@
+//! bluegreen: zero-downtime blue/green deploys of a Docker backend to one server over SSH.
+
+mod app;
+mod cli;
+mod color;
+mod engine;
+mod failure;
+mod printer;
+mod remote;
+mod server;
+mod settings;
+#[cfg(test)]
+mod testing;
+
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let matches = cli::command().get_matches();
+    let printer = printer::Printer::detect();
+    match app::run(matches, &printer).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            printer.error(&format!("{error:#}"));
+            ExitCode::from(failure::exit_code(&error))
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Commands of compose mode: colors are services of the operator's compose file.
+//! Every compose command carries `BLUEGREEN_IMAGE` and `BLUEGREEN_COLOR` in its environment.
+
+use super::command::ServerCommand;
+use crate::color::Color;
+use crate::settings::ComposeMode;
+
+/// `docker compose` (v2 plugin) or `docker-compose` (v1), whichever the server has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComposeTool {
+    V2,
+    V1,
+}
+
+impl ComposeTool {
+    /// Prints `v2`, `v1` or `none`.
+    pub fn detect() -> ServerCommand {
+        ServerCommand::new(
+            "detect docker compose",
+            &[
+                "sh",
+                "-c",
+                "if docker compose version >/dev/null 2>&1; then echo v2; \
+                 elif docker-compose version >/dev/null 2>&1; then echo v1; else echo none; fi",
+            ],
+        )
+        .privileged()
+    }
+
+    pub fn parse(output: &str) -> Option<ComposeTool> {
+        match output.trim() {
+            "v2" => Some(ComposeTool::V2),
+            "v1" => Some(ComposeTool::V1),
+            _ => None,
+        }
+    }
+}
+
+pub struct Compose<'a> {
+    pub mode: &'a ComposeMode,
+    pub tool: ComposeTool,
+}
+
+impl Compose<'_> {
+    pub fn service(&self, color: Color) -> &str {
+        match color {
+            Color::Blue => &self.mode.blue_service,
+            Color::Green => &self.mode.green_service,
+        }
+    }
+
+    /// `env BLUEGREEN_IMAGE=… BLUEGREEN_COLOR=… docker compose -f FILE [-p P]` as argv.
+    pub fn base_argv(&self, image_ref: &str, color: Color) -> Vec<String> {
+        let mut argv = vec![
+            "env".to_owned(),
+            format!("BLUEGREEN_IMAGE={image_ref}"),
+            format!("BLUEGREEN_COLOR={color}"),
+        ];
+        match self.tool {
+            ComposeTool::V2 => argv.extend(["docker".to_owned(), "compose".to_owned()]),
+            ComposeTool::V1 => argv.push("docker-compose".to_owned()),
+        }
+        argv.extend(["-f".to_owned(), self.mode.file.clone()]);
+        if let Some(project) = &self.mode.project {
+            argv.extend(["-p".to_owned(), project.clone()]);
+        }
+        argv
+    }
+
+    fn command(&self, purpose: String, image_ref: &str, color: Color, tail: &[&str]) -> ServerCommand {
+        let mut argv = self.base_argv(image_ref, color);
+        argv.extend(tail.iter().map(|s| s.to_string()));
+        ServerCommand::new(purpose, &[]).args(argv).privileged()
+    }
+
+    pub fn pull_argv(&self, image_ref: &str, color: Color) -> Vec<String> {
+        let mut argv = self.base_argv(image_ref, color);
+        argv.extend(["pull".to_owned(), self.service(color).to_owned()]);
+        argv
+    }
+
+    pub fn up(&self, image_ref: &str, color: Color) -> ServerCommand {
+        let service = self.service(color);
+        self.command(format!("start {color}"), image_ref, color, &["up", "-d", "--no-deps", "--force-recreate", service])
+    }
+
+    pub fn start(&self, image_ref: &str, color: Color) -> ServerCommand {
+        self.command(format!("start kept {color} service"), image_ref, color, &["start", self.service(color)])
+    }
+
+    pub fn stop(&self, image_ref: &str, color: Color, stop_timeout_secs: u64) -> ServerCommand {
+        let timeout = stop_timeout_secs.to_string();
+        self.command(format!("stop {color}"), image_ref, color, &["stop", "-t", &timeout, self.service(color)])
+    }
+
+    pub fn remove(&self, image_ref: &str, color: Color) -> ServerCommand {
+        self.command(format!("remove {color}"), image_ref, color, &["rm", "-f", "-s", self.service(color)])
+    }
+
+    /// Container ids of both services, stopped ones included.
+    pub fn container_ids(&self) -> ServerCommand {
+        let mut tail = vec!["ps", "-q"];
+        if self.tool == ComposeTool::V2 {
+            tail.push("-a");
+        }
+        tail.extend([self.mode.blue_service.as_str(), self.mode.green_service.as_str()]);
+        self.command("list compose containers".to_owned(), "", Color::Blue, &tail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode() -> ComposeMode {
+        ComposeMode {
+            file: "/srv/app/docker-compose.yml".into(),
+            project: Some("shop".into()),
+            blue_service: "blue".into(),
+            green_service: "green".into(),
+        }
+    }
+
+    #[test]
+    fn v1_commands_are_exact() {
+        let mode = mode();
+        let compose = Compose { mode: &mode, tool: ComposeTool::V1 };
+        assert_eq!(
+            compose.up("r/app@sha256:ab", Color::Green).render(true),
+            "sudo -n env BLUEGREEN_IMAGE=r/app@sha256:ab BLUEGREEN_COLOR=green docker-compose \
+             -f /srv/app/docker-compose.yml -p shop up -d --no-deps --force-recreate green"
+        );
+        assert_eq!(
+            compose.stop("r/app:dev", Color::Blue, 30).render(false),
+            "env BLUEGREEN_IMAGE=r/app:dev BLUEGREEN_COLOR=blue docker-compose -f /srv/app/docker-compose.yml -p shop stop -t 30 blue"
+        );
+        assert_eq!(
+            compose.container_ids().render(false),
+            "env BLUEGREEN_IMAGE= BLUEGREEN_COLOR=blue docker-compose -f /srv/app/docker-compose.yml -p shop ps -q blue green"
+        );
+    }
+
+    #[test]
+    fn v2_uses_the_plugin_and_lists_stopped_containers() {
+        let mode = mode();
+        let compose = Compose { mode: &mode, tool: ComposeTool::V2 };
+        assert_eq!(
+            compose.pull_argv("r/app:dev", Color::Blue).join(" "),
+            "env BLUEGREEN_IMAGE=r/app:dev BLUEGREEN_COLOR=blue docker compose -f /srv/app/docker-compose.yml -p shop pull blue"
+        );
+        assert!(compose.container_ids().render(false).ends_with("ps -q -a blue green"));
+        assert_eq!(ComposeTool::parse("v1\n"), Some(ComposeTool::V1));
+        assert_eq!(ComposeTool::parse("none\n"), None);
+    }
+}

@@ -1,0 +1,10 @@
+//! What runs on the server, as values: command builders per subsystem. Nothing here runs
+//! anything; [`crate::remote`] does.
+
+pub mod command;
+pub mod compose;
+pub mod docker;
+pub mod nginx;
+pub mod state;
+
+pub use command::{ServerCommand, Stdin};

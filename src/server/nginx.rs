@@ -1,0 +1,137 @@
+//! Commands that switch traffic: write the switch file atomically, test, reload, drain.
+
+use super::command::{Script, ServerCommand, Stdin};
+use crate::color::Color;
+
+/// Writes stdin to the file through a temp file in the same directory and a rename, so nginx
+/// never reads a half-written switch file.
+pub const WRITE_SCRIPT: Script = Script {
+    name: "bluegreen-write-switch-file",
+    text: r#"set -e
+file=$1
+tmp=$(mktemp "$file.bluegreen.XXXXXX")
+trap 'rm -f "$tmp"' EXIT
+cat > "$tmp"
+chmod 644 "$tmp"
+mv -f "$tmp" "$file"
+trap - EXIT
+"#,
+};
+
+/// Waits until nothing holds an established connection to the old color's port (old nginx
+/// workers finish their in-flight requests, then exit), at most `$2` tenths of a second.
+/// Prints `drained N` (polls needed) or `busy N` (connections left at the deadline).
+pub const DRAIN_SCRIPT: Script = Script {
+    name: "bluegreen-drain",
+    text: r#"port=$1 tries=$2 i=0
+while :; do
+  n=$(ss -Htn state established "( sport = :$port )" | wc -l)
+  if [ "$n" -eq 0 ]; then echo "drained $i"; exit 0; fi
+  i=$((i + 1))
+  if [ "$i" -ge "$tries" ]; then echo "busy $n"; exit 0; fi
+  sleep 0.1
+done
+"#,
+};
+
+pub fn render_switch(template: &str, port: u16, color: Color, service: &str) -> String {
+    let mut content = template
+        .replace("{port}", &port.to_string())
+        .replace("{color}", color.as_str())
+        .replace("{service}", service);
+    if !content.ends_with('\n') {
+        content.push('\n');
+    }
+    content
+}
+
+pub fn write_switch_file(path: &str, content: &str, purpose: &str) -> ServerCommand {
+    ServerCommand::script(purpose, &WRITE_SCRIPT, &[path])
+        .stdin(Stdin::Text(content.to_owned()))
+        .privileged()
+}
+
+pub fn remove_switch_file(path: &str) -> ServerCommand {
+    ServerCommand::new("remove the new switch file", &["rm", "-f", path]).privileged()
+}
+
+pub fn test_config(command_line: &str) -> ServerCommand {
+    ServerCommand::operator_shell("test nginx configuration", command_line).privileged()
+}
+
+pub fn reload(command_line: &str) -> ServerCommand {
+    ServerCommand::operator_shell("reload nginx", command_line).privileged()
+}
+
+pub fn drain(old_port: u16, timeout: std::time::Duration) -> ServerCommand {
+    let tries = (timeout.as_millis() / 100).max(1).to_string();
+    ServerCommand::script(format!("drain connections to port {old_port}"), &DRAIN_SCRIPT, &[&old_port.to_string(), &tries])
+}
+
+/// Which color a switch file points at: an exact rendering of one color, else the one whose
+/// port (`:8081`) alone appears in it.
+pub fn color_of_switch(content: &str, renderings: [(Color, String); 2], ports: [(Color, u16); 2]) -> Option<Color> {
+    if let Some((color, _)) = renderings.iter().find(|(_, text)| text.trim() == content.trim()) {
+        return Some(*color);
+    }
+    let mentions = |port: u16| {
+        let needle = format!(":{port}");
+        content.match_indices(&needle).any(|(at, _)| {
+            !content[at + needle.len()..].starts_with(|c: char| c.is_ascii_digit())
+        })
+    };
+    match ports.map(|(color, port)| (color, mentions(port))) {
+        [(color, true), (_, false)] | [(_, false), (color, true)] => Some(color),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = "set $service_url http://127.0.0.1:{port};";
+
+    #[test]
+    fn renders_the_default_template() {
+        assert_eq!(
+            render_switch(TEMPLATE, 8082, Color::Green, "green"),
+            "set $service_url http://127.0.0.1:8082;\n"
+        );
+        assert_eq!(
+            render_switch("upstream app { server 127.0.0.1:{port}; } # {color}/{service}", 8081, Color::Blue, "app_blue"),
+            "upstream app { server 127.0.0.1:8081; } # blue/app_blue\n"
+        );
+    }
+
+    #[test]
+    fn commands_are_exact() {
+        assert_eq!(test_config("nginx -t").render(true), "sudo -n sh -c 'nginx -t'");
+        assert_eq!(reload("nginx -s reload").render(false), "sh -c 'nginx -s reload'");
+        assert_eq!(
+            write_switch_file("/etc/nginx/conf.d/service-url.inc", "x", "switch to green").render(false),
+            "sh -c <bluegreen-write-switch-file> bluegreen-write-switch-file /etc/nginx/conf.d/service-url.inc < (content)"
+        );
+        assert_eq!(
+            drain(8081, std::time::Duration::from_secs(30)).render(false),
+            "sh -c <bluegreen-drain> bluegreen-drain 8081 300"
+        );
+    }
+
+    #[test]
+    fn reads_the_color_of_a_switch_file() {
+        let renderings = |t: &str| {
+            [
+                (Color::Blue, render_switch(t, 8081, Color::Blue, "blue")),
+                (Color::Green, render_switch(t, 8082, Color::Green, "green")),
+            ]
+        };
+        let ports = [(Color::Blue, 8081), (Color::Green, 8082)];
+        let live = "set $service_url http://127.0.0.1:8082;\n";
+        assert_eq!(color_of_switch(live, renderings(TEMPLATE), ports), Some(Color::Green));
+        let hand_written = "# edited by hand\nset $service_url http://localhost:8081;\n";
+        assert_eq!(color_of_switch(hand_written, renderings(TEMPLATE), ports), Some(Color::Blue));
+        assert_eq!(color_of_switch("proxy_pass http://x:80810;", renderings(TEMPLATE), ports), None);
+        assert_eq!(color_of_switch(":8081 :8082", renderings(TEMPLATE), ports), None);
+    }
+}

@@ -1,0 +1,164 @@
+//! Server-side state in `state_dir`: the deploy lock, `state.json`, `history.jsonl`.
+//! These commands never use sudo: the state lives in the SSH user's own directory.
+
+use super::command::{Script, ServerCommand};
+
+/// Holds an flock on `$1/lock` for as long as its stdin stays open. The lock is a kernel lock
+/// held by this process, so it disappears with the SSH session or the deploying process — a
+/// killed deploy can never leave it behind. Prints `busy <holder json>` while waiting, then
+/// `acquired`, or `timeout` after `$3` seconds.
+pub const LOCK_SCRIPT: Script = Script {
+    name: "bluegreen-lock",
+    text: r#"dir=$1 holder=$2 wait=$3
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+mkdir -p "$dir" || exit 1
+exec 9>>"$dir/lock"
+if ! flock -n 9; then
+  printf 'busy %s\n' "$(cat "$dir/lock.json" 2>/dev/null)"
+  if ! flock -w "$wait" 9; then echo timeout; exit 0; fi
+fi
+printf '{"server_pid":%s,"holder":%s}\n' "$$" "$holder" > "$dir/lock.json"
+echo acquired
+cat >/dev/null 9>&-
+rm -f "$dir/lock.json"
+"#,
+};
+
+/// Prints the switch file, state, lock holder (only while the lock is really held) and the
+/// recent history, in sections.
+pub const READ_SCRIPT: Script = Script {
+    name: "bluegreen-read-state",
+    text: r#"dir=$1 switch=$2
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+echo "::bluegreen::switch"
+if [ -e "$switch" ]; then cat "$switch"; else echo "::bluegreen::missing"; fi
+echo "::bluegreen::state"
+cat "$dir/state.json" 2>/dev/null
+echo "::bluegreen::lock"
+if [ -e "$dir/lock" ] && ! flock -n "$dir/lock" true 2>/dev/null; then cat "$dir/lock.json" 2>/dev/null; fi
+echo "::bluegreen::history"
+tail -n 20 "$dir/history.jsonl" 2>/dev/null
+exit 0
+"#,
+};
+
+/// Replaces state.json atomically (`$2`) and appends one history line (`$3`).
+pub const RECORD_SCRIPT: Script = Script {
+    name: "bluegreen-record",
+    text: r#"set -e
+dir=$1
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+mkdir -p "$dir"
+if [ -n "$2" ]; then printf '%s\n' "$2" > "$dir/state.json.tmp"; mv -f "$dir/state.json.tmp" "$dir/state.json"; fi
+printf '%s\n' "$3" >> "$dir/history.jsonl"
+"#,
+};
+
+/// Ends the process holding the lock (named in lock.json) and removes the holder record.
+pub const UNLOCK_SCRIPT: Script = Script {
+    name: "bluegreen-unlock",
+    text: r#"dir=$1
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+if [ ! -e "$dir/lock" ] || flock -n "$dir/lock" true 2>/dev/null; then echo free; exit 0; fi
+cat "$dir/lock.json" 2>/dev/null || echo '{}'
+pid=$(sed -n 's/^{"server_pid":\([0-9]*\),.*/\1/p' "$dir/lock.json" 2>/dev/null)
+[ -n "$pid" ] && kill "$pid" 2>/dev/null
+i=0
+while ! flock -n "$dir/lock" true 2>/dev/null; do
+  i=$((i + 1)); [ "$i" -ge 50 ] && { echo "still held" >&2; exit 1; }
+  sleep 0.1
+done
+rm -f "$dir/lock.json"
+"#,
+};
+
+pub fn lock(state_dir: &str, holder_json: &str, wait_secs: u64) -> ServerCommand {
+    ServerCommand::script("take the deploy lock", &LOCK_SCRIPT, &[state_dir, holder_json, &wait_secs.to_string()])
+}
+
+pub fn read(state_dir: &str, switch_file: &str) -> ServerCommand {
+    ServerCommand::script("read server state", &READ_SCRIPT, &[state_dir, switch_file])
+}
+
+pub fn record(state_dir: &str, state_json: &str, history_line: &str) -> ServerCommand {
+    ServerCommand::script("record the result", &RECORD_SCRIPT, &[state_dir, state_json, history_line])
+}
+
+pub fn unlock(state_dir: &str) -> ServerCommand {
+    ServerCommand::script("remove the deploy lock", &UNLOCK_SCRIPT, &[state_dir])
+}
+
+/// The sections printed by [`READ_SCRIPT`].
+#[derive(Debug, Default, PartialEq)]
+pub struct StateSections {
+    /// `None` when the switch file does not exist.
+    pub switch: Option<String>,
+    pub state: String,
+    pub lock: String,
+    pub history: Vec<String>,
+}
+
+pub fn parse_sections(output: &str) -> StateSections {
+    let mut sections = StateSections::default();
+    let mut current = "";
+    let mut switch = String::new();
+    let mut switch_missing = false;
+    for line in output.lines() {
+        if let Some(name) = line.strip_prefix("::bluegreen::") {
+            if name == "missing" {
+                switch_missing = true;
+            } else {
+                current = match name {
+                    "switch" | "state" | "lock" | "history" => name,
+                    _ => current,
+                };
+            }
+            continue;
+        }
+        let target = match current {
+            "switch" => &mut switch,
+            "state" => &mut sections.state,
+            "lock" => &mut sections.lock,
+            "history" => {
+                if !line.trim().is_empty() {
+                    sections.history.push(line.to_owned());
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        target.push_str(line);
+        target.push('\n');
+    }
+    sections.switch = (!switch_missing).then_some(switch);
+    sections
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_exact() {
+        assert_eq!(
+            lock("~/.bluegreen/api", "{}", 600).render(true),
+            "sh -c <bluegreen-lock> bluegreen-lock '~/.bluegreen/api' '{}' 600"
+        );
+        assert_eq!(
+            read("~/.bluegreen/api", "/etc/nginx/conf.d/service-url.inc").render(true),
+            "sh -c <bluegreen-read-state> bluegreen-read-state '~/.bluegreen/api' /etc/nginx/conf.d/service-url.inc"
+        );
+    }
+
+    #[test]
+    fn parses_sections() {
+        let output = "::bluegreen::switch\nset $x 1;\n::bluegreen::state\n{\"a\":1}\n::bluegreen::lock\n::bluegreen::history\n{\"h\":1}\n{\"h\":2}\n";
+        let sections = parse_sections(output);
+        assert_eq!(sections.switch.as_deref(), Some("set $x 1;\n"));
+        assert_eq!(sections.state, "{\"a\":1}\n");
+        assert_eq!(sections.lock, "");
+        assert_eq!(sections.history, vec!["{\"h\":1}", "{\"h\":2}"]);
+        let missing = parse_sections("::bluegreen::switch\n::bluegreen::missing\n::bluegreen::state\n");
+        assert_eq!(missing.switch, None);
+    }
+}

@@ -1,0 +1,410 @@
+//! The typed, validated configuration. Built once from [`RawSettings`]; every problem is
+//! collected and reported together, each naming its setting, before anything touches a server.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::sources::RawSettings;
+use super::values::{self, Secret};
+
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    Content(Secret),
+    File(PathBuf),
+}
+
+#[derive(Clone, Debug)]
+pub enum HostKeyCheck {
+    KnownHosts(String),
+    Fingerprint(String),
+    AcceptNew,
+}
+
+#[derive(Clone, Debug)]
+pub struct ContainerMode {
+    pub container_port: u16,
+    pub env_file: Option<String>,
+    pub run_args: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ComposeMode {
+    pub file: String,
+    pub project: Option<String>,
+    pub blue_service: String,
+    pub green_service: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Mode {
+    Container(ContainerMode),
+    Compose(ComposeMode),
+}
+
+#[derive(Clone, Debug)]
+pub struct VerifyUrl {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl VerifyUrl {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let rest = text
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("`{text}`: only http:// URLs are supported (fetched on the server)"))?;
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, values::parse_port(port)?),
+            None => (authority, 80),
+        };
+        if host.is_empty() {
+            return Err(format!("`{text}` has no host"));
+        }
+        Ok(Self { host: host.to_owned(), port, path: path.to_owned() })
+    }
+
+    pub fn render(&self) -> String {
+        format!("http://{}:{}{}", self.host, self.port, self.path)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub key: KeySource,
+    pub host_key: HostKeyCheck,
+    pub sudo: bool,
+    pub image: String,
+    pub registry: String,
+    pub docker_username: Option<String>,
+    pub docker_token: Option<Secret>,
+    pub environment: String,
+    pub build_command: String,
+    pub context: PathBuf,
+    pub dockerfile: String,
+    pub build_args: Vec<String>,
+    pub platform: String,
+    pub app_name: String,
+    pub mode: Mode,
+    pub blue_port: u16,
+    pub green_port: u16,
+    pub health_path: String,
+    pub health_timeout: Duration,
+    pub health_interval: Duration,
+    pub health_expect: Option<String>,
+    pub nginx_switch_file: String,
+    pub nginx_switch_template: String,
+    pub nginx_test_command: String,
+    pub nginx_reload_command: String,
+    pub verify_url: VerifyUrl,
+    pub drain_timeout: Duration,
+    pub stop_timeout: Duration,
+    pub keep_old: bool,
+    pub lock_timeout: Duration,
+    pub state_dir: String,
+    pub github_token: Option<Secret>,
+    pub deployment: bool,
+}
+
+/// All problems found while checking settings; `Display` lists one per line.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let noun = if self.0.len() == 1 { "problem" } else { "problems" };
+        writeln!(f, "{} configuration {noun}:", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Collects problems while reading typed values, so all are reported at once.
+struct Checker<'a> {
+    raw: &'a RawSettings,
+    problems: Vec<String>,
+}
+
+impl Checker<'_> {
+    fn text(&self, name: &str) -> Option<String> {
+        self.raw.get(name).map(str::to_owned)
+    }
+
+    fn required(&mut self, name: &str, hint: &str) -> String {
+        self.text(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name}: is required ({hint})"));
+            String::new()
+        })
+    }
+
+    fn parsed<T: Default>(&mut self, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> T {
+        match self.raw.get(name).map(parse) {
+            Some(Ok(value)) => value,
+            Some(Err(message)) => {
+                self.problems.push(format!("{name}: {message}"));
+                T::default()
+            }
+            None => T::default(),
+        }
+    }
+
+    fn check(&mut self, name: &str, value: &str, check: impl Fn(&str) -> Result<(), String>) {
+        if let Err(message) = check(value) {
+            self.problems.push(format!("{name}: {message}"));
+        }
+    }
+
+    fn fail(&mut self, name: &str, message: impl std::fmt::Display) {
+        self.problems.push(format!("{name}: {message}"));
+    }
+}
+
+fn lines(text: Option<String>) -> Vec<String> {
+    text.map(|text| {
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    })
+    .unwrap_or_default()
+}
+
+/// What the command at hand needs: `deploy` needs an image, `status` can name the app instead.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    Image,
+    AppOrImage,
+}
+
+impl Config {
+    pub fn from_raw(raw: &RawSettings, needs: Needs) -> Result<Config, ConfigErrors> {
+        let mut c = Checker { raw, problems: Vec::new() };
+        let host = c.required("host", "the server address, e.g. ec2-1-2-3-4.compute.amazonaws.com");
+        if host.contains(char::is_whitespace) || host.starts_with('-') {
+            c.fail("host", format!("`{host}` is not a host name or address"));
+        }
+        let port = c.parsed("port", values::parse_port);
+        let username = c.text("username").unwrap_or_default();
+        if username.is_empty() || username.starts_with('-') || username.contains(char::is_whitespace) {
+            c.fail("username", format!("`{username}` is not a user name"));
+        }
+        let key = read_key(&mut c);
+        let host_key = read_host_key(&mut c, &host, port);
+        let sudo = match c.text("sudo").as_deref() {
+            Some("auto") | None => username != "root",
+            Some(other) => c.parsed("sudo", |_| values::parse_bool(other).map_err(|e| format!("{e} or auto"))),
+        };
+        let image = c.text("image").unwrap_or_default();
+        if image.is_empty() && (needs == Needs::Image || c.text("app_name").is_none()) {
+            c.fail("image", "is required (the image repository, e.g. myorg/myapp)");
+        } else if !image.is_empty() {
+            c.check("image", &image, values::check_image_repository);
+        }
+        let environment = c.text("environment").unwrap_or_default();
+        c.check("environment", &environment, values::check_tag_like);
+        let app_name = c
+            .text("app_name")
+            .unwrap_or_else(|| image.rsplit('/').next().unwrap_or("").to_owned());
+        if !app_name.is_empty() {
+            c.check("app_name", &app_name, values::check_tag_like);
+        }
+        let mode = read_mode(&mut c);
+        let blue_port = c.parsed("blue_port", values::parse_port);
+        let green_port = c.parsed("green_port", values::parse_port);
+        if blue_port != 0 && blue_port == green_port {
+            c.fail("green_port", format!("must differ from blue_port (both are {blue_port})"));
+        }
+        let health_path = c.text("health_path").unwrap_or_default();
+        if !health_path.starts_with('/') {
+            c.fail("health_path", format!("`{health_path}` must start with /"));
+        }
+        let health_interval = c.parsed("health_interval", values::parse_duration);
+        if health_interval.is_zero() && c.text("health_interval").is_some() {
+            c.fail("health_interval", "must be greater than zero");
+        }
+        let template = c.text("nginx_switch_template").unwrap_or_default();
+        c.check("nginx_switch_template", &template, check_template);
+        let verify_text = c.text("verify_url").unwrap_or_else(|| format!("http://127.0.0.1{health_path}"));
+        let verify_url = VerifyUrl::parse(&verify_text).unwrap_or_else(|message| {
+            c.fail("verify_url", message);
+            VerifyUrl { host: "127.0.0.1".into(), port: 80, path: health_path.clone() }
+        });
+        let build_args = lines(c.text("build_args"));
+        for arg in &build_args {
+            if !arg.contains('=') || arg.starts_with('=') {
+                c.fail("build_args", format!("`{arg}` is not KEY=VALUE"));
+            }
+        }
+        let platform = c.text("platform").unwrap_or_default();
+        if !platform.contains('/') {
+            c.fail("platform", format!("`{platform}` is not os/arch, e.g. linux/amd64"));
+        }
+        let state_dir = c.text("state_dir").unwrap_or_else(|| format!("~/.bluegreen/{app_name}"));
+        let config = Config {
+            port,
+            username,
+            key,
+            host_key,
+            sudo,
+            registry: c.text("registry").unwrap_or_default(),
+            docker_username: c.text("docker_username"),
+            docker_token: c.text("docker_token").map(Secret::new),
+            environment,
+            build_command: c.text("build_command").unwrap_or_default(),
+            context: PathBuf::from(c.text("context").unwrap_or_default()),
+            dockerfile: c.text("dockerfile").unwrap_or_default(),
+            build_args,
+            platform,
+            mode,
+            blue_port,
+            green_port,
+            health_path,
+            health_timeout: c.parsed("health_timeout", values::parse_duration),
+            health_interval,
+            health_expect: c.text("health_expect"),
+            nginx_switch_file: c.text("nginx_switch_file").unwrap_or_default(),
+            nginx_switch_template: template,
+            nginx_test_command: c.text("nginx_test_command").unwrap_or_default(),
+            nginx_reload_command: c.text("nginx_reload_command").unwrap_or_default(),
+            verify_url,
+            drain_timeout: c.parsed("drain_timeout", values::parse_duration),
+            stop_timeout: c.parsed("stop_timeout", values::parse_duration),
+            keep_old: c.parsed("keep_old", values::parse_bool),
+            lock_timeout: c.parsed("lock_timeout", values::parse_duration),
+            state_dir,
+            github_token: c.text("github_token").map(Secret::new),
+            deployment: c.parsed("deployment", values::parse_bool),
+            host,
+            image,
+            app_name,
+        };
+        if config.docker_token.is_some() && config.docker_username.is_none() {
+            c.fail("docker_username", "is required when docker_token is set");
+        }
+        if c.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(c.problems))
+        }
+    }
+
+    pub fn port_of(&self, color: crate::color::Color) -> u16 {
+        match color {
+            crate::color::Color::Blue => self.blue_port,
+            crate::color::Color::Green => self.green_port,
+        }
+    }
+}
+
+fn read_key(c: &mut Checker) -> KeySource {
+    match (c.text("key"), c.text("key_file")) {
+        (Some(key), _) => {
+            if !key.contains("PRIVATE KEY") {
+                c.fail("key", "does not look like an SSH private key (no PRIVATE KEY header)");
+            }
+            KeySource::Content(Secret::new(key))
+        }
+        (None, Some(path)) => {
+            match std::fs::read_to_string(&path) {
+                Ok(text) if text.contains("PRIVATE KEY") => {}
+                Ok(_) => c.fail("key_file", format!("{path} does not look like an SSH private key")),
+                Err(error) => c.fail("key_file", format!("cannot read {path}: {error}")),
+            }
+            KeySource::File(PathBuf::from(path))
+        }
+        (None, None) => {
+            c.fail("key", "one of key or key_file is required (the SSH private key)");
+            KeySource::File(PathBuf::new())
+        }
+    }
+}
+
+fn read_host_key(c: &mut Checker, host: &str, port: u16) -> HostKeyCheck {
+    let accept_new = c.parsed("accept_new_host_key", values::parse_bool);
+    let known_hosts = match (c.text("known_hosts"), c.text("known_hosts_file")) {
+        (Some(text), _) => Some(("known_hosts", text)),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(text) => Some(("known_hosts_file", text)),
+            Err(error) => {
+                c.fail("known_hosts_file", format!("cannot read {path}: {error}"));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some((name, text)) = known_hosts {
+        if let Err(message) = crate::remote::hostkey::check_known_hosts(&text) {
+            c.fail(name, message);
+        }
+        return HostKeyCheck::KnownHosts(text);
+    }
+    if let Some(fingerprint) = c.text("host_fingerprint") {
+        let hash = fingerprint.strip_prefix("SHA256:").unwrap_or("");
+        if hash.len() != 43 {
+            c.fail("host_fingerprint", format!("`{fingerprint}` is not SHA256:<43 base64 characters>"));
+        }
+        return HostKeyCheck::Fingerprint(fingerprint);
+    }
+    if accept_new {
+        return HostKeyCheck::AcceptNew;
+    }
+    let port_flag = if port == 22 { String::new() } else { format!("-p {port} ") };
+    c.fail(
+        "known_hosts",
+        format!(
+            "no host key setting: give known_hosts (get it with `ssh-keyscan {port_flag}{host}`), \
+             host_fingerprint, or accept_new_host_key: true"
+        ),
+    );
+    HostKeyCheck::AcceptNew
+}
+
+fn read_mode(c: &mut Checker) -> Mode {
+    let container_port = c.parsed("container_port", values::parse_port);
+    match c.text("compose_file") {
+        Some(file) => {
+            let services = (c.text("blue_service").unwrap_or_default(), c.text("green_service").unwrap_or_default());
+            if services.0 == services.1 {
+                c.fail("green_service", format!("must differ from blue_service (both are `{}`)", services.0));
+            }
+            Mode::Compose(ComposeMode {
+                file,
+                project: c.text("compose_project"),
+                blue_service: services.0,
+                green_service: services.1,
+            })
+        }
+        None => Mode::Container(ContainerMode {
+            container_port,
+            env_file: c.text("env_file"),
+            run_args: lines(c.text("run_args")),
+        }),
+    }
+}
+
+/// Only `{port}`, `{color}` and `{service}` are placeholders; nginx's own `{ … }` blocks pass.
+pub fn check_template(template: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let word_len = after.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).unwrap_or(after.len());
+        if word_len > 0 && after[word_len..].starts_with('}') {
+            let word = &after[..word_len];
+            if !["port", "color", "service"].contains(&word) {
+                return Err(format!("unknown placeholder `{{{word}}}` (use {{port}}, {{color}}, {{service}})"));
+            }
+        }
+        rest = after;
+    }
+    if template.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(())
+}

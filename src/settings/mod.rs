@@ -1,0 +1,11 @@
+//! Settings: one table of names, four sources, one typed and validated [`Config`].
+
+pub mod config;
+pub mod sources;
+pub mod spec;
+pub mod values;
+mod yaml;
+
+pub use config::{ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs};
+pub use sources::{RawSettings, Sources};
+pub use values::Secret;

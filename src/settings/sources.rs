@@ -1,0 +1,147 @@
+//! Gathers raw setting values from every source with the documented precedence:
+//! flag > environment (`BLUEGREEN_*`) > action input (`INPUT_*`) > file > default.
+//! An empty string means unset at every level.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::spec::{self, SETTINGS};
+use super::yaml;
+
+/// Where a value came from, so errors can say which knob to turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Flag,
+    Environment,
+    ActionInput,
+    File,
+    Default,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RawSettings {
+    values: BTreeMap<&'static str, (String, Origin)>,
+}
+
+/// Everything the loader reads, gathered by the caller so loading itself is pure and testable.
+#[derive(Default)]
+pub struct Sources {
+    pub flags: BTreeMap<String, String>,
+    pub env: BTreeMap<String, String>,
+    pub read_action_inputs: bool,
+    pub file: Option<(String, String)>,
+}
+
+impl Sources {
+    /// Reads the settings file: `explicit` must exist; otherwise `./bluegreen.yml` when present.
+    pub fn read_file(&mut self, explicit: Option<&Path>) -> Result<()> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None if Path::new("bluegreen.yml").exists() => "bluegreen.yml".into(),
+            None => return Ok(()),
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("config: cannot read settings file {}", path.display()))?;
+        self.file = Some((path.display().to_string(), text));
+        Ok(())
+    }
+}
+
+impl RawSettings {
+    pub fn gather(sources: &Sources) -> Result<Self> {
+        let file_values = match &sources.file {
+            Some((origin, text)) => yaml::parse_settings_file(text, origin)?,
+            None => BTreeMap::new(),
+        };
+        let mut values = BTreeMap::new();
+        for setting in SETTINGS {
+            let name = setting.name;
+            let env = |key: String| sources.env.get(&key).cloned();
+            let candidates = [
+                (sources.flags.get(name).cloned(), Origin::Flag),
+                (env(spec::env_name(name)), Origin::Environment),
+                (
+                    sources
+                        .read_action_inputs
+                        .then(|| env(spec::input_name(name)))
+                        .flatten(),
+                    Origin::ActionInput,
+                ),
+                (file_values.get(name).cloned(), Origin::File),
+                (setting.default.map(str::to_owned), Origin::Default),
+            ];
+            let chosen = candidates
+                .into_iter()
+                .find_map(|(value, origin)| value.filter(|v| !v.is_empty()).map(|v| (v, origin)));
+            if let Some(chosen) = chosen {
+                values.insert(name, chosen);
+            }
+        }
+        Ok(Self { values })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|(value, _)| value.as_str())
+    }
+
+    pub fn origin(&self, name: &str) -> Option<Origin> {
+        self.values.get(name).map(|(_, origin)| *origin)
+    }
+
+    pub fn set(&mut self, name: &'static str, value: &str) {
+        self.values.insert(name, (value.to_owned(), Origin::Flag));
+    }
+
+    /// Values of secret settings, for masking.
+    pub fn secrets(&self) -> Vec<String> {
+        SETTINGS
+            .iter()
+            .filter(|spec| spec.secret)
+            .filter_map(|spec| self.get(spec.name).map(str::to_owned))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources() -> Sources {
+        let mut sources = Sources::default();
+        sources.file = Some(("f.yml".into(), "host: from-file\nport: 2200\nimage: a/b\n".into()));
+        sources
+    }
+
+    #[test]
+    fn precedence_is_flag_env_input_file_default() {
+        let mut sources = sources();
+        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-file"));
+        sources.read_action_inputs = true;
+        sources.env.insert("INPUT_HOST".into(), "from-input".into());
+        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-input"));
+        sources.env.insert("BLUEGREEN_HOST".into(), "from-env".into());
+        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-env"));
+        sources.flags.insert("host".into(), "from-flag".into());
+        let raw = RawSettings::gather(&sources).unwrap();
+        assert_eq!(raw.get("host"), Some("from-flag"));
+        assert_eq!(raw.origin("host"), Some(Origin::Flag));
+        assert_eq!(raw.get("username"), Some("ubuntu"));
+        assert_eq!(raw.origin("username"), Some(Origin::Default));
+    }
+
+    #[test]
+    fn empty_string_means_unset() {
+        let mut sources = sources();
+        sources.env.insert("BLUEGREEN_PORT".into(), String::new());
+        assert_eq!(RawSettings::gather(&sources).unwrap().get("port"), Some("2200"));
+    }
+
+    #[test]
+    fn action_inputs_are_ignored_outside_the_action() {
+        let mut sources = sources();
+        sources.env.insert("INPUT_HOST".into(), "from-input".into());
+        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-file"));
+    }
+}

@@ -1,0 +1,98 @@
+//! All YAML the project reads: the `bluegreen.yml` settings file.
+//!
+//! The file is a flat mapping of setting names to scalars; lists (for `build_args`, `run_args`)
+//! become one value per line, as the same setting would be written in an action input.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use serde_yaml::Value;
+
+use super::spec;
+
+/// Parses the settings file text; unknown keys and non-scalar values are errors naming the key.
+pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, String>> {
+    let document: Value =
+        serde_yaml::from_str(text).with_context(|| format!("{origin}: not valid YAML"))?;
+    let mapping = match document {
+        Value::Null => return Ok(BTreeMap::new()),
+        Value::Mapping(mapping) => mapping,
+        _ => bail!("{origin}: expected a mapping of setting names to values"),
+    };
+    let mut problems = Vec::new();
+    let mut values = BTreeMap::new();
+    for (key, value) in mapping {
+        let Some(key) = key.as_str().map(str::to_owned) else {
+            problems.push(format!("{origin}: keys must be setting names, found {key:?}"));
+            continue;
+        };
+        if spec::find(&key).is_none() {
+            problems.push(format!("{origin}: unknown setting `{key}`"));
+            continue;
+        }
+        match scalar_text(&value) {
+            Some(text) => {
+                values.insert(key, text);
+            }
+            None => problems.push(format!(
+                "{origin}: setting `{key}` must be a string, number, boolean or list of strings"
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    Ok(values)
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => Some(String::new()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::String(text) => Some(text.clone()),
+        Value::Sequence(items) => {
+            let lines: Option<Vec<String>> = items
+                .iter()
+                .map(|item| match item {
+                    Value::Sequence(_) | Value::Mapping(_) | Value::Null => None,
+                    other => scalar_text(other),
+                })
+                .collect();
+            lines.map(|lines| lines.join("\n"))
+        }
+        Value::Mapping(_) | Value::Tagged(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_scalars_and_lists() {
+        let values = parse_settings_file(
+            "host: 1.2.3.4\nport: 2222\nkeep_old: false\nrun_args:\n  - --memory=512m\n  - --cpus=1\n",
+            "bluegreen.yml",
+        )
+        .unwrap();
+        assert_eq!(values["host"], "1.2.3.4");
+        assert_eq!(values["port"], "2222");
+        assert_eq!(values["keep_old"], "false");
+        assert_eq!(values["run_args"], "--memory=512m\n--cpus=1");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_every_key() {
+        let error = parse_settings_file("hots: x\nimgae: y\n", "bluegreen.yml").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("unknown setting `hots`"), "{text}");
+        assert!(text.contains("unknown setting `imgae`"), "{text}");
+    }
+
+    #[test]
+    fn nested_mappings_are_rejected() {
+        let error = parse_settings_file("host:\n  name: x\n", "f.yml").unwrap_err();
+        assert!(error.to_string().contains("setting `host` must be"));
+    }
+}
