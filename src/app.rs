@@ -31,7 +31,7 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
         .into());
     }
     let config = Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors))?;
-    let image_ref = match sub.get_one::<String>("image_ref") {
+    let image_ref = match sub.try_get_one::<String>("image_ref").ok().flatten() {
         Some(reference) => {
             values::check_image_reference(reference).map_err(|m| Failure::config(format!("--image-ref: {m}")))?;
             reference.clone()

@@ -1,0 +1,403 @@
+//! The real-server sandbox the integration tests and the demo run against, all on loopback:
+//! OpenSSH's sshd (generated host and user keys, strict host key checking), a private
+//! `docker-registry` with htpasswd auth, the machine's Docker engine, and one nginx per site.
+//! Nothing here is faked.
+
+#![allow(dead_code)]
+
+pub mod load;
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub const REGISTRY_USER: &str = "deployer";
+pub const REGISTRY_TOKEN: &str = "tok-9f8e7d6c5b4a";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Runs a setup command; panics with its output when it fails.
+pub fn sh(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Daemons die with the test process (PR_SET_PDEATHSIG), so a failed run leaves nothing behind.
+fn spawn_daemon(command: &mut Command, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap()
+}
+
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What every site shares: sshd, the registry and the demo images in it.
+pub struct Shared {
+    pub dir: PathBuf,
+    pub ssh_port: u16,
+    pub known_hosts: String,
+    pub user_key: PathBuf,
+    pub registry: String,
+    pub repo: String,
+}
+
+impl Shared {
+    pub fn image(&self, tag: &str) -> String {
+        format!("{}:{tag}", self.repo)
+    }
+}
+
+pub fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        // Daemons are spawned from a thread that lives as long as the process: PDEATHSIG fires
+        // when the spawning *thread* ends.
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (shared, children) = start_shared();
+            sender.send(shared).unwrap();
+            let _keep = children;
+            loop {
+                std::thread::park();
+            }
+        });
+        receiver.recv().expect("sandbox failed to start (see the panic above)")
+    })
+}
+
+fn start_shared() -> (Shared, Vec<Child>) {
+    let dir = tempfile::Builder::new().prefix("bluegreen-sandbox").tempdir().unwrap().keep();
+    let (ssh_port, known_hosts, user_key, sshd) = start_sshd(&dir);
+    let (registry, registry_child) = start_registry(&dir);
+    let repo = format!("{registry}/demo/app");
+    build_and_push_demo_images(&dir, &registry, &repo);
+    (Shared { dir, ssh_port, known_hosts, user_key, registry, repo }, vec![sshd, registry_child])
+}
+
+fn start_sshd(dir: &Path) -> (u16, String, PathBuf, Child) {
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let host_key = dir.join("host_ed25519");
+    let user_key = dir.join("user_ed25519");
+    for key in [&host_key, &user_key] {
+        sh(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(key));
+    }
+    std::fs::copy(dir.join("user_ed25519.pub"), dir.join("authorized_keys")).unwrap();
+    let port = free_port();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
+             StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nUsePAM no\nMaxSessions 200\nMaxStartups 200:30:400\n\
+             AllowTcpForwarding yes\nLogLevel VERBOSE\n",
+            host_key.display(),
+            dir.join("sshd.pid").display(),
+            dir.join("authorized_keys").display()
+        ),
+    )
+    .unwrap();
+    let child = spawn_daemon(Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(&config), &dir.join("sshd.log"));
+    wait_for_port(port, "sshd");
+    let public = std::fs::read_to_string(dir.join("host_ed25519.pub")).unwrap();
+    let mut fields = public.split_whitespace();
+    let known_hosts = format!("[127.0.0.1]:{port} {} {}\n", fields.next().unwrap(), fields.next().unwrap());
+    (port, known_hosts, user_key, child)
+}
+
+fn start_registry(dir: &Path) -> (String, Child) {
+    let port = free_port();
+    let htpasswd = sh(Command::new("htpasswd").args(["-Bbn", REGISTRY_USER, REGISTRY_TOKEN]));
+    std::fs::write(dir.join("htpasswd"), htpasswd).unwrap();
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: bluegreen-sandbox\n    path: {}\n",
+            dir.join("registry-data").display(),
+            dir.join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    let child = spawn_daemon(Command::new("docker-registry").arg("serve").arg(&config), &dir.join("registry.log"));
+    wait_for_port(port, "docker-registry");
+    (format!("127.0.0.1:{port}"), child)
+}
+
+/// Docker client settings private to the sandbox (credentials never touch ~/.docker).
+pub fn docker(dir: &Path) -> Command {
+    let mut command = Command::new("docker");
+    command.env("DOCKER_CONFIG", dir.join("docker-config"));
+    command
+}
+
+/// The demo variants, by tag.
+pub const VARIANTS: &[(&str, &[&str])] = &[
+    ("v1", &["VERSION=v1"]),
+    ("v2", &["VERSION=v2"]),
+    ("v3", &["VERSION=v3"]),
+    ("sick", &["VERSION=sick", "MODE=sick"]),
+    ("crash", &["VERSION=crash", "MODE=crash"]),
+    ("slow", &["VERSION=slow", "MODE=slow", "START_DELAY=3"]),
+];
+
+fn build_and_push_demo_images(dir: &Path, registry: &str, repo: &str) {
+    let context = dir.join("demo-app");
+    std::fs::create_dir_all(&context).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo-app");
+    for file in ["Dockerfile", "app.sh"] {
+        std::fs::copy(fixture.join(file), context.join(file)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", context.join("busybox")).expect("busybox-static must be installed");
+    let mut login = docker(dir);
+    login.args(["login", "--username", REGISTRY_USER, "--password-stdin", registry]).stdin(Stdio::piped());
+    login.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(REGISTRY_TOKEN.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "docker login: {}", String::from_utf8_lossy(&output.stderr));
+    for (tag, args) in VARIANTS {
+        let mut build = docker(dir);
+        build.args(["build", "--quiet", "--tag", &format!("{repo}:{tag}")]);
+        for arg in *args {
+            build.args(["--build-arg", arg]);
+        }
+        sh(build.arg(&context).env("DOCKER_BUILDKIT", "0"));
+        sh(docker(dir).args(["push", "--quiet", &format!("{repo}:{tag}")]));
+    }
+}
+
+static SITES: AtomicUsize = AtomicUsize::new(0);
+
+/// One app on the sandbox server: its own nginx, ports, names and state directory.
+pub struct Site {
+    pub dir: PathBuf,
+    pub app: String,
+    pub nginx_port: u16,
+    pub blue_port: u16,
+    pub green_port: u16,
+    pub switch_file: PathBuf,
+    pub state_dir: PathBuf,
+    nginx: Child,
+    pub env: Vec<(String, String)>,
+}
+
+impl Site {
+    pub fn new(name: &str) -> Site {
+        let shared = shared();
+        let index = SITES.fetch_add(1, Ordering::Relaxed);
+        let app = format!("bgt-{name}-{}-{index}", std::process::id());
+        let dir = shared.dir.join(&app);
+        std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        let (nginx_port, blue_port, green_port) = (free_port(), free_port(), free_port());
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, nginx_conf(&dir, nginx_port)).unwrap();
+        let nginx = spawn_daemon(
+            Command::new("/usr/sbin/nginx").arg("-p").arg(&dir).arg("-e").arg(dir.join("logs/error.log")).arg("-c").arg(&conf),
+            &dir.join("nginx.out"),
+        );
+        wait_for_port(nginx_port, "nginx");
+        let nginx_cmd = format!("/usr/sbin/nginx -p {0} -e {0}/logs/error.log -c {1}", dir.display(), conf.display());
+        let switch_file = dir.join("conf.d/service-url.inc");
+        let state_dir = dir.join("state");
+        let env = vec![
+            ("BLUEGREEN_HOST", "127.0.0.1".to_owned()),
+            ("BLUEGREEN_PORT", shared.ssh_port.to_string()),
+            ("BLUEGREEN_USERNAME", "root".to_owned()),
+            ("BLUEGREEN_KEY_FILE", shared.user_key.display().to_string()),
+            ("BLUEGREEN_KNOWN_HOSTS", shared.known_hosts.clone()),
+            ("BLUEGREEN_IMAGE", shared.repo.clone()),
+            ("BLUEGREEN_REGISTRY", shared.registry.clone()),
+            ("BLUEGREEN_DOCKER_USERNAME", REGISTRY_USER.to_owned()),
+            ("BLUEGREEN_DOCKER_TOKEN", REGISTRY_TOKEN.to_owned()),
+            ("BLUEGREEN_APP_NAME", app.clone()),
+            ("BLUEGREEN_BLUE_PORT", blue_port.to_string()),
+            ("BLUEGREEN_GREEN_PORT", green_port.to_string()),
+            ("BLUEGREEN_HEALTH_PATH", "/actuator/health".to_owned()),
+            ("BLUEGREEN_HEALTH_INTERVAL", "250ms".to_owned()),
+            ("BLUEGREEN_HEALTH_TIMEOUT", "20s".to_owned()),
+            ("BLUEGREEN_NGINX_SWITCH_FILE", switch_file.display().to_string()),
+            ("BLUEGREEN_NGINX_TEST_COMMAND", format!("{nginx_cmd} -t -q")),
+            ("BLUEGREEN_NGINX_RELOAD_COMMAND", format!("{nginx_cmd} -s reload")),
+            ("BLUEGREEN_VERIFY_URL", format!("http://127.0.0.1:{nginx_port}/actuator/health")),
+            ("BLUEGREEN_STATE_DIR", state_dir.display().to_string()),
+            ("BLUEGREEN_STOP_TIMEOUT", "5s".to_owned()),
+            ("BLUEGREEN_DRAIN_TIMEOUT", "10s".to_owned()),
+            ("BLUEGREEN_LOCK_TIMEOUT", "60s".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Site { dir, app, nginx_port, blue_port, green_port, switch_file, state_dir, nginx, env }
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// The real binary with this site's settings in its environment (never on argv).
+    pub fn bluegreen(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+        command.args(args).current_dir(&self.dir).env_clear();
+        for key in ["PATH", "HOME", "USER"] {
+            if let Ok(value) = std::env::var(key) {
+                command.env(key, value);
+            }
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.bluegreen(args).output().unwrap())
+    }
+
+    pub fn deploy(&self, tag: &str) -> Run {
+        self.run(&["deploy", "--image-ref", &shared().image(tag)])
+    }
+
+    /// GET through this site's nginx.
+    pub fn get(&self, path: &str) -> Result<(u16, String), String> {
+        let url = format!("http://127.0.0.1:{}{path}", self.nginx_port);
+        let response = reqwest::blocking::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().unwrap_or_default()))
+    }
+
+    /// The version and color nginx serves now.
+    pub fn served(&self) -> Option<(String, String)> {
+        let (status, body) = self.get("/").ok()?;
+        if status != 200 {
+            return None;
+        }
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        Some((json["version"].as_str()?.to_owned(), json["color"].as_str()?.to_owned()))
+    }
+
+    pub fn container_state(&self, color: &str) -> Option<String> {
+        let output = Command::new("docker")
+            .args(["inspect", "--format", "{{.State.Status}}", &format!("{}-{color}", self.app)])
+            .output()
+            .unwrap();
+        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    pub fn status_json(&self) -> serde_json::Value {
+        let run = self.run(&["status", "--json"]);
+        assert_eq!(run.code, 0, "status failed: {}", run.stderr);
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", run.stdout))
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.nginx.kill();
+        let _ = self.nginx.wait();
+        let ids = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label=bluegreen.app={}", self.app)])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .unwrap_or_default();
+        if !ids.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+        }
+    }
+}
+
+fn nginx_conf(dir: &Path, port: u16) -> String {
+    format!(
+        r#"worker_processes 2;
+pid {dir}/nginx.pid;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp-body;
+    proxy_temp_path {dir}/tmp-proxy;
+    fastcgi_temp_path {dir}/tmp-fastcgi;
+    uwsgi_temp_path {dir}/tmp-uwsgi;
+    scgi_temp_path {dir}/tmp-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        set $service_url http://127.0.0.1:9;
+        include {dir}/conf.d/*.inc;
+        location / {{
+            proxy_pass $service_url;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"#,
+        dir = dir.display()
+    )
+}
+
+/// The outcome of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The one line every failure ends with.
+    pub fn last_line(&self) -> &str {
+        self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real binary against real sshd, nginx, Docker and a private registry
+//! on loopback (see `support`). The only faked component anywhere is the GitHub API.
+
+mod support;
+
+mod deploy;
