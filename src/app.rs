@@ -8,8 +8,8 @@ use clap::ArgMatches;
 use crate::engine::{self, Cancel, Ctx, Runtime};
 use crate::failure::Failure;
 use crate::printer::Printer;
-use crate::remote::ssh::SshHost;
 use crate::remote::run_ok;
+use crate::remote::ssh::SshHost;
 use crate::server::compose::ComposeTool;
 use crate::server::state;
 use crate::settings::{values, Config, ConfigErrors, Mode, Needs, RawSettings, Sources};
@@ -30,26 +30,42 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
         ))
         .into());
     }
-    let config = Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors))?;
+    let config =
+        Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors))?;
     let image_ref = match sub.try_get_one::<String>("image_ref").ok().flatten() {
         Some(reference) => {
-            values::check_image_reference(reference).map_err(|m| Failure::config(format!("--image-ref: {m}")))?;
+            values::check_image_reference(reference)
+                .map_err(|m| Failure::config(format!("--image-ref: {m}")))?;
             reference.clone()
         }
         None => format!("{}:{}", config.image, config.environment),
     };
 
-    printer.phase(&format!("connect to {}@{}:{}", config.username, config.host, config.port));
+    printer.phase(&format!(
+        "connect to {}@{}:{}",
+        config.username, config.host, config.port
+    ));
     let host = SshHost::connect(&config).await?;
     let tool = detect_compose(&config, &host).await?;
-    let ctx = Ctx { config: &config, host: &host, printer, runtime: Runtime::new(&config, tool), cancel: Cancel::on_signals() };
+    let ctx = Ctx {
+        config: &config,
+        host: &host,
+        printer,
+        runtime: Runtime::new(&config, tool),
+        cancel: Cancel::on_signals(),
+    };
     let result = dispatch(name, sub, &ctx, &image_ref).await;
     printer.end_phase();
     host.close().await;
     result
 }
 
-async fn dispatch(name: &str, sub: &ArgMatches, ctx: &Ctx<'_, SshHost>, image_ref: &str) -> Result<()> {
+async fn dispatch(
+    name: &str,
+    sub: &ArgMatches,
+    ctx: &Ctx<'_, SshHost>,
+    image_ref: &str,
+) -> Result<()> {
     match name {
         "deploy" => {
             let summary = engine::deploy::deploy(ctx, image_ref, &commit_sha(ctx.config)).await?;
@@ -100,7 +116,9 @@ fn load_raw(sub: &ArgMatches, action: bool) -> Result<RawSettings> {
         file: None,
     };
     let explicit = sub.get_one::<String>("config").map(PathBuf::from);
-    sources.read_file(explicit.as_deref()).map_err(|e| Failure::config(format!("{e:#}")))?;
+    sources
+        .read_file(explicit.as_deref())
+        .map_err(|e| Failure::config(format!("{e:#}")))?;
     RawSettings::gather(&sources).map_err(|e| Failure::config(format!("{e:#}")).into())
 }
 
@@ -108,7 +126,11 @@ fn report_config_errors(printer: &Printer, errors: ConfigErrors) -> anyhow::Erro
     for problem in &errors.0 {
         printer.info(&format!("- {problem}"));
     }
-    let names: Vec<&str> = errors.0.iter().filter_map(|p| p.split(':').next()).collect();
+    let names: Vec<&str> = errors
+        .0
+        .iter()
+        .filter_map(|p| p.split(':').next())
+        .collect();
     Failure::config(format!(
         "invalid settings ({}): {}; nothing on the server was touched; fix them and run again",
         names.join(", "),

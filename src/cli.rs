@@ -11,18 +11,37 @@ pub fn command() -> Command {
         .about("Zero-downtime blue/green deploys of a Docker backend to one server over SSH")
         .subcommand_required(true)
         .arg_required_else_help(true)
-        .arg(Arg::new("config").long("config").global(true).value_name("FILE").help("settings file (default: ./bluegreen.yml when it exists)"))
-        .subcommand(Command::new("build").about("build the jar (if any) and the image, push it; print the pushed reference"))
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .global(true)
+                .value_name("FILE")
+                .help("settings file (default: ./bluegreen.yml when it exists)"),
+        )
+        .subcommand(
+            Command::new("build")
+                .about("build the jar (if any) and the image, push it; print the pushed reference"),
+        )
         .subcommand(
             Command::new("deploy")
                 .about("blue/green swap of the server to an image")
-                .arg(Arg::new("image_ref").long("image-ref").value_name("REF").help("deploy exactly this reference (repo:tag or repo@sha256:…)")),
+                .arg(
+                    Arg::new("image_ref")
+                        .long("image-ref")
+                        .value_name("REF")
+                        .help("deploy exactly this reference (repo:tag or repo@sha256:…)"),
+                ),
         )
         .subcommand(Command::new("ship").about("build, then deploy (what the GitHub Action runs)"))
         .subcommand(
             Command::new("status")
                 .about("live color, live image, lock holder, recent history")
-                .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("machine-readable output")),
+                .arg(
+                    Arg::new("json")
+                        .long("json")
+                        .action(ArgAction::SetTrue)
+                        .help("machine-readable output"),
+                ),
         )
         .subcommand(Command::new("rollback").about("send traffic back to the previous color"))
         .subcommand(Command::new("unlock").about("remove a held deploy lock, printing who held it"))
@@ -31,7 +50,10 @@ pub fn command() -> Command {
                 .about("print every server command `deploy` would run, change nothing")
                 .arg(Arg::new("image_ref").long("image-ref").value_name("REF")),
         )
-        .subcommand(Command::new("action").about("entry point of the GitHub Action: reads INPUT_* and GITHUB_*, runs ship"));
+        .subcommand(
+            Command::new("action")
+                .about("entry point of the GitHub Action: reads INPUT_* and GITHUB_*, runs ship"),
+        );
     for setting in SETTINGS {
         let flag: &'static str = Box::leak(spec::flag_name(setting.name).into_boxed_str());
         let mut help = setting.help.to_owned();
@@ -40,7 +62,12 @@ pub fn command() -> Command {
         }
         help.push_str(&format!(" [env: {}]", spec::env_name(setting.name)));
         command = command.arg(
-            Arg::new(setting.name).long(flag).global(true).value_name("VALUE").help(help).help_heading("Settings"),
+            Arg::new(setting.name)
+                .long(flag)
+                .global(true)
+                .value_name("VALUE")
+                .help(help)
+                .help_heading("Settings"),
         );
     }
     command
@@ -50,6 +77,10 @@ pub fn command() -> Command {
 pub fn setting_flags(matches: &ArgMatches) -> std::collections::BTreeMap<String, String> {
     SETTINGS
         .iter()
-        .filter_map(|s| matches.get_one::<String>(s.name).map(|v| (s.name.to_owned(), v.clone())))
+        .filter_map(|s| {
+            matches
+                .get_one::<String>(s.name)
+                .map(|v| (s.name.to_owned(), v.clone()))
+        })
         .collect()
 }

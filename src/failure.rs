@@ -11,13 +11,22 @@ pub struct Failure {
 
 impl Failure {
     pub fn deploy(message: impl Into<String>) -> Self {
-        Self { code: 1, message: message.into() }
+        Self {
+            code: 1,
+            message: message.into(),
+        }
     }
     pub fn config(message: impl Into<String>) -> Self {
-        Self { code: 2, message: message.into() }
+        Self {
+            code: 2,
+            message: message.into(),
+        }
     }
     pub fn lock(message: impl Into<String>) -> Self {
-        Self { code: 3, message: message.into() }
+        Self {
+            code: 3,
+            message: message.into(),
+        }
     }
 }
 
@@ -34,7 +43,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     if let Some(failure) = error.downcast_ref::<Failure>() {
         return failure.code;
     }
-    if error.downcast_ref::<crate::settings::ConfigErrors>().is_some() {
+    if error
+        .downcast_ref::<crate::settings::ConfigErrors>()
+        .is_some()
+    {
         return 2;
     }
     1

@@ -34,7 +34,11 @@ impl Printer {
     }
 
     pub fn new(style: Style) -> Printer {
-        Printer { style, secrets: Mutex::new(Vec::new()), spinner: Mutex::new(None) }
+        Printer {
+            style,
+            secrets: Mutex::new(Vec::new()),
+            spinner: Mutex::new(None),
+        }
     }
 
     pub fn style(&self) -> Style {
@@ -51,7 +55,13 @@ impl Printer {
                 }
             }
             known.push(secret.clone());
-            known.extend(secret.lines().map(str::trim).filter(|l| l.len() >= 8).map(str::to_owned));
+            known.extend(
+                secret
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.len() >= 8)
+                    .map(str::to_owned),
+            );
         }
     }
 
@@ -108,8 +118,14 @@ impl Printer {
     /// The one line every failure ends with.
     pub fn error(&self, text: &str) {
         self.end_phase();
+        let text = &text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" / ");
         match self.style {
-            Style::Actions => self.line(&format!("::error::{}", self.redact(text).replace('\n', "%0A"))),
+            Style::Actions => self.line(&format!("::error::{}", self.redact(text))),
             _ => self.line(&format!("error: {text}")),
         }
     }
@@ -146,7 +162,10 @@ mod tests {
     #[test]
     fn redacts_registered_secrets_and_their_lines() {
         let printer = Printer::new(Style::Plain);
-        printer.mask(&["-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\n-----END KEY-----".into(), "tok3n-value".into()]);
+        printer.mask(&[
+            "-----BEGIN KEY-----\nAAAABBBBCCCCDDDD\n-----END KEY-----".into(),
+            "tok3n-value".into(),
+        ]);
         assert_eq!(printer.redact("token tok3n-value here"), "token *** here");
         assert_eq!(printer.redact("line AAAABBBBCCCCDDDD"), "line ***");
     }

@@ -3,4 +3,7 @@
 
 mod support;
 
+mod compose;
+mod config;
 mod deploy;
+mod lock;

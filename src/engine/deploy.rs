@@ -55,7 +55,11 @@ pub async fn under_lock<H: Host>(
     let started = Instant::now();
     ctx.printer.phase("take the deploy lock");
     let lock = lock::acquire(ctx, &lock::holder(image_label)).await?;
-    ctx.printer.info(&format!("lock taken in {} after {:.1}s", ctx.config.state_dir, lock.waited.as_secs_f64()));
+    ctx.printer.info(&format!(
+        "lock taken in {} after {:.1}s",
+        ctx.config.state_dir,
+        lock.waited.as_secs_f64()
+    ));
     let outcome = work.await;
     let seconds = started.elapsed().as_secs_f64();
     let (new_state, entry) = match &outcome {
@@ -87,7 +91,10 @@ pub async fn under_lock<H: Host>(
         ),
     };
     if let Err(error) = save(ctx, new_state.as_ref(), &entry).await {
-        ctx.printer.warn(&format!("recording the result in {} failed: {error:#}", ctx.config.state_dir));
+        ctx.printer.warn(&format!(
+            "recording the result in {} failed: {error:#}",
+            ctx.config.state_dir
+        ));
     }
     let lock_wait = lock.waited.as_secs_f64();
     lock.release();
@@ -100,7 +107,11 @@ pub async fn under_lock<H: Host>(
 
 pub fn next_state(summary: &Summary, observed: &Observed) -> StateFile {
     let old_image = summary.old.and_then(|old| {
-        observed.containers.get(&old).map(|c| c.image_ref.clone()).or_else(|| observed.state.live_image.clone())
+        observed
+            .containers
+            .get(&old)
+            .map(|c| c.image_ref.clone())
+            .or_else(|| observed.state.live_image.clone())
     });
     StateFile {
         live_color: Some(summary.new),
@@ -111,10 +122,21 @@ pub fn next_state(summary: &Summary, observed: &Observed) -> StateFile {
     }
 }
 
-pub async fn save<H: Host>(ctx: &Ctx<'_, H>, state_file: Option<&StateFile>, entry: &HistoryEntry) -> Result<()> {
-    let state_json = state_file.map(serde_json::to_string).transpose()?.unwrap_or_default();
+pub async fn save<H: Host>(
+    ctx: &Ctx<'_, H>,
+    state_file: Option<&StateFile>,
+    entry: &HistoryEntry,
+) -> Result<()> {
+    let state_json = state_file
+        .map(serde_json::to_string)
+        .transpose()?
+        .unwrap_or_default();
     let line = serde_json::to_string(entry)?;
-    run_ok(ctx.host, &state::record(&ctx.config.state_dir, &state_json, &line)).await?;
+    run_ok(
+        ctx.host,
+        &state::record(&ctx.config.state_dir, &state_json, &line),
+    )
+    .await?;
     Ok(())
 }
 
@@ -139,11 +161,16 @@ pub async fn observe_for_swap<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
         .into());
     }
     let live = observed.live.map_or("none".to_owned(), |c| c.to_string());
-    ctx.printer.info(&format!("live color: {live}; deploying to {target}"));
+    ctx.printer
+        .info(&format!("live color: {live}; deploying to {target}"));
     Ok(observed)
 }
 
-async fn locked<H: Host>(ctx: &Ctx<'_, H>, image_ref: &str, sha: &str) -> Result<(Summary, Observed)> {
+async fn locked<H: Host>(
+    ctx: &Ctx<'_, H>,
+    image_ref: &str,
+    sha: &str,
+) -> Result<(Summary, Observed)> {
     let mut timings = Timings::default();
     let timings = &mut timings;
     let observed = observe_for_swap(ctx).await?;
@@ -162,11 +189,22 @@ async fn locked<H: Host>(ctx: &Ctx<'_, H>, image_ref: &str, sha: &str) -> Result
     })?;
     let run_ref = pinned_reference(image_ref, &pulled.stdout);
     timings.pull = started.elapsed().as_secs_f64();
-    ctx.printer.info(&format!("pulled {run_ref} in {:.1}s", timings.pull));
+    ctx.printer
+        .info(&format!("pulled {run_ref} in {:.1}s", timings.pull));
 
-    let spec = RunSpec { color: target, image_ref: &run_ref, sha };
-    let start = ctx.runtime.start_new(ctx.config, &spec, observed.containers.contains_key(&target));
-    let swap = Swap { target, image_ref: run_ref.clone(), start };
+    let spec = RunSpec {
+        color: target,
+        image_ref: &run_ref,
+        sha,
+    };
+    let start = ctx
+        .runtime
+        .start_new(ctx.config, &spec, observed.containers.contains_key(&target));
+    let swap = Swap {
+        target,
+        image_ref: run_ref.clone(),
+        start,
+    };
     let (health_attempts, drain) = swap::run(ctx, &observed, &swap, timings).await?;
     let summary = Summary {
         action: "deployed".into(),
@@ -188,8 +226,14 @@ mod tests {
 
     #[test]
     fn repositories_of_references() {
-        assert_eq!(repository_of("127.0.0.1:5000/demo/app:dev"), "127.0.0.1:5000/demo/app");
-        assert_eq!(repository_of("127.0.0.1:5000/demo/app"), "127.0.0.1:5000/demo/app");
+        assert_eq!(
+            repository_of("127.0.0.1:5000/demo/app:dev"),
+            "127.0.0.1:5000/demo/app"
+        );
+        assert_eq!(
+            repository_of("127.0.0.1:5000/demo/app"),
+            "127.0.0.1:5000/demo/app"
+        );
         assert_eq!(repository_of("myorg/app@sha256:abc"), "myorg/app");
     }
 
@@ -197,7 +241,10 @@ mod tests {
     fn pins_the_pulled_digest() {
         let d = format!("sha256:{}", "b".repeat(64));
         let output = format!("127.0.0.1:5000/demo/app:dev\n[\"127.0.0.1:5000/other@sha256:0\",\"127.0.0.1:5000/demo/app@{d}\"]\n");
-        assert_eq!(pinned_reference("127.0.0.1:5000/demo/app:dev", &output), format!("127.0.0.1:5000/demo/app@{d}"));
+        assert_eq!(
+            pinned_reference("127.0.0.1:5000/demo/app:dev", &output),
+            format!("127.0.0.1:5000/demo/app@{d}")
+        );
         assert_eq!(pinned_reference("local/app:dev", "[]"), "local/app:dev");
         let by_digest = format!("x/app@{d}");
         assert_eq!(pinned_reference(&by_digest, &output), by_digest);

@@ -16,8 +16,15 @@ pub struct Healthy {
 
 #[derive(Debug)]
 pub enum Unhealthy {
-    TimedOut { attempts: u32, last: String },
-    ContainerDied { status: String, exit_code: i64, restarts: u64 },
+    TimedOut {
+        attempts: u32,
+        last: String,
+    },
+    ContainerDied {
+        status: String,
+        exit_code: i64,
+        restarts: u64,
+    },
     Cancelled,
     Other(anyhow::Error),
 }
@@ -25,9 +32,18 @@ pub enum Unhealthy {
 impl std::fmt::Display for Unhealthy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unhealthy::TimedOut { attempts, last } => write!(f, "not healthy after {attempts} probes (last: {last})"),
-            Unhealthy::ContainerDied { status, exit_code, restarts } => {
-                write!(f, "the container is {status} (exit code {exit_code}, {restarts} restarts)")
+            Unhealthy::TimedOut { attempts, last } => {
+                write!(f, "not healthy after {attempts} probes (last: {last})")
+            }
+            Unhealthy::ContainerDied {
+                status,
+                exit_code,
+                restarts,
+            } => {
+                write!(
+                    f,
+                    "the container is {status} (exit code {exit_code}, {restarts} restarts)"
+                )
             }
             Unhealthy::Cancelled => f.write_str("cancelled by a signal"),
             Unhealthy::Other(error) => write!(f, "{error:#}"),
@@ -36,8 +52,16 @@ impl std::fmt::Display for Unhealthy {
 }
 
 /// One probe's verdict: `Ok` when ready, `Err(reason)` otherwise.
-pub async fn probe(client: &reqwest::Client, url: &str, expect: Option<&str>) -> Result<(), String> {
-    let response = client.get(url).send().await.map_err(|e| describe_request_error(&e))?;
+pub async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    expect: Option<&str>,
+) -> Result<(), String> {
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| describe_request_error(&e))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if !status.is_success() {
@@ -70,9 +94,17 @@ pub fn client(timeout: Duration) -> reqwest::Client {
 pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Healthy, Unhealthy> {
     let config = ctx.config;
     let port = config.port_of(color);
-    let local = ctx.host.forward("127.0.0.1", port).await.map_err(Unhealthy::Other)?;
+    let local = ctx
+        .host
+        .forward("127.0.0.1", port)
+        .await
+        .map_err(Unhealthy::Other)?;
     let url = format!("http://{local}{}", config.health_path);
-    let client = client(config.health_interval.clamp(Duration::from_millis(500), Duration::from_secs(5)));
+    let client = client(
+        config
+            .health_interval
+            .clamp(Duration::from_millis(500), Duration::from_secs(5)),
+    );
     let started = Instant::now();
     let mut attempts = 0;
     let mut last_container_check = None::<Instant>;
@@ -83,7 +115,12 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
             _ = ctx.cancel.cancelled() => return Err(Unhealthy::Cancelled),
         };
         let last = match verdict {
-            Ok(()) => return Ok(Healthy { attempts, elapsed: started.elapsed() }),
+            Ok(()) => {
+                return Ok(Healthy {
+                    attempts,
+                    elapsed: started.elapsed(),
+                })
+            }
             Err(reason) => reason,
         };
         let elapsed = started.elapsed();
@@ -101,8 +138,13 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
         if elapsed >= config.health_timeout {
             return Err(Unhealthy::TimedOut { attempts, last });
         }
-        let pause = config.health_interval.min(config.health_timeout.saturating_sub(elapsed));
-        ctx.cancel.sleep(pause).await.map_err(|_| Unhealthy::Cancelled)?;
+        let pause = config
+            .health_interval
+            .min(config.health_timeout.saturating_sub(elapsed));
+        ctx.cancel
+            .sleep(pause)
+            .await
+            .map_err(|_| Unhealthy::Cancelled)?;
     }
 }
 
@@ -110,7 +152,15 @@ async fn check_container<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<(), 
     let containers = observe::containers(ctx).await.map_err(Unhealthy::Other)?;
     match containers.get(&color) {
         Some(c) if c.running && c.restart_count == 0 => Ok(()),
-        Some(c) => Err(Unhealthy::ContainerDied { status: c.status.clone(), exit_code: c.exit_code, restarts: c.restart_count }),
-        None => Err(Unhealthy::ContainerDied { status: "gone".into(), exit_code: -1, restarts: 0 }),
+        Some(c) => Err(Unhealthy::ContainerDied {
+            status: c.status.clone(),
+            exit_code: c.exit_code,
+            restarts: c.restart_count,
+        }),
+        None => Err(Unhealthy::ContainerDied {
+            status: "gone".into(),
+            exit_code: -1,
+            restarts: 0,
+        }),
     }
 }

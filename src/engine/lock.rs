@@ -25,9 +25,15 @@ impl Lock {
 }
 
 pub fn holder(image: &str) -> Holder {
-    let user = std::env::var("GITHUB_ACTOR").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "someone".into());
+    let user = std::env::var("GITHUB_ACTOR")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "someone".into());
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let run_url = match (std::env::var("GITHUB_SERVER_URL"), std::env::var("GITHUB_REPOSITORY"), std::env::var("GITHUB_RUN_ID")) {
+    let run_url = match (
+        std::env::var("GITHUB_SERVER_URL"),
+        std::env::var("GITHUB_REPOSITORY"),
+        std::env::var("GITHUB_RUN_ID"),
+    ) {
         (Ok(server), Ok(repo), Ok(run)) => Some(format!("{server}/{repo}/actions/runs/{run}")),
         _ => None,
     };
@@ -55,9 +61,15 @@ pub async fn acquire<H: Host>(ctx: &Ctx<'_, H>, holder: &Holder) -> Result<Lock>
         };
         let text = line.trim();
         if read == 0 {
-            anyhow::bail!("taking the deploy lock in {} failed (is flock installed on the server?)", ctx.config.state_dir);
+            anyhow::bail!(
+                "taking the deploy lock in {} failed (is flock installed on the server?)",
+                ctx.config.state_dir
+            );
         } else if text == "acquired" {
-            return Ok(Lock { running, waited: started.elapsed() });
+            return Ok(Lock {
+                running,
+                waited: started.elapsed(),
+            });
         } else if text == "timeout" {
             return Err(Failure::lock(format!(
                 "the deploy lock in {} was not acquired within {}s; the server was not changed; \
@@ -69,7 +81,9 @@ pub async fn acquire<H: Host>(ctx: &Ctx<'_, H>, holder: &Holder) -> Result<Lock>
             let who = serde_json::from_str::<LockRecord>(json.trim())
                 .map(|record| record.holder.describe())
                 .unwrap_or_else(|_| "another deploy".into());
-            ctx.printer.progress(&format!("waiting up to {wait}s for the deploy lock, held by {who}"));
+            ctx.printer.progress(&format!(
+                "waiting up to {wait}s for the deploy lock, held by {who}"
+            ));
         }
     }
 }

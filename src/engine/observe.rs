@@ -80,32 +80,60 @@ struct InspectConfig {
 }
 
 /// Parses `docker inspect` output into the colors it shows.
-pub fn parse_inspect(json: &str, config: &Config, runtime: &Runtime) -> Result<HashMap<Color, ColorContainer>> {
+pub fn parse_inspect(
+    json: &str,
+    config: &Config,
+    runtime: &Runtime,
+) -> Result<HashMap<Color, ColorContainer>> {
     let start = json.find('[').unwrap_or(0);
-    let items: Vec<Inspect> = serde_json::from_str(json[start..].trim()).context("reading docker inspect output")?;
+    let items: Vec<Inspect> =
+        serde_json::from_str(json[start..].trim()).context("reading docker inspect output")?;
     let mut found = HashMap::new();
     for item in items {
         let labels = item.config.labels.unwrap_or_default();
         let name = item.name.trim_start_matches('/').to_owned();
         let (color, ours) = match runtime {
             Runtime::Container(_) => {
-                let Some(color) = Color::BOTH.into_iter().find(|c| docker::container_name(config, *c) == name) else { continue };
-                (color, labels.get(docker::LABEL_APP) == Some(&config.app_name))
+                let Some(color) = Color::BOTH
+                    .into_iter()
+                    .find(|c| docker::container_name(config, *c) == name)
+                else {
+                    continue;
+                };
+                (
+                    color,
+                    labels.get(docker::LABEL_APP) == Some(&config.app_name),
+                )
             }
             Runtime::Compose(compose) => {
-                let service = labels.get("com.docker.compose.service").cloned().unwrap_or_default();
-                let Some(color) = Color::BOTH.into_iter().find(|c| compose.service(*c) == service) else { continue };
+                let service = labels
+                    .get("com.docker.compose.service")
+                    .cloned()
+                    .unwrap_or_default();
+                let Some(color) = Color::BOTH
+                    .into_iter()
+                    .find(|c| compose.service(*c) == service)
+                else {
+                    continue;
+                };
                 (color, true)
             }
         };
-        let image_ref = labels.get(docker::LABEL_IMAGE).cloned().unwrap_or(item.config.image);
+        let image_ref = labels
+            .get(docker::LABEL_IMAGE)
+            .cloned()
+            .unwrap_or(item.config.image);
         found.insert(
             color,
             ColorContainer {
                 id: item.id,
                 name,
                 running: item.state.running && !item.state.restarting,
-                status: if item.state.restarting { "restarting".into() } else { item.state.status },
+                status: if item.state.restarting {
+                    "restarting".into()
+                } else {
+                    item.state.status
+                },
                 restart_count: item.restart_count,
                 exit_code: item.state.exit_code,
                 image_ref,
@@ -119,7 +147,10 @@ pub fn parse_inspect(json: &str, config: &Config, runtime: &Runtime) -> Result<H
 /// The containers of both colors as they are now (one or two round trips).
 pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, ColorContainer>> {
     let names: Vec<String> = match &ctx.runtime {
-        Runtime::Container(_) => Color::BOTH.iter().map(|c| docker::container_name(ctx.config, *c)).collect(),
+        Runtime::Container(_) => Color::BOTH
+            .iter()
+            .map(|c| docker::container_name(ctx.config, *c))
+            .collect(),
         Runtime::Compose(compose) => {
             let ids = run_ok(ctx.host, &compose.container_ids()).await?;
             ids.stdout.split_whitespace().map(str::to_owned).collect()
@@ -141,7 +172,11 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
 
 pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let config = ctx.config;
-    let read = run_ok(ctx.host, &state::read(&config.state_dir, &config.nginx_switch_file)).await?;
+    let read = run_ok(
+        ctx.host,
+        &state::read(&config.state_dir, &config.nginx_switch_file),
+    )
+    .await?;
     let sections = state::parse_sections(&read.stdout);
     let containers = containers(ctx).await?;
     let state: StateFile = serde_json::from_str(sections.state.trim()).unwrap_or_default();
@@ -171,7 +206,15 @@ fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> R
         return Ok(());
     };
     let renderings = Color::BOTH.map(|color| {
-        (color, nginx::render_switch(&config.nginx_switch_template, config.port_of(color), color, &runtime.service(color)))
+        (
+            color,
+            nginx::render_switch(
+                &config.nginx_switch_template,
+                config.port_of(color),
+                color,
+                &runtime.service(color),
+            ),
+        )
     });
     let ports = Color::BOTH.map(|color| (color, config.port_of(color)));
     let Some(color) = nginx::color_of_switch(content, renderings, ports) else {
@@ -226,19 +269,41 @@ mod tests {
         assert_eq!(blue.image_ref, "reg/api:dev");
         let green = &found[&Color::Green];
         assert!(!green.running && !green.ours);
-        assert_eq!((green.status.as_str(), green.restart_count), ("restarting", 2));
+        assert_eq!(
+            (green.status.as_str(), green.restart_count),
+            ("restarting", 2)
+        );
     }
 
     fn observed(switch: Option<&str>, running: &[Color]) -> Observed {
         let containers = running
             .iter()
             .map(|c| {
-                (*c, ColorContainer { id: "x".into(), name: "n".into(), running: true, status: "running".into(),
-                    restart_count: 0, exit_code: 0, image_ref: "i".into(), ours: true })
+                (
+                    *c,
+                    ColorContainer {
+                        id: "x".into(),
+                        name: "n".into(),
+                        running: true,
+                        status: "running".into(),
+                        restart_count: 0,
+                        exit_code: 0,
+                        image_ref: "i".into(),
+                        ours: true,
+                    },
+                )
             })
             .collect();
-        Observed { switch: switch.map(str::to_owned), switch_color: None, live: None, containers,
-            state: StateFile::default(), lock: None, history: vec![], notes: vec![] }
+        Observed {
+            switch: switch.map(str::to_owned),
+            switch_color: None,
+            live: None,
+            containers,
+            state: StateFile::default(),
+            lock: None,
+            history: vec![],
+            notes: vec![],
+        }
     }
 
     #[test]
@@ -250,10 +315,20 @@ mod tests {
         assert_eq!((first.live, first.target()), (None, Color::Blue));
         assert!(first.notes[0].contains("first deploy"));
 
-        let mut dead = observed(Some("set $service_url http://127.0.0.1:8082;\n"), &[Color::Blue]);
+        let mut dead = observed(
+            Some("set $service_url http://127.0.0.1:8082;\n"),
+            &[Color::Blue],
+        );
         decide_live(&mut dead, &config, &runtime).unwrap();
-        assert_eq!((dead.live, dead.target()), (Some(Color::Green), Color::Blue));
-        assert!(dead.notes[0].contains("points at green, but container api-green is not running"), "{:?}", dead.notes);
+        assert_eq!(
+            (dead.live, dead.target()),
+            (Some(Color::Green), Color::Blue)
+        );
+        assert!(
+            dead.notes[0].contains("points at green, but container api-green is not running"),
+            "{:?}",
+            dead.notes
+        );
 
         let mut unknown = observed(Some("set $service_url http://127.0.0.1:9999;\n"), &[]);
         let error = decide_live(&mut unknown, &config, &runtime).unwrap_err();

@@ -47,8 +47,15 @@ pub struct LockRecord {
 
 impl Holder {
     pub fn describe(&self) -> String {
-        let run = self.run_url.as_deref().map(|url| format!(", run {url}")).unwrap_or_default();
-        format!("{} deploying {} since {}{run}", self.who, self.image, self.since)
+        let run = self
+            .run_url
+            .as_deref()
+            .map(|url| format!(", run {url}"))
+            .unwrap_or_default();
+        format!(
+            "{} deploying {} since {}{run}",
+            self.who, self.image, self.since
+        )
     }
 }
 
@@ -57,7 +64,10 @@ pub fn now() -> String {
 }
 
 pub fn parse_history(lines: &[String]) -> Vec<HistoryEntry> {
-    let mut entries: Vec<HistoryEntry> = lines.iter().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let mut entries: Vec<HistoryEntry> = lines
+        .iter()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
     entries.reverse();
     entries
 }

@@ -18,12 +18,17 @@ pub async fn rollback<H: Host>(ctx: &Ctx<'_, H>) -> Result<Summary> {
 async fn locked<H: Host>(ctx: &Ctx<'_, H>) -> Result<(Summary, Observed)> {
     let observed = observe_for_swap(ctx).await?;
     let Some(live) = observed.live else {
-        return Err(Failure::deploy("nothing to roll back: no color is live yet (no switch file); deploy first").into());
+        return Err(Failure::deploy(
+            "nothing to roll back: no color is live yet (no switch file); deploy first",
+        )
+        .into());
     };
     let target = live.other();
     let kept = observed.containers.get(&target);
     let image = kept.map(|c| c.image_ref.clone()).or_else(|| {
-        (observed.state.previous_color == Some(target)).then(|| observed.state.previous_image.clone()).flatten()
+        (observed.state.previous_color == Some(target))
+            .then(|| observed.state.previous_image.clone())
+            .flatten()
     });
     let Some(image) = image else {
         return Err(Failure::deploy(format!(
@@ -34,11 +39,24 @@ async fn locked<H: Host>(ctx: &Ctx<'_, H>) -> Result<(Summary, Observed)> {
     let start = match kept {
         Some(container) if container.running => Vec::new(),
         Some(_) => vec![ctx.runtime.start_kept(ctx.config, target, &image)],
-        None => ctx.runtime.start_new(ctx.config, &RunSpec { color: target, image_ref: &image, sha: "rollback" }, false),
+        None => ctx.runtime.start_new(
+            ctx.config,
+            &RunSpec {
+                color: target,
+                image_ref: &image,
+                sha: "rollback",
+            },
+            false,
+        ),
     };
-    ctx.printer.info(&format!("rolling back from {live} to {target} ({image})"));
+    ctx.printer
+        .info(&format!("rolling back from {live} to {target} ({image})"));
     let mut timings = Timings::default();
-    let swap = Swap { target, image_ref: image.clone(), start };
+    let swap = Swap {
+        target,
+        image_ref: image.clone(),
+        start,
+    };
     let (health_attempts, drain) = swap::run(ctx, &observed, &swap, &mut timings).await?;
     let summary = Summary {
         action: "rolled back to".into(),

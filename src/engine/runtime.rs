@@ -70,7 +70,9 @@ impl<'a> Runtime<'a> {
     pub fn stop(&self, config: &Config, color: Color, image_ref: &str) -> Vec<ServerCommand> {
         let mut commands = match self {
             Runtime::Container(_) => vec![docker::stop(config, color)],
-            Runtime::Compose(compose) => vec![compose.stop(image_ref, color, config.stop_timeout.as_secs())],
+            Runtime::Compose(compose) => {
+                vec![compose.stop(image_ref, color, config.stop_timeout.as_secs())]
+            }
         };
         if !config.keep_old {
             commands.push(match self {

@@ -61,7 +61,9 @@ impl Summary {
 pub fn serving_now(observed: &Observed) -> String {
     match observed.live {
         Some(color) if observed.running(color) => format!("{color} still serves traffic"),
-        Some(color) => format!("nginx still points at {color} (which was not running before this deploy)"),
+        Some(color) => {
+            format!("nginx still points at {color} (which was not running before this deploy)")
+        }
         None => "nothing served before this first deploy".to_owned(),
     }
 }
@@ -83,7 +85,11 @@ async fn stop_new<H: Host>(ctx: &Ctx<'_, H>, swap: &Swap) -> String {
 async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) {
     let name = match &ctx.runtime {
         super::Runtime::Container(_) => docker::container_name(ctx.config, color),
-        super::Runtime::Compose(_) => match super::observe::containers(ctx).await.ok().and_then(|c| c.get(&color).cloned()) {
+        super::Runtime::Compose(_) => match super::observe::containers(ctx)
+            .await
+            .ok()
+            .and_then(|c| c.get(&color).cloned())
+        {
             Some(container) => container.id,
             None => return,
         },
@@ -96,7 +102,12 @@ async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) {
     }
 }
 
-pub async fn run<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, swap: &Swap, timings: &mut Timings) -> Result<(u32, String)> {
+pub async fn run<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    swap: &Swap,
+    timings: &mut Timings,
+) -> Result<(u32, String)> {
     let target = swap.target;
     let fail = |what: String, after: String| -> anyhow::Error {
         Failure::deploy(format!("{what}; {}; {after}", serving_now(observed))).into()
@@ -108,12 +119,16 @@ pub async fn run<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, swap: &Swap, ti
         ctx.printer.info(&command.render(ctx.host.sudo()));
         if let Err(error) = run_ok(ctx.host, command).await {
             let stopped = stop_new(ctx, swap).await;
-            return Err(fail(format!("starting {target} failed: {error:#}"), format!("{stopped}; fix the problem and deploy again")));
+            return Err(fail(
+                format!("starting {target} failed: {error:#}"),
+                format!("{stopped}; fix the problem and deploy again"),
+            ));
         }
     }
     timings.start = secs(started);
 
-    ctx.printer.phase(&format!("wait for {target} to be healthy"));
+    ctx.printer
+        .phase(&format!("wait for {target} to be healthy"));
     let started = Instant::now();
     let healthy = match health::wait_healthy(ctx, target).await {
         Ok(healthy) => healthy,
@@ -128,11 +143,17 @@ pub async fn run<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, swap: &Swap, ti
                 ctx.config.health_path,
                 started.elapsed().as_secs_f64()
             );
-            return Err(fail(what, format!("{stopped}; see its log lines above, fix the app and deploy again")));
+            return Err(fail(
+                what,
+                format!("{stopped}; see its log lines above, fix the app and deploy again"),
+            ));
         }
     };
     timings.health = healthy.elapsed.as_secs_f64();
-    ctx.printer.info(&format!("{target} healthy after {:.2}s ({} probes)", timings.health, healthy.attempts));
+    ctx.printer.info(&format!(
+        "{target} healthy after {:.2}s ({} probes)",
+        timings.health, healthy.attempts
+    ));
 
     if ctx.cancel.is_cancelled() {
         let stopped = stop_new(ctx, swap).await;
@@ -143,16 +164,29 @@ pub async fn run<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, swap: &Swap, ti
     let started = Instant::now();
     if let Err(error) = switch::switch_to(ctx, target, observed.switch.as_deref()).await {
         let stopped = stop_new(ctx, swap).await;
-        return Err(fail(format!("switching nginx to {target} failed: {error:#}"), format!("{stopped}; fix the nginx settings and deploy again")));
+        return Err(fail(
+            format!("switching nginx to {target} failed: {error:#}"),
+            format!("{stopped}; fix the nginx settings and deploy again"),
+        ));
     }
     timings.switch = secs(started);
-    ctx.printer.info(&format!("nginx reloaded, pointing at {target} (port {})", ctx.config.port_of(target)));
+    ctx.printer.info(&format!(
+        "nginx reloaded, pointing at {target} (port {})",
+        ctx.config.port_of(target)
+    ));
 
     let started = Instant::now();
     match switch::verify(ctx, target, Duration::from_secs(10)).await {
         Ok(verified) => {
-            let by = if verified.identified { format!("served by {target}") } else { "served".to_owned() };
-            ctx.printer.info(&format!("verified through nginx: {by} after {} attempts", verified.attempts));
+            let by = if verified.identified {
+                format!("served by {target}")
+            } else {
+                "served".to_owned()
+            };
+            ctx.printer.info(&format!(
+                "verified through nginx: {by} after {} attempts",
+                verified.attempts
+            ));
         }
         Err(error) => {
             let switched_back = match observed.switch.as_deref() {
@@ -163,7 +197,10 @@ pub async fn run<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, swap: &Swap, ti
                 None => "there was no previous color to switch back to".to_owned(),
             };
             let stopped = stop_new(ctx, swap).await;
-            return Err(fail(format!("{error:#}; {switched_back}"), format!("{stopped}; check nginx and verify_url, then deploy again")));
+            return Err(fail(
+                format!("{error:#}; {switched_back}"),
+                format!("{stopped}; check nginx and verify_url, then deploy again"),
+            ));
         }
     }
     timings.verify = secs(started);
@@ -174,28 +211,48 @@ pub async fn run<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, swap: &Swap, ti
 
 /// After a verified switch the new color serves; the old one is drained and stopped.
 /// Failures here are reported but do not undo the deploy.
-async fn drain_and_stop_old<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, target: Color, timings: &mut Timings) -> String {
+async fn drain_and_stop_old<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    target: Color,
+    timings: &mut Timings,
+) -> String {
     let old = target.other();
     if !observed.running(old) {
         return "nothing to drain".into();
     }
     ctx.printer.phase(&format!("drain and stop {old}"));
     if ctx.cancel.is_cancelled() {
-        ctx.printer.warn(&format!("cancelled: {old} is left running (no longer receiving traffic)"));
+        ctx.printer.warn(&format!(
+            "cancelled: {old} is left running (no longer receiving traffic)"
+        ));
         return format!("{old} left running (cancelled)");
     }
     let started = Instant::now();
     let drain = nginx::drain(ctx.config.port_of(old), ctx.config.drain_timeout);
     let drained = match run_ok(ctx.host, &drain).await {
-        Ok(output) if output.stdout.starts_with("drained") => format!("{old} drained in {:.1}s", started.elapsed().as_secs_f64()),
-        Ok(output) => format!("{old} still had {} connections after drain_timeout", output.stdout.split_whitespace().nth(1).unwrap_or("?")),
-        Err(error) => format!("could not watch {old}'s connections ({error:#}); stopped after the reload anyway"),
+        Ok(output) if output.stdout.starts_with("drained") => {
+            format!("{old} drained in {:.1}s", started.elapsed().as_secs_f64())
+        }
+        Ok(output) => format!(
+            "{old} still had {} connections after drain_timeout",
+            output.stdout.split_whitespace().nth(1).unwrap_or("?")
+        ),
+        Err(error) => format!(
+            "could not watch {old}'s connections ({error:#}); stopped after the reload anyway"
+        ),
     };
     ctx.printer.info(&drained);
-    let old_image = observed.containers.get(&old).map(|c| c.image_ref.clone()).unwrap_or_default();
+    let old_image = observed
+        .containers
+        .get(&old)
+        .map(|c| c.image_ref.clone())
+        .unwrap_or_default();
     for command in ctx.runtime.stop(ctx.config, old, &old_image) {
         if let Err(error) = run_ok(ctx.host, &command).await {
-            ctx.printer.warn(&format!("{error:#}; {target} serves traffic, {old} may still be running"));
+            ctx.printer.warn(&format!(
+                "{error:#}; {target} serves traffic, {old} may still be running"
+            ));
         }
     }
     timings.drain = secs(started);

@@ -13,14 +13,23 @@ use crate::server::{nginx, ServerCommand};
 
 pub fn render(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
     let config = ctx.config;
-    nginx::render_switch(&config.nginx_switch_template, config.port_of(color), color, &ctx.runtime.service(color))
+    nginx::render_switch(
+        &config.nginx_switch_template,
+        config.port_of(color),
+        color,
+        &ctx.runtime.service(color),
+    )
 }
 
 /// The commands of a switch to `color`, in order: write, test, reload.
 pub fn commands(ctx: &Ctx<'_, impl Host>, color: Color) -> Vec<ServerCommand> {
     let config = ctx.config;
     vec![
-        nginx::write_switch_file(&config.nginx_switch_file, &render(ctx, color), &format!("point nginx at {color}")),
+        nginx::write_switch_file(
+            &config.nginx_switch_file,
+            &render(ctx, color),
+            &format!("point nginx at {color}"),
+        ),
         nginx::test_config(&config.nginx_test_command),
         nginx::reload(&config.nginx_reload_command),
     ]
@@ -30,7 +39,11 @@ pub fn commands(ctx: &Ctx<'_, impl Host>, color: Color) -> Vec<ServerCommand> {
 pub async fn restore(ctx: &Ctx<'_, impl Host>, previous: Option<&str>, reload: bool) -> Result<()> {
     let config = ctx.config;
     let command = match previous {
-        Some(content) => nginx::write_switch_file(&config.nginx_switch_file, content, "restore the previous switch file"),
+        Some(content) => nginx::write_switch_file(
+            &config.nginx_switch_file,
+            content,
+            "restore the previous switch file",
+        ),
         None => nginx::remove_switch_file(&config.nginx_switch_file),
     };
     run_ok(ctx.host, &command).await?;
@@ -43,17 +56,22 @@ pub async fn restore(ctx: &Ctx<'_, impl Host>, previous: Option<&str>, reload: b
 
 /// Switches to `color`. On failure the previous switch file is back and nginx serves as before;
 /// the error says which step failed.
-pub async fn switch_to(ctx: &Ctx<'_, impl Host>, color: Color, previous: Option<&str>) -> Result<()> {
-    let [write, test, reload] = <[ServerCommand; 3]>::try_from(commands(ctx, color)).expect("three steps");
+pub async fn switch_to(
+    ctx: &Ctx<'_, impl Host>,
+    color: Color,
+    previous: Option<&str>,
+) -> Result<()> {
+    let [write, test, reload] =
+        <[ServerCommand; 3]>::try_from(commands(ctx, color)).expect("three steps");
     run_ok(ctx.host, &write).await?;
     if let Err(error) = run_ok(ctx.host, &test).await {
         // Best effort: the failed test means nginx never loaded the new file.
         let restored = restore(ctx, previous, false).await;
-        return Err(error.context(restore_note(restored)));
+        return Err(anyhow!("{error:#}; {}", restore_note(restored)));
     }
     if let Err(error) = run_ok(ctx.host, &reload).await {
         let restored = restore(ctx, previous, true).await;
-        return Err(error.context(restore_note(restored)));
+        return Err(anyhow!("{error:#}; {}", restore_note(restored)));
     }
     Ok(())
 }
@@ -78,12 +96,18 @@ pub fn color_in_response(header: Option<&str>, body: &str) -> Option<Color> {
         return Some(color);
     }
     let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    Color::BOTH.into_iter().find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
+    Color::BOTH
+        .into_iter()
+        .find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
 }
 
 /// Fetches `verify_url` on the server until it is served (2xx, and by `color` when the
 /// response names one), for up to `deadline`.
-pub async fn verify(ctx: &Ctx<'_, impl Host>, color: Color, deadline: Duration) -> Result<Verified> {
+pub async fn verify(
+    ctx: &Ctx<'_, impl Host>,
+    color: Color,
+    deadline: Duration,
+) -> Result<Verified> {
     let url = &ctx.config.verify_url;
     let local = ctx.host.forward(&url.host, url.port).await?;
     let client = health::client(Duration::from_secs(5));
@@ -99,7 +123,11 @@ pub async fn verify(ctx: &Ctx<'_, impl Host>, color: Color, deadline: Duration) 
                 .await
                 .map_err(|e| health::describe_request_error(&e))?;
             let status = response.status();
-            let header = response.headers().get("x-bluegreen-color").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let header = response
+                .headers()
+                .get("x-bluegreen-color")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let body = response.text().await.unwrap_or_default();
             if !status.is_success() {
                 return Err(format!("HTTP {}", status.as_u16()));
@@ -112,11 +140,23 @@ pub async fn verify(ctx: &Ctx<'_, impl Host>, color: Color, deadline: Duration) 
         }
         .await;
         match outcome {
-            Ok(identified) => return Ok(Verified { attempts, elapsed: started.elapsed(), identified }),
-            Err(reason) if started.elapsed() >= deadline => {
-                return Err(anyhow!("verification through nginx ({}) failed after {attempts} attempts: {reason}", url.render()))
+            Ok(identified) => {
+                return Ok(Verified {
+                    attempts,
+                    elapsed: started.elapsed(),
+                    identified,
+                })
             }
-            Err(reason) => ctx.printer.progress(&format!("verify {}: {reason} (attempt {attempts})", url.render())),
+            Err(reason) if started.elapsed() >= deadline => {
+                return Err(anyhow!(
+                    "verification through nginx ({}) failed after {attempts} attempts: {reason}",
+                    url.render()
+                ))
+            }
+            Err(reason) => ctx.printer.progress(&format!(
+                "verify {}: {reason} (attempt {attempts})",
+                url.render()
+            )),
         }
         ctx.cancel.sleep(Duration::from_millis(100)).await?;
     }
@@ -129,7 +169,10 @@ mod tests {
     #[test]
     fn finds_the_color_in_a_response() {
         assert_eq!(color_in_response(Some("green"), ""), Some(Color::Green));
-        assert_eq!(color_in_response(None, r#"{"status":"UP", "color": "blue"}"#), Some(Color::Blue));
+        assert_eq!(
+            color_in_response(None, r#"{"status":"UP", "color": "blue"}"#),
+            Some(Color::Blue)
+        );
         assert_eq!(color_in_response(None, r#"{"status":"UP"}"#), None);
     }
 }

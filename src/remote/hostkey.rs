@@ -5,8 +5,16 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use tokio::process::Command;
 
-const KEY_TYPES: &[&str] = &["ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"];
+const KEY_TYPES: &[&str] = &[
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ssh-dss",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
 
 /// Checks that every line is `[marker] hosts keytype base64key [comment]`.
 pub fn check_known_hosts(text: &str) -> Result<(), String> {
@@ -23,7 +31,9 @@ pub fn check_known_hosts(text: &str) -> Result<(), String> {
         let valid = fields.len() >= 3
             && KEY_TYPES.contains(&fields[1])
             && fields[2].len() >= 16
-            && fields[2].chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+            && fields[2]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
         if !valid {
             return Err(format!(
                 "line {} is not a known_hosts entry (`host keytype key`, as ssh-keyscan prints): `{}`",
@@ -40,7 +50,14 @@ pub fn check_known_hosts(text: &str) -> Result<(), String> {
 }
 
 fn shorten(line: &str) -> String {
-    if line.len() > 60 { format!("{}…", &line[..line.char_indices().nth(60).map_or(line.len(), |(i, _)| i)]) } else { line.to_owned() }
+    if line.len() > 60 {
+        format!(
+            "{}…",
+            &line[..line.char_indices().nth(60).map_or(line.len(), |(i, _)| i)]
+        )
+    } else {
+        line.to_owned()
+    }
 }
 
 /// `SHA256:…` fingerprints of the known_hosts lines in `text`, computed by ssh-keygen.
@@ -48,7 +65,12 @@ pub async fn fingerprints(text: &str) -> Result<Vec<String>> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("keys");
     std::fs::write(&path, text)?;
-    let output = Command::new("ssh-keygen").arg("-l").arg("-f").arg(&path).output().await
+    let output = Command::new("ssh-keygen")
+        .arg("-l")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .await
         .context("running ssh-keygen -l")?;
     let listing = String::from_utf8_lossy(&output.stdout);
     Ok(listing
@@ -76,7 +98,10 @@ pub async fn pinned_known_hosts(host: &str, port: u16, fingerprint: &str) -> Res
     let scanned = scan(host, port).await?;
     let mut matching = String::new();
     let mut seen = Vec::new();
-    for line in scanned.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in scanned
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let found = fingerprints(line).await?;
         if found.iter().any(|f| f == fingerprint) {
             matching.push_str(line);
@@ -95,14 +120,22 @@ pub async fn pinned_known_hosts(host: &str, port: u16, fingerprint: &str) -> Res
 }
 
 /// Builds the refusal for a strict host key failure, showing both sides' fingerprints.
-pub async fn mismatch_failure(host: &str, port: u16, known_hosts_file: &Path) -> crate::failure::Failure {
+pub async fn mismatch_failure(
+    host: &str,
+    port: u16,
+    known_hosts_file: &Path,
+) -> crate::failure::Failure {
     let expected = std::fs::read_to_string(known_hosts_file).unwrap_or_default();
     let expected = fingerprints(&expected).await.unwrap_or_default();
     let presented = match scan(host, port).await {
         Ok(lines) => fingerprints(&lines).await.unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    let port_flag = if port == 22 { String::new() } else { format!("-p {port} ") };
+    let port_flag = if port == 22 {
+        String::new()
+    } else {
+        format!("-p {port} ")
+    };
     crate::failure::Failure::config(format!(
         "host key verification of {host}:{port} failed: known_hosts has {}, the server presents {}; \
          refusing to connect (nothing on the server was touched); if the server was really rebuilt, \
@@ -113,7 +146,11 @@ pub async fn mismatch_failure(host: &str, port: u16, known_hosts_file: &Path) ->
 }
 
 fn or_none(list: &[String]) -> String {
-    if list.is_empty() { "no matching key".into() } else { list.join(", ") }
+    if list.is_empty() {
+        "no matching key".into()
+    } else {
+        list.join(", ")
+    }
 }
 
 #[cfg(test)]

@@ -25,9 +25,17 @@ impl Output {
 
     /// The last lines of stderr (or stdout when stderr is empty), for error messages.
     pub fn tail(&self, lines: usize) -> String {
-        let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let text = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        all[all.len().saturating_sub(lines)..]
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" / ")
     }
 }
 
@@ -47,13 +55,23 @@ impl Running {
 
 pub trait Host {
     /// Runs a command to completion. A non-zero exit is not an error here: callers decide.
-    fn run(&self, command: &ServerCommand) -> impl std::future::Future<Output = Result<Output>> + Send;
+    fn run(
+        &self,
+        command: &ServerCommand,
+    ) -> impl std::future::Future<Output = Result<Output>> + Send;
 
     /// Starts a long-running command (the lock holder).
-    fn spawn(&self, command: &ServerCommand) -> impl std::future::Future<Output = Result<Running>> + Send;
+    fn spawn(
+        &self,
+        command: &ServerCommand,
+    ) -> impl std::future::Future<Output = Result<Running>> + Send;
 
     /// A local address whose connections reach `host:port` as seen from the server.
-    fn forward(&self, host: &str, port: u16) -> impl std::future::Future<Output = Result<SocketAddr>> + Send;
+    fn forward(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl std::future::Future<Output = Result<SocketAddr>> + Send;
 
     /// Whether privileged commands get `sudo -n`.
     fn sudo(&self) -> bool;

@@ -52,7 +52,8 @@ impl SshHost {
                 KnownHosts::Strict
             }
             HostKeyCheck::Fingerprint(fingerprint) => {
-                let pinned = hostkey::pinned_known_hosts(&config.host, config.port, fingerprint).await?;
+                let pinned =
+                    hostkey::pinned_known_hosts(&config.host, config.port, fingerprint).await?;
                 write_private(&known_hosts_path, &pinned)?;
                 KnownHosts::Strict
             }
@@ -78,7 +79,12 @@ impl SshHost {
             Ok(session) => session,
             Err(error) => return Err(explain_connect_error(error, config, &known_hosts_path).await),
         };
-        Ok(SshHost { session: Arc::new(session), sudo: config.sudo, round_trips: AtomicUsize::new(0), _secrets: secrets })
+        Ok(SshHost {
+            session: Arc::new(session),
+            sudo: config.sudo,
+            round_trips: AtomicUsize::new(0),
+            _secrets: secrets,
+        })
     }
 
     pub async fn close(self) {
@@ -103,13 +109,24 @@ fn ssh_config_text(known_hosts: &Path) -> String {
     )
 }
 
-async fn explain_connect_error(error: openssh::Error, config: &Config, known_hosts: &PathBuf) -> anyhow::Error {
+async fn explain_connect_error(
+    error: openssh::Error,
+    config: &Config,
+    known_hosts: &PathBuf,
+) -> anyhow::Error {
     let detail = format!("{:#}", anyhow::Error::new(error));
-    let host_key_problem = ["Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "No ED25519 host key", "host key for"]
-        .iter()
-        .any(|needle| detail.contains(needle));
+    let host_key_problem = [
+        "Host key verification failed",
+        "REMOTE HOST IDENTIFICATION HAS CHANGED",
+        "No ED25519 host key",
+        "host key for",
+    ]
+    .iter()
+    .any(|needle| detail.contains(needle));
     if host_key_problem {
-        return hostkey::mismatch_failure(&config.host, config.port, known_hosts).await.into();
+        return hostkey::mismatch_failure(&config.host, config.port, known_hosts)
+            .await
+            .into();
     }
     Failure::deploy(format!(
         "cannot connect to {}@{}:{} over SSH: {detail}; nothing on the server was changed; \
@@ -129,13 +146,26 @@ impl Host for SshHost {
             Stdin::Text(text) => Some(text.as_bytes().to_vec()),
             Stdin::Secret(secret) => Some(secret.expose().as_bytes().to_vec()),
         };
-        remote.stdin(if stdin_bytes.is_some() { Stdio::piped() } else { Stdio::null() });
-        let mut child = remote.spawn().await.with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
+        remote.stdin(if stdin_bytes.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = remote
+            .spawn()
+            .await
+            .with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
         if let (Some(bytes), Some(mut stdin)) = (stdin_bytes, child.stdin().take()) {
-            stdin.write_all(&bytes).await.with_context(|| format!("{}: writing stdin", command.purpose))?;
+            stdin
+                .write_all(&bytes)
+                .await
+                .with_context(|| format!("{}: writing stdin", command.purpose))?;
             stdin.shutdown().await.ok();
         }
-        let output = child.wait_with_output().await.with_context(|| format!("{}: the SSH connection failed", command.purpose))?;
+        let output = child
+            .wait_with_output()
+            .await
+            .with_context(|| format!("{}: the SSH connection failed", command.purpose))?;
         Ok(Output {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -146,21 +176,35 @@ impl Host for SshHost {
     async fn spawn(&self, command: &ServerCommand) -> Result<Running> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let mut remote = self.command(command);
-        remote.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
-        let mut child = remote.spawn().await.with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
+        remote
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = remote
+            .spawn()
+            .await
+            .with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
         let stdin = child.stdin().take();
-        let stdout = child.stdout().take().context("no stdout from the remote command")?;
+        let stdout = child
+            .stdout()
+            .take()
+            .context("no stdout from the remote command")?;
         tokio::spawn(async move {
             let _exit_is_read_from_stdout = child.wait().await;
         });
-        Ok(Running { stdout: Box::new(BufReader::new(stdout)), finish: Box::new(move || drop(stdin)) })
+        Ok(Running {
+            stdout: Box::new(BufReader::new(stdout)),
+            finish: Box::new(move || drop(stdin)),
+        })
     }
 
     async fn forward(&self, host: &str, port: u16) -> Result<SocketAddr> {
         let local = free_local_port()?;
         let remote: SocketAddr = match host {
             "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
-            other => format!("{other}:{port}").parse().with_context(|| format!("`{other}` must be an IP address for forwarding"))?,
+            other => format!("{other}:{port}")
+                .parse()
+                .with_context(|| format!("`{other}` must be an IP address for forwarding"))?,
         };
         self.session
             .request_port_forward(ForwardType::Local, local, remote)

@@ -90,7 +90,10 @@ impl ServerCommand {
                 words.push(format!("<{}>", self.script_name.unwrap_or("script")));
                 continue;
             }
-            if self.script_name.is_some() && arg == "-c" && argv.get(index.wrapping_sub(1)).is_some_and(|p| p == "sh") {
+            if self.script_name.is_some()
+                && arg == "-c"
+                && argv.get(index.wrapping_sub(1)).is_some_and(|p| p == "sh")
+            {
                 skip_script_text = true;
             }
             words.push(quote(arg));
@@ -142,9 +145,15 @@ mod tests {
 
     #[test]
     fn scripts_render_by_name_and_secrets_never() {
-        const SCRIPT: Script = Script { name: "bluegreen-demo", text: "echo \"$1\"" };
+        const SCRIPT: Script = Script {
+            name: "bluegreen-demo",
+            text: "echo \"$1\"",
+        };
         let command = ServerCommand::script("demo", &SCRIPT, &["v"])
             .stdin(Stdin::Secret(Secret::new("hunter2")));
-        assert_eq!(command.render(false), "sh -c <bluegreen-demo> bluegreen-demo v < (secret on stdin)");
+        assert_eq!(
+            command.render(false),
+            "sh -c <bluegreen-demo> bluegreen-demo v < (secret on stdin)"
+        );
     }
 }

@@ -67,7 +67,13 @@ impl Compose<'_> {
         argv
     }
 
-    fn command(&self, purpose: String, image_ref: &str, color: Color, tail: &[&str]) -> ServerCommand {
+    fn command(
+        &self,
+        purpose: String,
+        image_ref: &str,
+        color: Color,
+        tail: &[&str],
+    ) -> ServerCommand {
         let mut argv = self.base_argv(image_ref, color);
         argv.extend(tail.iter().map(|s| s.to_string()));
         ServerCommand::new(purpose, &[]).args(argv).privileged()
@@ -81,20 +87,40 @@ impl Compose<'_> {
 
     pub fn up(&self, image_ref: &str, color: Color) -> ServerCommand {
         let service = self.service(color);
-        self.command(format!("start {color}"), image_ref, color, &["up", "-d", "--no-deps", "--force-recreate", service])
+        self.command(
+            format!("start {color}"),
+            image_ref,
+            color,
+            &["up", "-d", "--no-deps", "--force-recreate", service],
+        )
     }
 
     pub fn start(&self, image_ref: &str, color: Color) -> ServerCommand {
-        self.command(format!("start kept {color} service"), image_ref, color, &["start", self.service(color)])
+        self.command(
+            format!("start kept {color} service"),
+            image_ref,
+            color,
+            &["start", self.service(color)],
+        )
     }
 
     pub fn stop(&self, image_ref: &str, color: Color, stop_timeout_secs: u64) -> ServerCommand {
         let timeout = stop_timeout_secs.to_string();
-        self.command(format!("stop {color}"), image_ref, color, &["stop", "-t", &timeout, self.service(color)])
+        self.command(
+            format!("stop {color}"),
+            image_ref,
+            color,
+            &["stop", "-t", &timeout, self.service(color)],
+        )
     }
 
     pub fn remove(&self, image_ref: &str, color: Color) -> ServerCommand {
-        self.command(format!("remove {color}"), image_ref, color, &["rm", "-f", "-s", self.service(color)])
+        self.command(
+            format!("remove {color}"),
+            image_ref,
+            color,
+            &["rm", "-f", "-s", self.service(color)],
+        )
     }
 
     /// Container ids of both services, stopped ones included.
@@ -103,7 +129,10 @@ impl Compose<'_> {
         if self.tool == ComposeTool::V2 {
             tail.push("-a");
         }
-        tail.extend([self.mode.blue_service.as_str(), self.mode.green_service.as_str()]);
+        tail.extend([
+            self.mode.blue_service.as_str(),
+            self.mode.green_service.as_str(),
+        ]);
         self.command("list compose containers".to_owned(), "", Color::Blue, &tail)
     }
 }
@@ -124,7 +153,10 @@ mod tests {
     #[test]
     fn v1_commands_are_exact() {
         let mode = mode();
-        let compose = Compose { mode: &mode, tool: ComposeTool::V1 };
+        let compose = Compose {
+            mode: &mode,
+            tool: ComposeTool::V1,
+        };
         assert_eq!(
             compose.up("r/app@sha256:ab", Color::Green).render(true),
             "sudo -n env BLUEGREEN_IMAGE=r/app@sha256:ab BLUEGREEN_COLOR=green docker-compose \
@@ -143,12 +175,18 @@ mod tests {
     #[test]
     fn v2_uses_the_plugin_and_lists_stopped_containers() {
         let mode = mode();
-        let compose = Compose { mode: &mode, tool: ComposeTool::V2 };
+        let compose = Compose {
+            mode: &mode,
+            tool: ComposeTool::V2,
+        };
         assert_eq!(
             compose.pull_argv("r/app:dev", Color::Blue).join(" "),
             "env BLUEGREEN_IMAGE=r/app:dev BLUEGREEN_COLOR=blue docker compose -f /srv/app/docker-compose.yml -p shop pull blue"
         );
-        assert!(compose.container_ids().render(false).ends_with("ps -q -a blue green"));
+        assert!(compose
+            .container_ids()
+            .render(false)
+            .ends_with("ps -q -a blue green"));
         assert_eq!(ComposeTool::parse("v1\n"), Some(ComposeTool::V1));
         assert_eq!(ComposeTool::parse("none\n"), None);
     }

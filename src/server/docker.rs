@@ -16,9 +16,12 @@ pub fn container_name(config: &Config, color: Color) -> String {
 /// Inspects the given containers; prints a JSON array of those that exist (missing ones are
 /// reported on stderr with a non-zero exit, which readers of this output tolerate).
 pub fn inspect(names: &[String]) -> ServerCommand {
-    ServerCommand::new("inspect containers", &["docker", "inspect", "--type", "container"])
-        .args(names.iter().cloned())
-        .privileged()
+    ServerCommand::new(
+        "inspect containers",
+        &["docker", "inspect", "--type", "container"],
+    )
+    .args(names.iter().cloned())
+    .privileged()
 }
 
 /// Logs in with a private, throw-away DOCKER_CONFIG (token on stdin), runs the pull command
@@ -60,13 +63,21 @@ pub fn login_and_pull(
 }
 
 pub fn pull_argv(image_ref: &str) -> Vec<String> {
-    vec!["docker".into(), "pull".into(), "--quiet".into(), image_ref.into()]
+    vec![
+        "docker".into(),
+        "pull".into(),
+        "--quiet".into(),
+        image_ref.into(),
+    ]
 }
 
 pub fn remove(config: &Config, color: Color) -> ServerCommand {
-    ServerCommand::new(format!("remove old {color} container"), &["docker", "rm", "-f"])
-        .arg(container_name(config, color))
-        .privileged()
+    ServerCommand::new(
+        format!("remove old {color} container"),
+        &["docker", "rm", "-f"],
+    )
+    .arg(container_name(config, color))
+    .privileged()
 }
 
 pub struct RunSpec<'a> {
@@ -77,25 +88,45 @@ pub struct RunSpec<'a> {
 
 pub fn run(config: &Config, mode: &ContainerMode, spec: &RunSpec) -> ServerCommand {
     let name = container_name(config, spec.color);
-    let publish = format!("127.0.0.1:{}:{}", config.port_of(spec.color), mode.container_port);
-    let mut command = ServerCommand::new(format!("start {}", spec.color), &["docker", "run", "--detach"])
-        .args(["--name", &name, "--restart", "unless-stopped", "--publish", &publish])
-        .args(["--label", &format!("{LABEL_APP}={}", config.app_name)])
-        .args(["--label", &format!("{LABEL_COLOR}={}", spec.color)])
-        .args(["--label", &format!("{LABEL_IMAGE}={}", spec.image_ref)])
-        .args(["--label", &format!("{LABEL_SHA}={}", spec.sha)])
-        .args(["--env", &format!("BLUEGREEN_COLOR={}", spec.color)])
-        .args(["--env", &format!("BLUEGREEN_IMAGE={}", spec.image_ref)]);
+    let publish = format!(
+        "127.0.0.1:{}:{}",
+        config.port_of(spec.color),
+        mode.container_port
+    );
+    let mut command = ServerCommand::new(
+        format!("start {}", spec.color),
+        &["docker", "run", "--detach"],
+    )
+    .args([
+        "--name",
+        &name,
+        "--restart",
+        "unless-stopped",
+        "--publish",
+        &publish,
+    ])
+    .args(["--label", &format!("{LABEL_APP}={}", config.app_name)])
+    .args(["--label", &format!("{LABEL_COLOR}={}", spec.color)])
+    .args(["--label", &format!("{LABEL_IMAGE}={}", spec.image_ref)])
+    .args(["--label", &format!("{LABEL_SHA}={}", spec.sha)])
+    .args(["--env", &format!("BLUEGREEN_COLOR={}", spec.color)])
+    .args(["--env", &format!("BLUEGREEN_IMAGE={}", spec.image_ref)]);
     if let Some(env_file) = &mode.env_file {
         command = command.args(["--env-file", env_file]);
     }
-    command.args(mode.run_args.iter().cloned()).arg(spec.image_ref).privileged()
+    command
+        .args(mode.run_args.iter().cloned())
+        .arg(spec.image_ref)
+        .privileged()
 }
 
 pub fn start(config: &Config, color: Color) -> ServerCommand {
-    ServerCommand::new(format!("start kept {color} container"), &["docker", "start"])
-        .arg(container_name(config, color))
-        .privileged()
+    ServerCommand::new(
+        format!("start kept {color} container"),
+        &["docker", "start"],
+    )
+    .arg(container_name(config, color))
+    .privileged()
 }
 
 pub fn stop(config: &Config, color: Color) -> ServerCommand {
@@ -106,7 +137,11 @@ pub fn stop(config: &Config, color: Color) -> ServerCommand {
 }
 
 pub fn logs(container: &str) -> ServerCommand {
-    ServerCommand::new("read container logs", &["docker", "logs", "--tail", "30", container]).privileged()
+    ServerCommand::new(
+        "read container logs",
+        &["docker", "logs", "--tail", "30", container],
+    )
+    .privileged()
 }
 
 #[cfg(test)]
@@ -117,9 +152,19 @@ mod tests {
 
     #[test]
     fn run_command_is_exact() {
-        let config = config(&[("image", "myorg/api"), ("run_args", "--memory=512m\n--cpus=1"), ("env_file", "/srv/api.env")]);
-        let Mode::Container(mode) = &config.mode else { panic!() };
-        let spec = RunSpec { color: Color::Green, image_ref: "myorg/api@sha256:abc", sha: "0123456" };
+        let config = config(&[
+            ("image", "myorg/api"),
+            ("run_args", "--memory=512m\n--cpus=1"),
+            ("env_file", "/srv/api.env"),
+        ]);
+        let Mode::Container(mode) = &config.mode else {
+            panic!()
+        };
+        let spec = RunSpec {
+            color: Color::Green,
+            image_ref: "myorg/api@sha256:abc",
+            sha: "0123456",
+        };
         assert_eq!(
             run(&config, mode, &spec).render(true),
             "sudo -n docker run --detach --name api-green --restart unless-stopped --publish 127.0.0.1:8082:8080 \
@@ -132,10 +177,22 @@ mod tests {
     #[test]
     fn stop_start_remove_logs() {
         let config = config(&[("image", "myorg/api"), ("stop_timeout", "45s")]);
-        assert_eq!(stop(&config, Color::Blue).render(false), "docker stop --time 45 api-blue");
-        assert_eq!(start(&config, Color::Blue).render(false), "docker start api-blue");
-        assert_eq!(remove(&config, Color::Green).render(false), "docker rm -f api-green");
-        assert_eq!(logs("api-green").render(false), "docker logs --tail 30 api-green");
+        assert_eq!(
+            stop(&config, Color::Blue).render(false),
+            "docker stop --time 45 api-blue"
+        );
+        assert_eq!(
+            start(&config, Color::Blue).render(false),
+            "docker start api-blue"
+        );
+        assert_eq!(
+            remove(&config, Color::Green).render(false),
+            "docker rm -f api-green"
+        );
+        assert_eq!(
+            logs("api-green").render(false),
+            "docker logs --tail 30 api-green"
+        );
         assert_eq!(
             inspect(&["api-blue".into(), "api-green".into()]).render(false),
             "docker inspect --type container api-blue api-green"
@@ -144,8 +201,17 @@ mod tests {
 
     #[test]
     fn pull_gives_the_token_on_stdin_only() {
-        let config = config(&[("image", "myorg/api"), ("docker_username", "bot"), ("docker_token", "s3cret")]);
-        let command = login_and_pull(&config, "myorg/api:dev", config.docker_token.as_ref(), pull_argv("myorg/api:dev"));
+        let config = config(&[
+            ("image", "myorg/api"),
+            ("docker_username", "bot"),
+            ("docker_token", "s3cret"),
+        ]);
+        let command = login_and_pull(
+            &config,
+            "myorg/api:dev",
+            config.docker_token.as_ref(),
+            pull_argv("myorg/api:dev"),
+        );
         assert_eq!(
             command.render(false),
             "sh -c <bluegreen-pull> bluegreen-pull docker.io bot myorg/api:dev docker pull --quiet myorg/api:dev < (secret on stdin)"

@@ -65,20 +65,31 @@ pub fn reload(command_line: &str) -> ServerCommand {
 
 pub fn drain(old_port: u16, timeout: std::time::Duration) -> ServerCommand {
     let tries = (timeout.as_millis() / 100).max(1).to_string();
-    ServerCommand::script(format!("drain connections to port {old_port}"), &DRAIN_SCRIPT, &[&old_port.to_string(), &tries])
+    ServerCommand::script(
+        format!("drain connections to port {old_port}"),
+        &DRAIN_SCRIPT,
+        &[&old_port.to_string(), &tries],
+    )
 }
 
 /// Which color a switch file points at: an exact rendering of one color, else the one whose
 /// port (`:8081`) alone appears in it.
-pub fn color_of_switch(content: &str, renderings: [(Color, String); 2], ports: [(Color, u16); 2]) -> Option<Color> {
-    if let Some((color, _)) = renderings.iter().find(|(_, text)| text.trim() == content.trim()) {
+pub fn color_of_switch(
+    content: &str,
+    renderings: [(Color, String); 2],
+    ports: [(Color, u16); 2],
+) -> Option<Color> {
+    if let Some((color, _)) = renderings
+        .iter()
+        .find(|(_, text)| text.trim() == content.trim())
+    {
         return Some(*color);
     }
     let mentions = |port: u16| {
         let needle = format!(":{port}");
-        content.match_indices(&needle).any(|(at, _)| {
-            !content[at + needle.len()..].starts_with(|c: char| c.is_ascii_digit())
-        })
+        content
+            .match_indices(&needle)
+            .any(|(at, _)| !content[at + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
     };
     match ports.map(|(color, port)| (color, mentions(port))) {
         [(color, true), (_, false)] | [(_, false), (color, true)] => Some(color),
@@ -99,15 +110,26 @@ mod tests {
             "set $service_url http://127.0.0.1:8082;\n"
         );
         assert_eq!(
-            render_switch("upstream app { server 127.0.0.1:{port}; } # {color}/{service}", 8081, Color::Blue, "app_blue"),
+            render_switch(
+                "upstream app { server 127.0.0.1:{port}; } # {color}/{service}",
+                8081,
+                Color::Blue,
+                "app_blue"
+            ),
             "upstream app { server 127.0.0.1:8081; } # blue/app_blue\n"
         );
     }
 
     #[test]
     fn commands_are_exact() {
-        assert_eq!(test_config("nginx -t").render(true), "sudo -n sh -c 'nginx -t'");
-        assert_eq!(reload("nginx -s reload").render(false), "sh -c 'nginx -s reload'");
+        assert_eq!(
+            test_config("nginx -t").render(true),
+            "sudo -n sh -c 'nginx -t'"
+        );
+        assert_eq!(
+            reload("nginx -s reload").render(false),
+            "sh -c 'nginx -s reload'"
+        );
         assert_eq!(
             write_switch_file("/etc/nginx/conf.d/service-url.inc", "x", "switch to green").render(false),
             "sh -c <bluegreen-write-switch-file> bluegreen-write-switch-file /etc/nginx/conf.d/service-url.inc < (content)"
@@ -128,10 +150,22 @@ mod tests {
         };
         let ports = [(Color::Blue, 8081), (Color::Green, 8082)];
         let live = "set $service_url http://127.0.0.1:8082;\n";
-        assert_eq!(color_of_switch(live, renderings(TEMPLATE), ports), Some(Color::Green));
+        assert_eq!(
+            color_of_switch(live, renderings(TEMPLATE), ports),
+            Some(Color::Green)
+        );
         let hand_written = "# edited by hand\nset $service_url http://localhost:8081;\n";
-        assert_eq!(color_of_switch(hand_written, renderings(TEMPLATE), ports), Some(Color::Blue));
-        assert_eq!(color_of_switch("proxy_pass http://x:80810;", renderings(TEMPLATE), ports), None);
-        assert_eq!(color_of_switch(":8081 :8082", renderings(TEMPLATE), ports), None);
+        assert_eq!(
+            color_of_switch(hand_written, renderings(TEMPLATE), ports),
+            Some(Color::Blue)
+        );
+        assert_eq!(
+            color_of_switch("proxy_pass http://x:80810;", renderings(TEMPLATE), ports),
+            None
+        );
+        assert_eq!(
+            color_of_switch(":8081 :8082", renderings(TEMPLATE), ports),
+            None
+        );
     }
 }

@@ -73,7 +73,11 @@ rm -f "$dir/lock.json"
 };
 
 pub fn lock(state_dir: &str, holder_json: &str, wait_secs: u64) -> ServerCommand {
-    ServerCommand::script("take the deploy lock", &LOCK_SCRIPT, &[state_dir, holder_json, &wait_secs.to_string()])
+    ServerCommand::script(
+        "take the deploy lock",
+        &LOCK_SCRIPT,
+        &[state_dir, holder_json, &wait_secs.to_string()],
+    )
 }
 
 pub fn read(state_dir: &str, switch_file: &str) -> ServerCommand {
@@ -81,7 +85,11 @@ pub fn read(state_dir: &str, switch_file: &str) -> ServerCommand {
 }
 
 pub fn record(state_dir: &str, state_json: &str, history_line: &str) -> ServerCommand {
-    ServerCommand::script("record the result", &RECORD_SCRIPT, &[state_dir, state_json, history_line])
+    ServerCommand::script(
+        "record the result",
+        &RECORD_SCRIPT,
+        &[state_dir, state_json, history_line],
+    )
 }
 
 pub fn unlock(state_dir: &str) -> ServerCommand {
@@ -158,7 +166,8 @@ mod tests {
         assert_eq!(sections.state, "{\"a\":1}\n");
         assert_eq!(sections.lock, "");
         assert_eq!(sections.history, vec!["{\"h\":1}", "{\"h\":2}"]);
-        let missing = parse_sections("::bluegreen::switch\n::bluegreen::missing\n::bluegreen::state\n");
+        let missing =
+            parse_sections("::bluegreen::switch\n::bluegreen::missing\n::bluegreen::state\n");
         assert_eq!(missing.switch, None);
     }
 }

@@ -50,9 +50,9 @@ pub struct VerifyUrl {
 
 impl VerifyUrl {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let rest = text
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("`{text}`: only http:// URLs are supported (fetched on the server)"))?;
+        let rest = text.strip_prefix("http://").ok_or_else(|| {
+            format!("`{text}`: only http:// URLs are supported (fetched on the server)")
+        })?;
         let (authority, path) = match rest.find('/') {
             Some(at) => (&rest[..at], &rest[at..]),
             None => (rest, "/"),
@@ -64,7 +64,11 @@ impl VerifyUrl {
         if host.is_empty() {
             return Err(format!("`{text}` has no host"));
         }
-        Ok(Self { host: host.to_owned(), port, path: path.to_owned() })
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            path: path.to_owned(),
+        })
     }
 
     pub fn render(&self) -> String {
@@ -118,7 +122,11 @@ pub struct ConfigErrors(pub Vec<String>);
 
 impl std::fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let noun = if self.0.len() == 1 { "problem" } else { "problems" };
+        let noun = if self.0.len() == 1 {
+            "problem"
+        } else {
+            "problems"
+        };
         writeln!(f, "{} configuration {noun}:", self.0.len())?;
         for problem in &self.0 {
             writeln!(f, "  - {problem}")?;
@@ -171,7 +179,11 @@ impl Checker<'_> {
 
 fn lines(text: Option<String>) -> Vec<String> {
     text.map(|text| {
-        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
     })
     .unwrap_or_default()
 }
@@ -185,25 +197,39 @@ pub enum Needs {
 
 impl Config {
     pub fn from_raw(raw: &RawSettings, needs: Needs) -> Result<Config, ConfigErrors> {
-        let mut c = Checker { raw, problems: Vec::new() };
-        let host = c.required("host", "the server address, e.g. ec2-1-2-3-4.compute.amazonaws.com");
+        let mut c = Checker {
+            raw,
+            problems: Vec::new(),
+        };
+        let host = c.required(
+            "host",
+            "the server address, e.g. ec2-1-2-3-4.compute.amazonaws.com",
+        );
         if host.contains(char::is_whitespace) || host.starts_with('-') {
             c.fail("host", format!("`{host}` is not a host name or address"));
         }
         let port = c.parsed("port", values::parse_port);
         let username = c.text("username").unwrap_or_default();
-        if username.is_empty() || username.starts_with('-') || username.contains(char::is_whitespace) {
+        if username.is_empty()
+            || username.starts_with('-')
+            || username.contains(char::is_whitespace)
+        {
             c.fail("username", format!("`{username}` is not a user name"));
         }
         let key = read_key(&mut c);
         let host_key = read_host_key(&mut c, &host, port);
         let sudo = match c.text("sudo").as_deref() {
             Some("auto") | None => username != "root",
-            Some(other) => c.parsed("sudo", |_| values::parse_bool(other).map_err(|e| format!("{e} or auto"))),
+            Some(other) => c.parsed("sudo", |_| {
+                values::parse_bool(other).map_err(|e| format!("{e} or auto"))
+            }),
         };
         let image = c.text("image").unwrap_or_default();
         if image.is_empty() && (needs == Needs::Image || c.text("app_name").is_none()) {
-            c.fail("image", "is required (the image repository, e.g. myorg/myapp)");
+            c.fail(
+                "image",
+                "is required (the image repository, e.g. myorg/myapp)",
+            );
         } else if !image.is_empty() {
             c.check("image", &image, values::check_image_repository);
         }
@@ -219,7 +245,10 @@ impl Config {
         let blue_port = c.parsed("blue_port", values::parse_port);
         let green_port = c.parsed("green_port", values::parse_port);
         if blue_port != 0 && blue_port == green_port {
-            c.fail("green_port", format!("must differ from blue_port (both are {blue_port})"));
+            c.fail(
+                "green_port",
+                format!("must differ from blue_port (both are {blue_port})"),
+            );
         }
         let health_path = c.text("health_path").unwrap_or_default();
         if !health_path.starts_with('/') {
@@ -231,10 +260,16 @@ impl Config {
         }
         let template = c.text("nginx_switch_template").unwrap_or_default();
         c.check("nginx_switch_template", &template, check_template);
-        let verify_text = c.text("verify_url").unwrap_or_else(|| format!("http://127.0.0.1{health_path}"));
+        let verify_text = c
+            .text("verify_url")
+            .unwrap_or_else(|| format!("http://127.0.0.1{health_path}"));
         let verify_url = VerifyUrl::parse(&verify_text).unwrap_or_else(|message| {
             c.fail("verify_url", message);
-            VerifyUrl { host: "127.0.0.1".into(), port: 80, path: health_path.clone() }
+            VerifyUrl {
+                host: "127.0.0.1".into(),
+                port: 80,
+                path: health_path.clone(),
+            }
         });
         let build_args = lines(c.text("build_args"));
         for arg in &build_args {
@@ -244,9 +279,14 @@ impl Config {
         }
         let platform = c.text("platform").unwrap_or_default();
         if !platform.contains('/') {
-            c.fail("platform", format!("`{platform}` is not os/arch, e.g. linux/amd64"));
+            c.fail(
+                "platform",
+                format!("`{platform}` is not os/arch, e.g. linux/amd64"),
+            );
         }
-        let state_dir = c.text("state_dir").unwrap_or_else(|| format!("~/.bluegreen/{app_name}"));
+        let state_dir = c
+            .text("state_dir")
+            .unwrap_or_else(|| format!("~/.bluegreen/{app_name}"));
         let config = Config {
             port,
             username,
@@ -307,20 +347,29 @@ fn read_key(c: &mut Checker) -> KeySource {
     match (c.text("key"), c.text("key_file")) {
         (Some(key), _) => {
             if !key.contains("PRIVATE KEY") {
-                c.fail("key", "does not look like an SSH private key (no PRIVATE KEY header)");
+                c.fail(
+                    "key",
+                    "does not look like an SSH private key (no PRIVATE KEY header)",
+                );
             }
             KeySource::Content(Secret::new(key))
         }
         (None, Some(path)) => {
             match std::fs::read_to_string(&path) {
                 Ok(text) if text.contains("PRIVATE KEY") => {}
-                Ok(_) => c.fail("key_file", format!("{path} does not look like an SSH private key")),
+                Ok(_) => c.fail(
+                    "key_file",
+                    format!("{path} does not look like an SSH private key"),
+                ),
                 Err(error) => c.fail("key_file", format!("cannot read {path}: {error}")),
             }
             KeySource::File(PathBuf::from(path))
         }
         (None, None) => {
-            c.fail("key", "one of key or key_file is required (the SSH private key)");
+            c.fail(
+                "key",
+                "one of key or key_file is required (the SSH private key)",
+            );
             KeySource::File(PathBuf::new())
         }
     }
@@ -348,14 +397,21 @@ fn read_host_key(c: &mut Checker, host: &str, port: u16) -> HostKeyCheck {
     if let Some(fingerprint) = c.text("host_fingerprint") {
         let hash = fingerprint.strip_prefix("SHA256:").unwrap_or("");
         if hash.len() != 43 {
-            c.fail("host_fingerprint", format!("`{fingerprint}` is not SHA256:<43 base64 characters>"));
+            c.fail(
+                "host_fingerprint",
+                format!("`{fingerprint}` is not SHA256:<43 base64 characters>"),
+            );
         }
         return HostKeyCheck::Fingerprint(fingerprint);
     }
     if accept_new {
         return HostKeyCheck::AcceptNew;
     }
-    let port_flag = if port == 22 { String::new() } else { format!("-p {port} ") };
+    let port_flag = if port == 22 {
+        String::new()
+    } else {
+        format!("-p {port} ")
+    };
     c.fail(
         "known_hosts",
         format!(
@@ -370,9 +426,15 @@ fn read_mode(c: &mut Checker) -> Mode {
     let container_port = c.parsed("container_port", values::parse_port);
     match c.text("compose_file") {
         Some(file) => {
-            let services = (c.text("blue_service").unwrap_or_default(), c.text("green_service").unwrap_or_default());
+            let services = (
+                c.text("blue_service").unwrap_or_default(),
+                c.text("green_service").unwrap_or_default(),
+            );
             if services.0 == services.1 {
-                c.fail("green_service", format!("must differ from blue_service (both are `{}`)", services.0));
+                c.fail(
+                    "green_service",
+                    format!("must differ from blue_service (both are `{}`)", services.0),
+                );
             }
             Mode::Compose(ComposeMode {
                 file,
@@ -394,11 +456,15 @@ pub fn check_template(template: &str) -> Result<(), String> {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
-        let word_len = after.find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_')).unwrap_or(after.len());
+        let word_len = after
+            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+            .unwrap_or(after.len());
         if word_len > 0 && after[word_len..].starts_with('}') {
             let word = &after[..word_len];
             if !["port", "color", "service"].contains(&word) {
-                return Err(format!("unknown placeholder `{{{word}}}` (use {{port}}, {{color}}, {{service}})"));
+                return Err(format!(
+                    "unknown placeholder `{{{word}}}` (use {{port}}, {{color}}, {{service}})"
+                ));
             }
         }
         rest = after;

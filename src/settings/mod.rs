@@ -6,6 +6,8 @@ pub mod spec;
 pub mod values;
 mod yaml;
 
-pub use config::{ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs};
+pub use config::{
+    ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs,
+};
 pub use sources::{RawSettings, Sources};
 pub use values::Secret;

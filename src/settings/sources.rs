@@ -110,19 +110,33 @@ mod tests {
 
     fn sources() -> Sources {
         let mut sources = Sources::default();
-        sources.file = Some(("f.yml".into(), "host: from-file\nport: 2200\nimage: a/b\n".into()));
+        sources.file = Some((
+            "f.yml".into(),
+            "host: from-file\nport: 2200\nimage: a/b\n".into(),
+        ));
         sources
     }
 
     #[test]
     fn precedence_is_flag_env_input_file_default() {
         let mut sources = sources();
-        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-file"));
+        assert_eq!(
+            RawSettings::gather(&sources).unwrap().get("host"),
+            Some("from-file")
+        );
         sources.read_action_inputs = true;
         sources.env.insert("INPUT_HOST".into(), "from-input".into());
-        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-input"));
-        sources.env.insert("BLUEGREEN_HOST".into(), "from-env".into());
-        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-env"));
+        assert_eq!(
+            RawSettings::gather(&sources).unwrap().get("host"),
+            Some("from-input")
+        );
+        sources
+            .env
+            .insert("BLUEGREEN_HOST".into(), "from-env".into());
+        assert_eq!(
+            RawSettings::gather(&sources).unwrap().get("host"),
+            Some("from-env")
+        );
         sources.flags.insert("host".into(), "from-flag".into());
         let raw = RawSettings::gather(&sources).unwrap();
         assert_eq!(raw.get("host"), Some("from-flag"));
@@ -135,13 +149,19 @@ mod tests {
     fn empty_string_means_unset() {
         let mut sources = sources();
         sources.env.insert("BLUEGREEN_PORT".into(), String::new());
-        assert_eq!(RawSettings::gather(&sources).unwrap().get("port"), Some("2200"));
+        assert_eq!(
+            RawSettings::gather(&sources).unwrap().get("port"),
+            Some("2200")
+        );
     }
 
     #[test]
     fn action_inputs_are_ignored_outside_the_action() {
         let mut sources = sources();
         sources.env.insert("INPUT_HOST".into(), "from-input".into());
-        assert_eq!(RawSettings::gather(&sources).unwrap().get("host"), Some("from-file"));
+        assert_eq!(
+            RawSettings::gather(&sources).unwrap().get("host"),
+            Some("from-file")
+        );
     }
 }

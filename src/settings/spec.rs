@@ -12,11 +12,21 @@ pub struct SettingSpec {
 }
 
 const fn s(name: &'static str, default: Option<&'static str>, help: &'static str) -> SettingSpec {
-    SettingSpec { name, default, help, secret: false }
+    SettingSpec {
+        name,
+        default,
+        help,
+        secret: false,
+    }
 }
 
 const fn secret(name: &'static str, help: &'static str) -> SettingSpec {
-    SettingSpec { name, default: None, help, secret: true }
+    SettingSpec {
+        name,
+        default: None,
+        help,
+        secret: true,
+    }
 }
 
 pub const SETTINGS: &[SettingSpec] = &[
@@ -25,47 +35,173 @@ pub const SETTINGS: &[SettingSpec] = &[
     s("username", Some("ubuntu"), "SSH user"),
     secret("key", "SSH private key, content"),
     s("key_file", None, "SSH private key, path"),
-    s("known_hosts", None, "known_hosts lines for the server, content"),
-    s("known_hosts_file", None, "known_hosts lines for the server, path"),
-    s("host_fingerprint", None, "SHA256:... fingerprint of the server's host key"),
-    s("accept_new_host_key", Some("false"), "trust the host key on first use"),
-    s("sudo", Some("auto"), "run privileged server commands with sudo -n: auto, true, false"),
+    s(
+        "known_hosts",
+        None,
+        "known_hosts lines for the server, content",
+    ),
+    s(
+        "known_hosts_file",
+        None,
+        "known_hosts lines for the server, path",
+    ),
+    s(
+        "host_fingerprint",
+        None,
+        "SHA256:... fingerprint of the server's host key",
+    ),
+    s(
+        "accept_new_host_key",
+        Some("false"),
+        "trust the host key on first use",
+    ),
+    s(
+        "sudo",
+        Some("auto"),
+        "run privileged server commands with sudo -n: auto, true, false",
+    ),
     s("image", None, "image repository, e.g. myorg/myapp"),
     s("registry", Some("docker.io"), "registry host to log in to"),
     s("docker_username", None, "registry user"),
-    secret("docker_token", "registry token/password (given to docker on stdin only)"),
-    s("environment", Some("dev"), "deploy environment; also the moving image tag"),
-    s("build_command", Some("auto"), "jar build: auto, none, or a shell command"),
+    secret(
+        "docker_token",
+        "registry token/password (given to docker on stdin only)",
+    ),
+    s(
+        "environment",
+        Some("dev"),
+        "deploy environment; also the moving image tag",
+    ),
+    s(
+        "build_command",
+        Some("auto"),
+        "jar build: auto, none, or a shell command",
+    ),
     s("context", Some("."), "build context directory"),
-    s("dockerfile", Some("Dockerfile"), "Dockerfile path, relative to context"),
-    s("build_args", None, "docker build arguments, one KEY=VALUE per line"),
+    s(
+        "dockerfile",
+        Some("Dockerfile"),
+        "Dockerfile path, relative to context",
+    ),
+    s(
+        "build_args",
+        None,
+        "docker build arguments, one KEY=VALUE per line",
+    ),
     s("platform", Some("linux/amd64"), "image platform"),
-    s("app_name", None, "names the containers and the server state directory"),
-    s("compose_file", None, "compose file on the server (compose mode)"),
+    s(
+        "app_name",
+        None,
+        "names the containers and the server state directory",
+    ),
+    s(
+        "compose_file",
+        None,
+        "compose file on the server (compose mode)",
+    ),
     s("compose_project", None, "compose project name"),
-    s("blue_service", Some("blue"), "compose service of the blue color"),
-    s("green_service", Some("green"), "compose service of the green color"),
-    s("container_port", Some("8080"), "port the app listens on inside the container"),
-    s("env_file", None, "env file on the server passed to docker run"),
+    s(
+        "blue_service",
+        Some("blue"),
+        "compose service of the blue color",
+    ),
+    s(
+        "green_service",
+        Some("green"),
+        "compose service of the green color",
+    ),
+    s(
+        "container_port",
+        Some("8080"),
+        "port the app listens on inside the container",
+    ),
+    s(
+        "env_file",
+        None,
+        "env file on the server passed to docker run",
+    ),
     s("run_args", None, "extra docker run arguments, one per line"),
     s("blue_port", Some("8081"), "host port of the blue color"),
     s("green_port", Some("8082"), "host port of the green color"),
-    s("health_path", Some("/actuator/health"), "readiness path on the color's port"),
-    s("health_timeout", Some("120s"), "how long a new color may take to become healthy"),
-    s("health_interval", Some("1s"), "time between readiness probes"),
-    s("health_expect", None, "substring the health body must contain"),
-    s("nginx_switch_file", Some("/etc/nginx/conf.d/service-url.inc"), "the file written to switch traffic"),
-    s("nginx_switch_template", Some("set $service_url http://127.0.0.1:{port};"), "content of the switch file"),
-    s("nginx_test_command", Some("nginx -t"), "validates the nginx configuration"),
-    s("nginx_reload_command", Some("nginx -s reload"), "graceful nginx reload"),
-    s("verify_url", None, "URL fetched on the server through nginx after the switch"),
-    s("drain_timeout", Some("30s"), "upper bound to wait for in-flight requests on the old color"),
-    s("stop_timeout", Some("30s"), "grace period given to the old container on stop"),
-    s("keep_old", Some("true"), "keep the old color's container (stopped) for rollback"),
-    s("lock_timeout", Some("10m"), "how long to wait for another deploy's lock"),
-    s("state_dir", None, "server directory for lock, state and history"),
-    secret("github_token", "token for GitHub Deployments and the run-aware lock"),
-    s("deployment", Some("true"), "create a GitHub Deployment for the environment"),
+    s(
+        "health_path",
+        Some("/actuator/health"),
+        "readiness path on the color's port",
+    ),
+    s(
+        "health_timeout",
+        Some("120s"),
+        "how long a new color may take to become healthy",
+    ),
+    s(
+        "health_interval",
+        Some("1s"),
+        "time between readiness probes",
+    ),
+    s(
+        "health_expect",
+        None,
+        "substring the health body must contain",
+    ),
+    s(
+        "nginx_switch_file",
+        Some("/etc/nginx/conf.d/service-url.inc"),
+        "the file written to switch traffic",
+    ),
+    s(
+        "nginx_switch_template",
+        Some("set $service_url http://127.0.0.1:{port};"),
+        "content of the switch file",
+    ),
+    s(
+        "nginx_test_command",
+        Some("nginx -t"),
+        "validates the nginx configuration",
+    ),
+    s(
+        "nginx_reload_command",
+        Some("nginx -s reload"),
+        "graceful nginx reload",
+    ),
+    s(
+        "verify_url",
+        None,
+        "URL fetched on the server through nginx after the switch",
+    ),
+    s(
+        "drain_timeout",
+        Some("30s"),
+        "upper bound to wait for in-flight requests on the old color",
+    ),
+    s(
+        "stop_timeout",
+        Some("30s"),
+        "grace period given to the old container on stop",
+    ),
+    s(
+        "keep_old",
+        Some("true"),
+        "keep the old color's container (stopped) for rollback",
+    ),
+    s(
+        "lock_timeout",
+        Some("10m"),
+        "how long to wait for another deploy's lock",
+    ),
+    s(
+        "state_dir",
+        None,
+        "server directory for lock, state and history",
+    ),
+    secret(
+        "github_token",
+        "token for GitHub Deployments and the run-aware lock",
+    ),
+    s(
+        "deployment",
+        Some("true"),
+        "create a GitHub Deployment for the environment",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static SettingSpec> {

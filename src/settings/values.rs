@@ -31,7 +31,9 @@ impl fmt::Display for Secret {
 /// `90` (seconds), `250ms`, `90s`, `2m`, `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     if number.is_empty() {
         return Err(format!(
@@ -46,7 +48,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("`{text}`: unknown duration unit `{other}` (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown duration unit `{other}` (use ms, s, m or h)"
+            ))
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -81,14 +87,18 @@ pub fn check_image_reference(text: &str) -> Result<(), String> {
     if let Some((_, digest)) = text.split_once('@') {
         let hex = digest.strip_prefix("sha256:").unwrap_or("");
         if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("`{text}`: a digest must be sha256: and 64 hex digits"));
+            return Err(format!(
+                "`{text}`: a digest must be sha256: and 64 hex digits"
+            ));
         }
     }
     check_reference_chars(text.split('@').next().unwrap_or(text))
 }
 
 fn last_segment_has_tag(text: &str) -> bool {
-    text.rsplit('/').next().is_some_and(|last| last.contains(':'))
+    text.rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains(':'))
 }
 
 fn check_reference_chars(text: &str) -> Result<(), String> {
@@ -106,9 +116,16 @@ fn check_reference_chars(text: &str) -> Result<(), String> {
 /// Docker tags: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; also safe in container names.
 pub fn check_tag_like(text: &str) -> Result<(), String> {
     let mut chars = text.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !first_ok || text.len() > 100 || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-        return Err(format!("`{text}` may only contain letters, digits, `_`, `.`, `-`"));
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok
+        || text.len() > 100
+        || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(format!(
+            "`{text}` may only contain letters, digits, `_`, `.`, `-`"
+        ));
     }
     Ok(())
 }

@@ -23,7 +23,9 @@ pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, 
     let mut values = BTreeMap::new();
     for (key, value) in mapping {
         let Some(key) = key.as_str().map(str::to_owned) else {
-            problems.push(format!("{origin}: keys must be setting names, found {key:?}"));
+            problems.push(format!(
+                "{origin}: keys must be setting names, found {key:?}"
+            ));
             continue;
         };
         if spec::find(&key).is_none() {

@@ -53,7 +53,11 @@ impl Load {
 }
 
 fn worker(port: u16, stop: &AtomicBool) -> LoadReport {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).pool_max_idle_per_host(1).build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
     let url = format!("http://127.0.0.1:{port}/");
     let mut report = LoadReport::default();
     let mut last_ok = Instant::now();
@@ -65,7 +69,10 @@ fn worker(port: u16, stop: &AtomicBool) -> LoadReport {
                 report.ok += 1;
                 report.longest_gap = report.longest_gap.max(last_ok.elapsed());
                 last_ok = Instant::now();
-                if let Some(version) = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["version"].as_str().map(str::to_owned)) {
+                if let Some(version) = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["version"].as_str().map(str::to_owned))
+                {
                     if report.versions.last() != Some(&version) {
                         report.versions.push(version);
                     }

@@ -19,12 +19,18 @@ pub const REGISTRY_USER: &str = "deployer";
 pub const REGISTRY_TOKEN: &str = "tok-9f8e7d6c5b4a";
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs a setup command; panics with its output when it fails.
 pub fn sh(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
         "{command:?} failed: {}\n{}",
@@ -43,7 +49,12 @@ fn spawn_daemon(command: &mut Command, log: &Path) -> Child {
             Ok(())
         });
     }
-    command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap()
+    command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 pub fn wait_for_port(port: u16, what: &str) {
@@ -84,17 +95,33 @@ pub fn shared() -> &'static Shared {
                 std::thread::park();
             }
         });
-        receiver.recv().expect("sandbox failed to start (see the panic above)")
+        receiver
+            .recv()
+            .expect("sandbox failed to start (see the panic above)")
     })
 }
 
 fn start_shared() -> (Shared, Vec<Child>) {
-    let dir = tempfile::Builder::new().prefix("bluegreen-sandbox").tempdir().unwrap().keep();
+    let dir = tempfile::Builder::new()
+        .prefix("bluegreen-sandbox")
+        .tempdir()
+        .unwrap()
+        .keep();
     let (ssh_port, known_hosts, user_key, sshd) = start_sshd(&dir);
     let (registry, registry_child) = start_registry(&dir);
     let repo = format!("{registry}/demo/app");
     build_and_push_demo_images(&dir, &registry, &repo);
-    (Shared { dir, ssh_port, known_hosts, user_key, registry, repo }, vec![sshd, registry_child])
+    (
+        Shared {
+            dir,
+            ssh_port,
+            known_hosts,
+            user_key,
+            registry,
+            repo,
+        },
+        vec![sshd, registry_child],
+    )
 }
 
 fn start_sshd(dir: &Path) -> (u16, String, PathBuf, Child) {
@@ -102,7 +129,9 @@ fn start_sshd(dir: &Path) -> (u16, String, PathBuf, Child) {
     let host_key = dir.join("host_ed25519");
     let user_key = dir.join("user_ed25519");
     for key in [&host_key, &user_key] {
-        sh(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(key));
+        sh(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(key));
     }
     std::fs::copy(dir.join("user_ed25519.pub"), dir.join("authorized_keys")).unwrap();
     let port = free_port();
@@ -120,11 +149,20 @@ fn start_sshd(dir: &Path) -> (u16, String, PathBuf, Child) {
         ),
     )
     .unwrap();
-    let child = spawn_daemon(Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(&config), &dir.join("sshd.log"));
+    let child = spawn_daemon(
+        Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config),
+        &dir.join("sshd.log"),
+    );
     wait_for_port(port, "sshd");
     let public = std::fs::read_to_string(dir.join("host_ed25519.pub")).unwrap();
     let mut fields = public.split_whitespace();
-    let known_hosts = format!("[127.0.0.1]:{port} {} {}\n", fields.next().unwrap(), fields.next().unwrap());
+    let known_hosts = format!(
+        "[127.0.0.1]:{port} {} {}\n",
+        fields.next().unwrap(),
+        fields.next().unwrap()
+    );
     (port, known_hosts, user_key, child)
 }
 
@@ -143,7 +181,10 @@ fn start_registry(dir: &Path) -> (String, Child) {
         ),
     )
     .unwrap();
-    let child = spawn_daemon(Command::new("docker-registry").arg("serve").arg(&config), &dir.join("registry.log"));
+    let child = spawn_daemon(
+        Command::new("docker-registry").arg("serve").arg(&config),
+        &dir.join("registry.log"),
+    );
     wait_for_port(port, "docker-registry");
     (format!("127.0.0.1:{port}"), child)
 }
@@ -172,15 +213,33 @@ fn build_and_push_demo_images(dir: &Path, registry: &str, repo: &str) {
     for file in ["Dockerfile", "app.sh"] {
         std::fs::copy(fixture.join(file), context.join(file)).unwrap();
     }
-    std::fs::copy("/bin/busybox", context.join("busybox")).expect("busybox-static must be installed");
+    std::fs::copy("/bin/busybox", context.join("busybox"))
+        .expect("busybox-static must be installed");
     let mut login = docker(dir);
-    login.args(["login", "--username", REGISTRY_USER, "--password-stdin", registry]).stdin(Stdio::piped());
+    login
+        .args([
+            "login",
+            "--username",
+            REGISTRY_USER,
+            "--password-stdin",
+            registry,
+        ])
+        .stdin(Stdio::piped());
     login.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = login.spawn().unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(REGISTRY_TOKEN.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(REGISTRY_TOKEN.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "docker login: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "docker login: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     for (tag, args) in VARIANTS {
         let mut build = docker(dir);
         build.args(["build", "--quiet", "--tag", &format!("{repo}:{tag}")]);
@@ -219,11 +278,21 @@ impl Site {
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, nginx_conf(&dir, nginx_port)).unwrap();
         let nginx = spawn_daemon(
-            Command::new("/usr/sbin/nginx").arg("-p").arg(&dir).arg("-e").arg(dir.join("logs/error.log")).arg("-c").arg(&conf),
+            Command::new("/usr/sbin/nginx")
+                .arg("-p")
+                .arg(&dir)
+                .arg("-e")
+                .arg(dir.join("logs/error.log"))
+                .arg("-c")
+                .arg(&conf),
             &dir.join("nginx.out"),
         );
         wait_for_port(nginx_port, "nginx");
-        let nginx_cmd = format!("/usr/sbin/nginx -p {0} -e {0}/logs/error.log -c {1}", dir.display(), conf.display());
+        let nginx_cmd = format!(
+            "/usr/sbin/nginx -p {0} -e {0}/logs/error.log -c {1}",
+            dir.display(),
+            conf.display()
+        );
         let switch_file = dir.join("conf.d/service-url.inc");
         let state_dir = dir.join("state");
         let env = vec![
@@ -242,10 +311,19 @@ impl Site {
             ("BLUEGREEN_HEALTH_PATH", "/actuator/health".to_owned()),
             ("BLUEGREEN_HEALTH_INTERVAL", "250ms".to_owned()),
             ("BLUEGREEN_HEALTH_TIMEOUT", "20s".to_owned()),
-            ("BLUEGREEN_NGINX_SWITCH_FILE", switch_file.display().to_string()),
+            (
+                "BLUEGREEN_NGINX_SWITCH_FILE",
+                switch_file.display().to_string(),
+            ),
             ("BLUEGREEN_NGINX_TEST_COMMAND", format!("{nginx_cmd} -t -q")),
-            ("BLUEGREEN_NGINX_RELOAD_COMMAND", format!("{nginx_cmd} -s reload")),
-            ("BLUEGREEN_VERIFY_URL", format!("http://127.0.0.1:{nginx_port}/actuator/health")),
+            (
+                "BLUEGREEN_NGINX_RELOAD_COMMAND",
+                format!("{nginx_cmd} -s reload"),
+            ),
+            (
+                "BLUEGREEN_VERIFY_URL",
+                format!("http://127.0.0.1:{nginx_port}/actuator/health"),
+            ),
             ("BLUEGREEN_STATE_DIR", state_dir.display().to_string()),
             ("BLUEGREEN_STOP_TIMEOUT", "5s".to_owned()),
             ("BLUEGREEN_DRAIN_TIMEOUT", "10s".to_owned()),
@@ -254,7 +332,17 @@ impl Site {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        Site { dir, app, nginx_port, blue_port, green_port, switch_file, state_dir, nginx, env }
+        Site {
+            dir,
+            app,
+            nginx_port,
+            blue_port,
+            green_port,
+            switch_file,
+            state_dir,
+            nginx,
+            env,
+        }
     }
 
     pub fn set(&mut self, name: &str, value: &str) {
@@ -302,21 +390,33 @@ impl Site {
             return None;
         }
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-        Some((json["version"].as_str()?.to_owned(), json["color"].as_str()?.to_owned()))
+        Some((
+            json["version"].as_str()?.to_owned(),
+            json["color"].as_str()?.to_owned(),
+        ))
     }
 
     pub fn container_state(&self, color: &str) -> Option<String> {
         let output = Command::new("docker")
-            .args(["inspect", "--format", "{{.State.Status}}", &format!("{}-{color}", self.app)])
+            .args([
+                "inspect",
+                "--format",
+                "{{.State.Status}}",
+                &format!("{}-{color}", self.app),
+            ])
             .output()
             .unwrap();
-        output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
     }
 
     pub fn status_json(&self) -> serde_json::Value {
         let run = self.run(&["status", "--json"]);
         assert_eq!(run.code, 0, "status failed: {}", run.stderr);
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", run.stdout))
+        serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("status --json is not JSON ({e}): {}", run.stdout))
     }
 }
 
@@ -325,12 +425,25 @@ impl Drop for Site {
         let _ = self.nginx.kill();
         let _ = self.nginx.wait();
         let ids = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label=bluegreen.app={}", self.app)])
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=bluegreen.app={}", self.app),
+            ])
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         if !ids.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f"]).args(&ids).output();
+            let _ = Command::new("docker")
+                .args(["rm", "-f"])
+                .args(&ids)
+                .output();
         }
     }
 }
@@ -386,18 +499,30 @@ impl From<Output> for Run {
 impl Run {
     #[track_caller]
     pub fn success(&self) -> &Self {
-        assert_eq!(self.code, 0, "expected success\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// The one line every failure ends with.
     pub fn last_line(&self) -> &str {
-        self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+        self.stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
     }
 }
