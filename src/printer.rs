@@ -41,10 +41,6 @@ impl Printer {
         }
     }
 
-    pub fn style(&self) -> Style {
-        self.style
-    }
-
     /// Registers secrets; in Actions also tells the runner to mask them (before anything else).
     pub fn mask(&self, secrets: &[String]) {
         let mut known = self.secrets.lock().unwrap();

@@ -352,3 +352,4 @@ fn sudo_true_prefixes_privileged_commands() {
     site.deploy("v1").success();
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
 }
+

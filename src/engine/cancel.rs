@@ -42,12 +42,6 @@ impl Cancel {
         Cancel(receiver)
     }
 
-    pub fn never() -> Cancel {
-        let (sender, receiver) = watch::channel(false);
-        std::mem::forget(sender);
-        Cancel(receiver)
-    }
-
     pub fn is_cancelled(&self) -> bool {
         *self.0.borrow()
     }

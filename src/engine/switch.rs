@@ -86,7 +86,6 @@ fn restore_note(restored: Result<()>) -> String {
 #[derive(Debug)]
 pub struct Verified {
     pub attempts: u32,
-    pub elapsed: Duration,
     pub identified: bool,
 }
 
@@ -143,7 +142,6 @@ pub async fn verify(
             Ok(identified) => {
                 return Ok(Verified {
                     attempts,
-                    elapsed: started.elapsed(),
                     identified,
                 })
             }

@@ -3,7 +3,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -112,7 +112,7 @@ fn ssh_config_text(known_hosts: &Path) -> String {
 async fn explain_connect_error(
     error: openssh::Error,
     config: &Config,
-    known_hosts: &PathBuf,
+    known_hosts: &Path,
 ) -> anyhow::Error {
     let detail = format!("{:#}", anyhow::Error::new(error));
     let host_key_problem = [

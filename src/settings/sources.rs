@@ -86,12 +86,10 @@ impl RawSettings {
         self.values.get(name).map(|(value, _)| value.as_str())
     }
 
+    /// Where a value came from (flag, environment, action input, file or default).
+    #[cfg(test)]
     pub fn origin(&self, name: &str) -> Option<Origin> {
         self.values.get(name).map(|(_, origin)| *origin)
-    }
-
-    pub fn set(&mut self, name: &'static str, value: &str) {
-        self.values.insert(name, (value.to_owned(), Origin::Flag));
     }
 
     /// Values of secret settings, for masking.
@@ -109,12 +107,10 @@ mod tests {
     use super::*;
 
     fn sources() -> Sources {
-        let mut sources = Sources::default();
-        sources.file = Some((
-            "f.yml".into(),
-            "host: from-file\nport: 2200\nimage: a/b\n".into(),
-        ));
-        sources
+        Sources {
+            file: Some(("f.yml".into(), "host: from-file\nport: 2200\nimage: a/b\n".into())),
+            ..Sources::default()
+        }
     }
 
     #[test]

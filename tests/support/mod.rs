@@ -251,6 +251,15 @@ fn build_and_push_demo_images(dir: &Path, registry: &str, repo: &str) {
     }
 }
 
+/// The binary under test: Cargo names it for tests; the demo (an example) finds it beside itself.
+pub fn binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_bluegreen") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).map(|dir| dir.join("bluegreen")).unwrap()
+}
+
 static SITES: AtomicUsize = AtomicUsize::new(0);
 
 /// One app on the sandbox server: its own nginx, ports, names and state directory.
@@ -352,7 +361,7 @@ impl Site {
 
     /// The real binary with this site's settings in its environment (never on argv).
     pub fn bluegreen(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_bluegreen"));
+        let mut command = Command::new(binary());
         command.args(args).current_dir(&self.dir).env_clear();
         for key in ["PATH", "HOME", "USER"] {
             if let Ok(value) = std::env::var(key) {
