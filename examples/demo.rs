@@ -9,11 +9,19 @@ use std::time::Instant;
 use support::{load::Load, shared, Site};
 
 fn main() {
-    println!("bluegreen demo: starting the sandbox (sshd, registry, nginx on loopback; demo images)...");
+    println!(
+        "bluegreen demo: starting the sandbox (sshd, registry, nginx on loopback; demo images)..."
+    );
     let started = Instant::now();
     let shared = shared();
     let site = Site::new("demo");
-    println!("sandbox ready in {:.1}s: ssh 127.0.0.1:{}, registry {}, nginx 127.0.0.1:{}", started.elapsed().as_secs_f64(), shared.ssh_port, shared.registry, site.nginx_port);
+    println!(
+        "sandbox ready in {:.1}s: ssh 127.0.0.1:{}, registry {}, nginx 127.0.0.1:{}",
+        started.elapsed().as_secs_f64(),
+        shared.ssh_port,
+        shared.registry,
+        site.nginx_port
+    );
 
     let deploy = |tag: &str| {
         println!("\n$ bluegreen deploy --image-ref {}", shared.image(tag));
@@ -30,7 +38,14 @@ fn main() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     let report = load.finish();
     println!("\nnginx now serves: {:?}", site.served());
-    let summary = second.stderr.lines().rev().find(|l| l.contains("deployed ")).unwrap_or("").trim().to_owned();
+    let summary = second
+        .stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("deployed "))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
     println!("\n=== summary ===");
     println!("second deploy: {summary}");
     println!(

@@ -20,26 +20,45 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
     let raw = load_raw(sub, action)?;
     printer.mask(&raw.secrets());
     let needs = match name {
-        "deploy" | "ship" | "plan" | "build" | "action" => Needs::Image,
+        "build" => Needs::BuildOnly,
+        "deploy" | "ship" | "plan" | "action" => Needs::Image,
         _ => Needs::AppOrImage,
     };
-    if matches!(name, "build" | "ship" | "action") {
-        return Err(Failure::config(format!(
-            "`bluegreen {name}` is not available in this version yet; build and push the image yourself, \
-             then run `bluegreen deploy --image-ref REF`; nothing was changed"
-        ))
+    if name == "action" {
+        return Err(Failure::config(
+            "`bluegreen action` (the GitHub Action entry point) is not available in this version yet; \
+             run `bluegreen ship` in a workflow step instead; nothing was changed",
+        )
         .into());
     }
     let config =
         Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors))?;
-    let image_ref = match sub.try_get_one::<String>("image_ref").ok().flatten() {
-        Some(reference) => {
+    let built = match name {
+        "build" | "ship" => Some(crate::build::build(&config, printer).await?),
+        _ => None,
+    };
+    if let Some(built) = built.as_ref().filter(|_| name == "build") {
+        printer.end_phase();
+        printer.info(&format!(
+            "built in {:.1}s, pushed in {:.1}s",
+            built.build_seconds, built.push_seconds
+        ));
+        println!("{}", built.reference);
+        return Ok(());
+    }
+    let explicit_ref = sub.try_get_one::<String>("image_ref").ok().flatten();
+    let image_ref = match (&built, explicit_ref) {
+        (Some(built), _) => built.reference.clone(),
+        (None, Some(reference)) => {
             values::check_image_reference(reference)
                 .map_err(|m| Failure::config(format!("--image-ref: {m}")))?;
             reference.clone()
         }
-        None => format!("{}:{}", config.image, config.environment),
+        (None, None) => format!("{}:{}", config.image, config.environment),
     };
+    if config.github_token.is_some() && config.deployment {
+        printer.notice("GitHub Deployments are not supported by this version yet: skipped");
+    }
 
     printer.phase(&format!(
         "connect to {}@{}:{}",
@@ -67,7 +86,7 @@ async fn dispatch(
     image_ref: &str,
 ) -> Result<()> {
     match name {
-        "deploy" => {
+        "deploy" | "ship" => {
             let summary = engine::deploy::deploy(ctx, image_ref, &commit_sha(ctx.config)).await?;
             ctx.printer.end_phase();
             ctx.printer.info(&summary.line());
@@ -153,19 +172,7 @@ async fn detect_compose(config: &Config, host: &SshHost) -> Result<ComposeTool> 
     })
 }
 
-/// The commit being deployed: GITHUB_SHA, else `git rev-parse HEAD` in `context`.
-pub fn commit_sha(config: &Config) -> String {
-    if let Ok(sha) = std::env::var("GITHUB_SHA") {
-        if !sha.is_empty() {
-            return sha;
-        }
-    }
-    std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(&config.context)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
+/// The commit being deployed, for the container's label.
+fn commit_sha(config: &Config) -> String {
+    crate::build::commit_sha(config).unwrap_or_else(|| "unknown".into())
 }

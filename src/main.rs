@@ -1,6 +1,7 @@
 //! bluegreen: zero-downtime blue/green deploys of a Docker backend to one server over SSH.
 
 mod app;
+mod build;
 mod cli;
 mod color;
 mod engine;

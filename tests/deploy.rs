@@ -352,4 +352,3 @@ fn sudo_true_prefixes_privileged_commands() {
     site.deploy("v1").success();
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
 }
-

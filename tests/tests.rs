@@ -3,6 +3,7 @@
 
 mod support;
 
+mod build;
 mod compose;
 mod config;
 mod deploy;

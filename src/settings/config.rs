@@ -193,7 +193,20 @@ fn lines(text: Option<String>) -> Vec<String> {
 pub enum Needs {
     Image,
     AppOrImage,
+    /// `build` talks to no server: SSH settings may be absent.
+    BuildOnly,
 }
+
+/// Settings only a server connection needs.
+const SERVER_SETTINGS: &[&str] = &[
+    "host",
+    "username",
+    "key",
+    "key_file",
+    "known_hosts",
+    "known_hosts_file",
+    "host_fingerprint",
+];
 
 impl Config {
     pub fn from_raw(raw: &RawSettings, needs: Needs) -> Result<Config, ConfigErrors> {
@@ -225,7 +238,7 @@ impl Config {
             }),
         };
         let image = c.text("image").unwrap_or_default();
-        if image.is_empty() && (needs == Needs::Image || c.text("app_name").is_none()) {
+        if image.is_empty() && (needs != Needs::AppOrImage || c.text("app_name").is_none()) {
             c.fail(
                 "image",
                 "is required (the image repository, e.g. myorg/myapp)",
@@ -327,6 +340,10 @@ impl Config {
         };
         if config.docker_token.is_some() && config.docker_username.is_none() {
             c.fail("docker_username", "is required when docker_token is set");
+        }
+        if needs == Needs::BuildOnly {
+            c.problems
+                .retain(|p| !SERVER_SETTINGS.contains(&p.split(':').next().unwrap_or("")));
         }
         if c.problems.is_empty() {
             Ok(config)

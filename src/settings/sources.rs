@@ -108,7 +108,10 @@ mod tests {
 
     fn sources() -> Sources {
         Sources {
-            file: Some(("f.yml".into(), "host: from-file\nport: 2200\nimage: a/b\n".into())),
+            file: Some((
+                "f.yml".into(),
+                "host: from-file\nport: 2200\nimage: a/b\n".into(),
+            )),
             ..Sources::default()
         }
     }

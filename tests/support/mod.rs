@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod java;
 pub mod load;
 
 use std::net::TcpListener;
@@ -257,7 +258,10 @@ pub fn binary() -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).map(|dir| dir.join("bluegreen")).unwrap()
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("bluegreen"))
+        .unwrap()
 }
 
 static SITES: AtomicUsize = AtomicUsize::new(0);

@@ -1,0 +1,151 @@
+//! `bluegreen build`: jar → image → login → push; returns the pushed `repo@sha256:…`.
+
+mod image;
+mod jar;
+pub mod local;
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::failure::Failure;
+use crate::printer::Printer;
+use crate::settings::Config;
+use local::{run, LocalCommand};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub reference: String,
+    pub tags: Vec<String>,
+    pub sha: String,
+    pub build_seconds: f64,
+    pub push_seconds: f64,
+}
+
+/// GITHUB_SHA, else `git rev-parse HEAD` in the context; a build needs one.
+pub fn commit_sha(config: &Config) -> Option<String> {
+    if let Some(sha) = std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()) {
+        return Some(sha);
+    }
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&config.context)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn source_url(config: &Config) -> Option<String> {
+    if let (Ok(server), Ok(repo)) = (
+        std::env::var("GITHUB_SERVER_URL"),
+        std::env::var("GITHUB_REPOSITORY"),
+    ) {
+        return Some(format!("{server}/{repo}"));
+    }
+    let output = std::process::Command::new("git")
+        .args(["remote", "get-url", "origin"])
+        .current_dir(&config.context)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn has_buildx() -> bool {
+    std::process::Command::new("docker")
+        .args(["buildx", "version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
+    let sha = commit_sha(config).ok_or_else(|| {
+        Failure::config(format!(
+            "cannot tell which commit is built: set GITHUB_SHA or run inside a git checkout (context: {}); nothing was built",
+            config.context.display()
+        ))
+    })?;
+    let failed = |error: anyhow::Error| -> anyhow::Error {
+        Failure::deploy(format!("{error:#}; nothing was pushed or deployed")).into()
+    };
+
+    let started = Instant::now();
+    match jar::jar_command(&config.context, &config.build_command) {
+        Some(command) => {
+            printer.phase("build the jar");
+            printer.info(&command.render());
+            run(printer, &command).await.map_err(failed)?;
+        }
+        None => printer
+            .notice("no jar build (build_command is none, or no gradlew/mvnw/pom.xml in context)"),
+    }
+
+    printer.phase("build the image");
+    let tags = image::tags(config, &sha);
+    let created = crate::engine::record::now();
+    let source = source_url(config);
+    let labels = image::Labels {
+        revision: &sha,
+        source: source.as_deref(),
+        created: &created,
+    };
+    let command = image::build(config, &tags, &labels, has_buildx());
+    printer.info(&command.render());
+    run(printer, &command).await.map_err(failed)?;
+    let build_seconds = started.elapsed().as_secs_f64();
+
+    printer.phase(&format!("push to {}", config.registry));
+    let started = Instant::now();
+    let docker_config = tempfile::Builder::new()
+        .prefix("bluegreen-docker")
+        .tempdir()?;
+    if let (Some(user), Some(token)) = (&config.docker_username, &config.docker_token) {
+        let login = image::login(docker_config.path(), &config.registry, user, token);
+        printer.info(&login.render());
+        run(printer, &login).await.map_err(|e| {
+            Failure::deploy(format!(
+                "docker login to {} as {user} failed: {e:#}; check docker_username and docker_token; nothing was pushed or deployed",
+                config.registry
+            ))
+        })?;
+    } else {
+        printer.notice("no docker_username/docker_token: pushing with the machine's existing docker credentials");
+    }
+    for tag in [&tags.moving, &tags.immutable] {
+        let mut push: LocalCommand = image::push(docker_config.path(), tag);
+        if config.docker_token.is_none() {
+            push.env.clear();
+        }
+        run(printer, &push).await.map_err(failed)?;
+    }
+    let digests = run(printer, &image::repo_digests(&tags.immutable))
+        .await
+        .map_err(failed)?;
+    let reference = crate::engine::deploy::pinned_reference(&tags.immutable, &digests);
+    if !reference.contains("@sha256:") {
+        return Err(failed(anyhow::anyhow!(
+            "the registry reported no digest for {}",
+            tags.immutable
+        )));
+    }
+    let push_seconds = started.elapsed().as_secs_f64();
+    printer.info(&format!(
+        "pushed {} and {} as {reference}",
+        tags.moving, tags.immutable
+    ));
+    Ok(Built {
+        reference,
+        tags: vec![tags.moving, tags.immutable],
+        sha,
+        build_seconds,
+        push_seconds,
+    })
+}

@@ -1,0 +1,246 @@
+//! `build` and `ship` against the real registry (htpasswd auth): tags, digests, the token's
+//! whereabouts, and a Java app from source to a verified live color.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::support::{java, shared, Run, Site, REGISTRY_TOKEN, REGISTRY_USER};
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// The digest the registry holds for `name:tag` (its own API, with auth), if any.
+fn registry_digest(name: &str, tag: &str) -> Option<String> {
+    let url = format!("http://{}/v2/{name}/manifests/{tag}", shared().registry);
+    let response = reqwest::blocking::Client::new()
+        .head(url)
+        .basic_auth(REGISTRY_USER, Some(REGISTRY_TOKEN))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .unwrap();
+    if !response.status().is_success() {
+        return None;
+    }
+    response
+        .headers()
+        .get("docker-content-digest")
+        .map(|v| v.to_str().unwrap().to_owned())
+}
+
+fn copy_fixture(name: &str, into: &std::path::Path) {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    crate::support::sh(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", from.display()))
+            .arg(into),
+    );
+}
+
+/// Runs the binary while sampling every process's argv; returns the run and what was seen.
+fn run_sampling_argv(site: &Site, args: &[&str], secrets: &[&str]) -> (Run, usize) {
+    let mut child = site
+        .bluegreen(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut samples = 0;
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+    let err = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    while child.try_wait().unwrap().is_none() {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+                let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                for secret in secrets {
+                    assert!(
+                        !text.contains(secret),
+                        "a secret is on the argv of pid {:?}: {text}",
+                        entry.file_name()
+                    );
+                }
+            }
+        }
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = child.wait().unwrap();
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (run, samples)
+}
+
+#[test]
+fn build_pushes_both_tags_at_the_printed_digest_without_the_token_on_any_argv() {
+    let mut site = Site::new("build");
+    let context = site.dir.join("src");
+    std::fs::create_dir_all(&context).unwrap();
+    copy_fixture("demo-app", &context);
+    std::fs::copy("/bin/busybox", context.join("busybox")).unwrap();
+    let name = format!("build/{}", site.app);
+    site.set("BLUEGREEN_IMAGE", &format!("{}/{name}", shared().registry));
+    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set("BLUEGREEN_BUILD_COMMAND", "none");
+    site.set("BLUEGREEN_BUILD_ARGS", "VERSION=built");
+    site.set("GITHUB_SHA", SHA);
+    // build needs no server settings
+    site.set("BLUEGREEN_HOST", "");
+    let (run, samples) = run_sampling_argv(&site, &["build"], &[REGISTRY_TOKEN]);
+    run.success();
+    assert!(samples > 10, "argv was sampled only {samples} times");
+    assert!(!run.stdout.contains(REGISTRY_TOKEN) && !run.stderr.contains(REGISTRY_TOKEN));
+    let printed = run.stdout.trim().lines().last().unwrap();
+    let digest = printed.split_once('@').map(|(_, d)| d.to_owned()).unwrap();
+    assert_eq!(printed, format!("{}/{name}@{digest}", shared().registry));
+    assert_eq!(
+        registry_digest(&name, "dev").as_deref(),
+        Some(digest.as_str())
+    );
+    assert_eq!(
+        registry_digest(&name, "dev-0123456").as_deref(),
+        Some(digest.as_str())
+    );
+    let labels = crate::support::sh(std::process::Command::new("docker").args([
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        printed,
+    ]));
+    assert!(
+        labels.contains(&format!("\"org.opencontainers.image.revision\":\"{SHA}\"")),
+        "{labels}"
+    );
+    assert!(
+        labels.contains("org.opencontainers.image.created"),
+        "{labels}"
+    );
+}
+
+#[test]
+fn a_wrong_token_fails_the_build_clearly_and_pushes_nothing() {
+    let mut site = Site::new("badtoken");
+    let context = site.dir.join("src");
+    std::fs::create_dir_all(&context).unwrap();
+    copy_fixture("demo-app", &context);
+    std::fs::copy("/bin/busybox", context.join("busybox")).unwrap();
+    let name = format!("build/{}", site.app);
+    site.set("BLUEGREEN_IMAGE", &format!("{}/{name}", shared().registry));
+    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set("BLUEGREEN_BUILD_COMMAND", "none");
+    site.set("BLUEGREEN_DOCKER_TOKEN", "wrong-token-123");
+    site.set("GITHUB_SHA", SHA);
+    let run = site.run(&["ship"]);
+    run.code(1);
+    assert!(
+        run.last_line().contains(&format!(
+            "docker login to {} as {REGISTRY_USER} failed",
+            shared().registry
+        )),
+        "{}",
+        run.last_line()
+    );
+    assert!(
+        run.last_line().contains("nothing was pushed or deployed"),
+        "{}",
+        run.last_line()
+    );
+    assert!(!run.stderr.contains("wrong-token-123"));
+    assert_eq!(registry_digest(&name, "dev"), None);
+    assert!(!site.switch_file.exists(), "nothing may be deployed");
+}
+
+#[test]
+fn a_failing_jar_build_shows_its_output_and_pushes_nothing() {
+    let mut site = Site::new("badjar");
+    let context = site.dir.join("src");
+    std::fs::create_dir_all(&context).unwrap();
+    copy_fixture("java-app", &context);
+    std::fs::write(context.join("src/App.java"), "this is not java").unwrap();
+    site.set(
+        "BLUEGREEN_IMAGE",
+        &format!("{}/java/{}", shared().registry, site.app),
+    );
+    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set("BLUEGREEN_BUILD_COMMAND", "./build.sh");
+    site.set("GITHUB_SHA", SHA);
+    let run = site.run(&["ship"]);
+    run.code(1);
+    assert!(
+        run.last_line().contains("build the jar failed"),
+        "{}",
+        run.last_line()
+    );
+    assert!(
+        run.stderr.contains("App.java"),
+        "the compiler's output is shown: {}",
+        run.stderr
+    );
+    assert!(!site.switch_file.exists());
+}
+
+#[test]
+fn ship_takes_a_java_app_from_source_to_a_verified_live_color() {
+    java::jre_base_image();
+    let mut site = Site::new("ship");
+    let context = site.dir.join("src");
+    std::fs::create_dir_all(&context).unwrap();
+    copy_fixture("java-app", &context);
+    site.set(
+        "BLUEGREEN_IMAGE",
+        &format!("{}/java/{}", shared().registry, site.app),
+    );
+    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set("BLUEGREEN_BUILD_COMMAND", "./build.sh");
+    site.set("BLUEGREEN_HEALTH_EXPECT", "\"UP\"");
+    site.set("GITHUB_SHA", SHA);
+    site.set("APP_VERSION", "1.0.0");
+    let key = std::fs::read_to_string(&shared().user_key).unwrap();
+    let key_line = key.lines().nth(1).unwrap().to_owned();
+    let (first, _) = run_sampling_argv(&site, &["ship"], &[REGISTRY_TOKEN, &key_line]);
+    first.success();
+    assert_eq!(site.served(), Some(("1.0.0".into(), "blue".into())));
+    assert!(
+        first.stderr.contains("built build/libs/app.jar (1.0.0)"),
+        "{}",
+        first.stderr
+    );
+    for secret in [REGISTRY_TOKEN, key_line.as_str()] {
+        assert!(
+            !first.stdout.contains(secret) && !first.stderr.contains(secret),
+            "a secret reached the output"
+        );
+    }
+    site.set("APP_VERSION", "2.0.0");
+    site.set("GITHUB_SHA", "fedcba9876543210fedcba9876543210fedcba98");
+    let second = site.run(&["ship"]);
+    second.success();
+    assert_eq!(site.served(), Some(("2.0.0".into(), "green".into())));
+    assert!(
+        second
+            .stderr
+            .contains("verified through nginx: served by green"),
+        "{}",
+        second.stderr
+    );
+    let status = site.status_json();
+    assert_eq!(
+        status["live_image"].as_str().unwrap(),
+        second.stdout.trim().lines().last().unwrap()
+    );
+    let timing = second
+        .stderr
+        .lines()
+        .find(|l| l.contains("deployed "))
+        .unwrap();
+    eprintln!("ship timings: {timing}");
+}
