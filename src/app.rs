@@ -37,14 +37,16 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
         "build" | "ship" => Some(crate::build::build(&config, printer).await?),
         _ => None,
     };
-    if let Some(built) = built.as_ref().filter(|_| name == "build") {
-        printer.end_phase();
+    if let Some(built) = &built {
         printer.info(&format!(
-            "built in {:.1}s, pushed in {:.1}s",
-            built.build_seconds, built.push_seconds
+            "built in {:.1}s, pushed in {:.1}s: {}",
+            built.build_seconds, built.push_seconds, built.reference
         ));
-        println!("{}", built.reference);
-        return Ok(());
+        if name == "build" {
+            printer.end_phase();
+            println!("{}", built.reference);
+            return Ok(());
+        }
     }
     let explicit_ref = sub.try_get_one::<String>("image_ref").ok().flatten();
     let image_ref = match (&built, explicit_ref) {
