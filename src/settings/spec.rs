@@ -222,3 +222,30 @@ pub fn env_name(name: &str) -> String {
 pub fn input_name(name: &str) -> String {
     format!("INPUT_{}", name.to_ascii_uppercase())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_documents_every_setting() {
+        let readme = include_str!("../../README.md");
+        for setting in SETTINGS {
+            assert!(
+                readme.contains(&format!("| {} |", setting.name))
+                    || readme.contains(&format!("{} /", setting.name))
+                    || readme.contains(&format!("/ {} |", setting.name)),
+                "README.md's settings table lacks `{}`",
+                setting.name
+            );
+        }
+    }
+
+    #[test]
+    fn names_map_to_every_source() {
+        assert_eq!(flag_name("health_timeout"), "health-timeout");
+        assert_eq!(env_name("health_timeout"), "BLUEGREEN_HEALTH_TIMEOUT");
+        assert_eq!(input_name("docker_token"), "INPUT_DOCKER_TOKEN");
+        assert!(find("docker_token").unwrap().secret && !find("host").unwrap().secret);
+    }
+}
