@@ -8,3 +8,4 @@ mod compose;
 mod config;
 mod deploy;
 mod lock;
+mod resilience;

@@ -40,8 +40,14 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// The color a deploy goes to: the other one than live; without a live color, one that is
+    /// not running (so a running container is never replaced), blue when both are free.
     pub fn target(&self) -> Color {
-        self.live.map(Color::other).unwrap_or(Color::Blue)
+        match self.live {
+            Some(live) => live.other(),
+            None if self.running(Color::Blue) => Color::Green,
+            None => Color::Blue,
+        }
     }
 
     pub fn running(&self, color: Color) -> bool {
@@ -199,10 +205,23 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
 /// The live color is the one the switch file points at; drift is named, never silently fixed.
 fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> Result<()> {
     let Some(content) = &observed.switch else {
-        observed.notes.push(format!(
-            "no switch file at {} yet: this is a first deploy, it goes to blue",
-            config.nginx_switch_file
-        ));
+        let file = &config.nginx_switch_file;
+        let note = match Color::BOTH.map(|c| observed.running(c)) {
+            [false, false] => format!("no switch file at {file} yet: this is a first deploy, it goes to blue"),
+            [true, true] => {
+                return Err(crate::failure::Failure::deploy(format!(
+                    "there is no switch file at {file} but both colors are running, so which one serves \
+                     cannot be told; nothing was changed; restore the switch file or stop the idle color"
+                ))
+                .into())
+            }
+            _ => format!(
+                "there is no switch file at {file}, but {} is running: deploying to {} so the running color is not replaced",
+                observed.target().other(),
+                observed.target()
+            ),
+        };
+        observed.notes.push(note);
         return Ok(());
     };
     let renderings = Color::BOTH.map(|color| {

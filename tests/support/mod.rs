@@ -130,13 +130,18 @@ fn start_sshd(dir: &Path) -> (u16, String, PathBuf, Child) {
     let host_key = dir.join("host_ed25519");
     let user_key = dir.join("user_ed25519");
     for key in [&host_key, &user_key] {
-        sh(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(key));
+        sh(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(key));
     }
     std::fs::copy(dir.join("user_ed25519.pub"), dir.join("authorized_keys")).unwrap();
+    let (port, known_hosts, child) = sshd_instance(dir, "sshd");
+    (port, known_hosts, user_key, child)
+}
+
+/// An sshd on a new port with the sandbox's keys; `name` keeps its files apart.
+fn sshd_instance(dir: &Path, name: &str) -> (u16, String, Child) {
+    let host_key = dir.join("host_ed25519");
     let port = free_port();
-    let config = dir.join("sshd_config");
+    let config = dir.join(format!("{name}_config"));
     std::fs::write(
         &config,
         format!(
@@ -145,26 +150,43 @@ fn start_sshd(dir: &Path) -> (u16, String, PathBuf, Child) {
              KbdInteractiveAuthentication no\nUsePAM no\nMaxSessions 200\nMaxStartups 200:30:400\n\
              AllowTcpForwarding yes\nLogLevel VERBOSE\n",
             host_key.display(),
-            dir.join("sshd.pid").display(),
+            dir.join(format!("{name}.pid")).display(),
             dir.join("authorized_keys").display()
         ),
     )
     .unwrap();
-    let child = spawn_daemon(
-        Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(&config),
-        &dir.join("sshd.log"),
-    );
+    let child = spawn_daemon(Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(&config), &dir.join(format!("{name}.log")));
     wait_for_port(port, "sshd");
     let public = std::fs::read_to_string(dir.join("host_ed25519.pub")).unwrap();
     let mut fields = public.split_whitespace();
-    let known_hosts = format!(
-        "[127.0.0.1]:{port} {} {}\n",
-        fields.next().unwrap(),
-        fields.next().unwrap()
-    );
-    (port, known_hosts, user_key, child)
+    let known_hosts = format!("[127.0.0.1]:{port} {} {}\n", fields.next().unwrap(), fields.next().unwrap());
+    (port, known_hosts, child)
+}
+
+/// A second sshd only one test uses, so it can cut that test's connections and no others.
+pub struct PrivateSshd {
+    pub port: u16,
+    pub known_hosts: String,
+    child: Child,
+}
+
+impl PrivateSshd {
+    pub fn start(name: &str) -> PrivateSshd {
+        let (port, known_hosts, child) = sshd_instance(&shared().dir, name);
+        PrivateSshd { port, known_hosts, child }
+    }
+
+    /// Kills every session process of this sshd: each client's TCP connection is cut.
+    pub fn cut_connections(&self) {
+        let _ = Command::new("pkill").args(["-KILL", "-P", &self.child.id().to_string()]).status();
+    }
+}
+
+impl Drop for PrivateSshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start_registry(dir: &Path) -> (String, Child) {
@@ -205,6 +227,7 @@ pub const VARIANTS: &[(&str, &[&str])] = &[
     ("sick", &["VERSION=sick", "MODE=sick"]),
     ("crash", &["VERSION=crash", "MODE=crash"]),
     ("slow", &["VERSION=slow", "MODE=slow", "START_DELAY=3"]),
+    ("slow9", &["VERSION=slow9", "MODE=slow", "START_DELAY=9"]),
 ];
 
 fn build_and_push_demo_images(dir: &Path, registry: &str, repo: &str) {
