@@ -99,3 +99,32 @@ fn both_colors_running_without_a_switch_file_is_refused() {
     assert_eq!(site.container_state("green").as_deref(), Some("running"));
     assert_eq!(site.container_state("blue").as_deref(), Some("running"));
 }
+
+#[test]
+fn the_nftables_switch_swaps_without_a_single_failed_request() {
+    let mut site = Site::new("nft");
+    site.use_nftables_switch();
+    site.deploy("v1").success();
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    let switch_file = std::fs::read_to_string(&site.switch_file).unwrap();
+    let load = Load::start(site.nginx_port, 8);
+    std::thread::sleep(Duration::from_millis(300));
+    for (tag, color) in [("v2", "green"), ("v3", "blue"), ("v1", "green")] {
+        let run = site.deploy(tag);
+        run.success();
+        assert!(!run.stderr.contains("reload nginx"), "the nftables switch never reloads nginx: {}", run.stderr);
+        assert_eq!(site.served(), Some((tag.into(), color.into())));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let report = load.finish();
+    assert!(report.ok > 100, "{report:?}");
+    assert_eq!((report.non_2xx, report.errors), (0, 0), "{report:?}");
+    assert_eq!(report.versions, ["v1", "v2", "v3", "v1"], "{report:?}");
+    assert_eq!(std::fs::read_to_string(&site.switch_file).unwrap(), switch_file, "nginx's file is never touched");
+    let rules = crate::support::sh(std::process::Command::new("nft").args(["list", "table", "ip", &site.nft_table()]));
+    assert!(rules.contains(&format!("dnat to 127.0.0.1:{}", site.green_port)), "{rules}");
+    let status = site.status_json();
+    assert_eq!(status["live_color"], "green");
+    site.run(&["rollback"]).success();
+    assert_eq!(site.served(), Some(("v3".into(), "blue".into())));
+}

@@ -191,7 +191,7 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let mut observed = Observed {
         switch_color: None,
         live: None,
-        switch: sections.switch,
+        switch: super::switch::read(ctx, sections.switch).await?,
         containers,
         state,
         lock,
@@ -202,21 +202,31 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     Ok(observed)
 }
 
+/// What holds the switch, for messages.
+pub fn switch_name(config: &Config) -> String {
+    match config.traffic_switch {
+        crate::settings::TrafficSwitch::Nginx => format!("switch file at {}", config.nginx_switch_file),
+        crate::settings::TrafficSwitch::Nftables { .. } => {
+            format!("nftables table {}", crate::server::nft::table_name(&config.app_name))
+        }
+    }
+}
+
 /// The live color is the one the switch file points at; drift is named, never silently fixed.
 fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> Result<()> {
     let Some(content) = &observed.switch else {
-        let file = &config.nginx_switch_file;
+        let file = &switch_name(config);
         let note = match Color::BOTH.map(|c| observed.running(c)) {
-            [false, false] => format!("no switch file at {file} yet: this is a first deploy, it goes to blue"),
+            [false, false] => format!("no {file} yet: this is a first deploy, it goes to blue"),
             [true, true] => {
                 return Err(crate::failure::Failure::deploy(format!(
-                    "there is no switch file at {file} but both colors are running, so which one serves \
+                    "there is no {file} but both colors are running, so which one serves \
                      cannot be told; nothing was changed; restore the switch file or stop the idle color"
                 ))
                 .into())
             }
             _ => format!(
-                "there is no switch file at {file}, but {} is running: deploying to {} so the running color is not replaced",
+                "there is no {file}, but {} is running: deploying to {} so the running color is not replaced",
                 observed.target().other(),
                 observed.target()
             ),
@@ -238,9 +248,9 @@ fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> R
     let ports = Color::BOTH.map(|color| (color, config.port_of(color)));
     let Some(color) = nginx::color_of_switch(content, renderings, ports) else {
         return Err(crate::failure::Failure::deploy(format!(
-            "the switch file {} points at neither color (blue port {}, green port {}): `{}`; \
-             nothing was changed; fix the file or nginx_switch_template, then deploy again",
-            config.nginx_switch_file,
+            "the {} points at neither color (blue port {}, green port {}): `{}`; \
+             nothing was changed; fix it (or nginx_switch_template), then deploy again",
+            switch_name(config),
             config.blue_port,
             config.green_port,
             content.trim()

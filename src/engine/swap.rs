@@ -162,7 +162,7 @@ pub async fn run<H: Host>(
 
     ctx.printer.phase(&format!("switch nginx to {target}"));
     let started = Instant::now();
-    if let Err(error) = switch::switch_to(ctx, target, observed.switch.as_deref()).await {
+    if let Err(error) = switch::switch_to(ctx, target, observed).await {
         let stopped = stop_new(ctx, swap).await;
         return Err(fail(
             format!("switching nginx to {target} failed: {error:#}"),
@@ -189,8 +189,8 @@ pub async fn run<H: Host>(
             ));
         }
         Err(error) => {
-            let switched_back = match observed.switch.as_deref() {
-                Some(previous) => match switch::restore(ctx, Some(previous), true).await {
+            let switched_back = match observed.live {
+                Some(_) => match switch::restore(ctx, observed, true).await {
                     Ok(()) => "switched back".to_owned(),
                     Err(back) => format!("switching back failed too: {back:#}"),
                 },

@@ -1,5 +1,6 @@
-//! Pointing nginx at a color: write the switch file atomically, `nginx -t`, graceful reload;
-//! restore the previous content whenever a step fails. Then verify through nginx.
+//! Pointing traffic at a color: write the switch file atomically, `nginx -t`, graceful reload
+//! (or replace one nftables DNAT rule); restore the previous switch whenever a step fails.
+//! Then verify through nginx.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,9 @@ use super::health;
 use super::Ctx;
 use crate::color::Color;
 use crate::remote::{run_ok, Host};
-use crate::server::{nginx, ServerCommand};
+use super::observe::Observed;
+use crate::server::{nft, nginx, ServerCommand};
+use crate::settings::TrafficSwitch;
 
 pub fn render(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
     let config = ctx.config;
@@ -21,23 +24,51 @@ pub fn render(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
     )
 }
 
-/// The commands of a switch to `color`, in order: write, test, reload.
+/// The commands of a switch to `color`, in order: write, test, reload — or, with the
+/// nftables switch, the one atomic ruleset replacement.
 pub fn commands(ctx: &Ctx<'_, impl Host>, color: Color) -> Vec<ServerCommand> {
     let config = ctx.config;
-    vec![
-        nginx::write_switch_file(
-            &config.nginx_switch_file,
-            &render(ctx, color),
-            &format!("point nginx at {color}"),
-        ),
-        nginx::test_config(&config.nginx_test_command),
-        nginx::reload(&config.nginx_reload_command),
-    ]
+    match config.traffic_switch {
+        TrafficSwitch::Nginx => vec![
+            nginx::write_switch_file(
+                &config.nginx_switch_file,
+                &render(ctx, color),
+                &format!("point nginx at {color}"),
+            ),
+            nginx::test_config(&config.nginx_test_command),
+            nginx::reload(&config.nginx_reload_command),
+        ],
+        TrafficSwitch::Nftables { service_port } => vec![nft::apply(
+            &nft::ruleset(&nft::table_name(&config.app_name), service_port, config.port_of(color)),
+            &format!("point port {service_port} at {color}"),
+        )],
+    }
 }
 
-/// Puts `previous` back (or removes the file when there was none) and reloads.
-pub async fn restore(ctx: &Ctx<'_, impl Host>, previous: Option<&str>, reload: bool) -> Result<()> {
+/// Reads the switch as it is now: the switch file, or the nftables table (None: absent).
+pub async fn read(ctx: &Ctx<'_, impl Host>, switch_file: Option<String>) -> Result<Option<String>> {
+    match ctx.config.traffic_switch {
+        TrafficSwitch::Nginx => Ok(switch_file),
+        TrafficSwitch::Nftables { .. } => {
+            let output = ctx.host.run(&nft::list(&nft::table_name(&ctx.config.app_name))).await?;
+            Ok(output.success().then_some(output.stdout))
+        }
+    }
+}
+
+/// Puts the observed switch back: the previous switch file content (or none) and a reload,
+/// or the previous color's DNAT rule (or no table).
+pub async fn restore(ctx: &Ctx<'_, impl Host>, observed: &Observed, reload: bool) -> Result<()> {
     let config = ctx.config;
+    if let TrafficSwitch::Nftables { .. } = config.traffic_switch {
+        let command = match observed.switch_color {
+            Some(color) => commands(ctx, color).remove(0),
+            None => nft::delete(&nft::table_name(&config.app_name)),
+        };
+        run_ok(ctx.host, &command).await?;
+        return Ok(());
+    }
+    let previous = observed.switch.as_deref();
     let command = match previous {
         Some(content) => nginx::write_switch_file(
             &config.nginx_switch_file,
@@ -54,24 +85,24 @@ pub async fn restore(ctx: &Ctx<'_, impl Host>, previous: Option<&str>, reload: b
     Ok(())
 }
 
-/// Switches to `color`. On failure the previous switch file is back and nginx serves as before;
+/// Switches to `color`. On failure the previous switch is back and traffic flows as before;
 /// the error says which step failed.
-pub async fn switch_to(
-    ctx: &Ctx<'_, impl Host>,
-    color: Color,
-    previous: Option<&str>,
-) -> Result<()> {
-    let [write, test, reload] =
-        <[ServerCommand; 3]>::try_from(commands(ctx, color)).expect("three steps");
-    run_ok(ctx.host, &write).await?;
-    if let Err(error) = run_ok(ctx.host, &test).await {
-        // Best effort: the failed test means nginx never loaded the new file.
-        let restored = restore(ctx, previous, false).await;
-        return Err(anyhow!("{error:#}; {}", restore_note(restored)));
+pub async fn switch_to(ctx: &Ctx<'_, impl Host>, color: Color, observed: &Observed) -> Result<()> {
+    let mut steps = commands(ctx, color).into_iter();
+    // The first step changes the switch (an nftables load is atomic: it fails whole).
+    run_ok(ctx.host, &steps.next().expect("a switch has a first step")).await?;
+    if let Some(test) = steps.next() {
+        if let Err(error) = run_ok(ctx.host, &test).await {
+            // The failed test means nginx never loaded the new file: restore without reload.
+            let restored = restore(ctx, observed, false).await;
+            return Err(anyhow!("{error:#}; {}", restore_note(restored)));
+        }
     }
-    if let Err(error) = run_ok(ctx.host, &reload).await {
-        let restored = restore(ctx, previous, true).await;
-        return Err(anyhow!("{error:#}; {}", restore_note(restored)));
+    if let Some(reload) = steps.next() {
+        if let Err(error) = run_ok(ctx.host, &reload).await {
+            let restored = restore(ctx, observed, true).await;
+            return Err(anyhow!("{error:#}; {}", restore_note(restored)));
+        }
     }
     Ok(())
 }

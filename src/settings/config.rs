@@ -41,6 +41,15 @@ pub enum Mode {
     Compose(ComposeMode),
 }
 
+/// How traffic is moved from one color to the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrafficSwitch {
+    /// Rewrite the switch file nginx includes, `nginx -t`, graceful reload.
+    Nginx,
+    /// Replace one nftables DNAT rule for `service_port`; nginx is not reloaded.
+    Nftables { service_port: u16 },
+}
+
 #[derive(Clone, Debug)]
 pub struct VerifyUrl {
     pub host: String,
@@ -107,6 +116,7 @@ pub struct Config {
     pub nginx_test_command: String,
     pub nginx_reload_command: String,
     pub verify_url: VerifyUrl,
+    pub traffic_switch: TrafficSwitch,
     pub drain_timeout: Duration,
     pub stop_timeout: Duration,
     pub keep_old: bool,
@@ -297,6 +307,20 @@ impl Config {
                 format!("`{platform}` is not os/arch, e.g. linux/amd64"),
             );
         }
+        let traffic_switch = match c.text("traffic_switch").as_deref() {
+            Some("nftables") => {
+                let service_port = c.parsed("service_port", values::parse_port);
+                if service_port == blue_port || service_port == green_port {
+                    c.fail("service_port", format!("must differ from blue_port and green_port (it is {service_port})"));
+                }
+                TrafficSwitch::Nftables { service_port }
+            }
+            Some("nginx") | None => TrafficSwitch::Nginx,
+            Some(other) => {
+                c.fail("traffic_switch", format!("`{other}` is not nginx or nftables"));
+                TrafficSwitch::Nginx
+            }
+        };
         let state_dir = c
             .text("state_dir")
             .unwrap_or_else(|| format!("~/.bluegreen/{app_name}"));
@@ -327,6 +351,7 @@ impl Config {
             nginx_test_command: c.text("nginx_test_command").unwrap_or_default(),
             nginx_reload_command: c.text("nginx_reload_command").unwrap_or_default(),
             verify_url,
+            traffic_switch,
             drain_timeout: c.parsed("drain_timeout", values::parse_duration),
             stop_timeout: c.parsed("stop_timeout", values::parse_duration),
             keep_old: c.parsed("keep_old", values::parse_bool),

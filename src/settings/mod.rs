@@ -8,6 +8,7 @@ mod yaml;
 
 pub use config::{
     ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs,
+    TrafficSwitch,
 };
 pub use sources::{RawSettings, Sources};
 pub use values::Secret;

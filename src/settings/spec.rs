@@ -164,6 +164,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         "graceful nginx reload",
     ),
     s(
+        "traffic_switch",
+        Some("nginx"),
+        "how traffic moves: nginx (switch file + graceful reload) or nftables (DNAT of service_port, no reload)",
+    ),
+    s(
+        "service_port",
+        Some("8080"),
+        "nftables switch: the fixed local port nginx proxies to",
+    ),
+    s(
         "verify_url",
         None,
         "URL fetched on the server through nginx after the switch",

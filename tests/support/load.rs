@@ -42,10 +42,9 @@ impl Load {
             total.non_2xx += report.non_2xx;
             total.errors += report.errors;
             total.longest_gap = total.longest_gap.max(report.longest_gap);
-            for version in report.versions {
-                if !total.versions.contains(&version) {
-                    total.versions.push(version);
-                }
+            // Every worker saw the same order of versions; the longest saw every change.
+            if report.versions.len() > total.versions.len() {
+                total.versions = report.versions;
             }
         }
         total

@@ -432,6 +432,22 @@ impl Site {
         ))
     }
 
+    /// Switches this site's nginx to the nftables method: nginx proxies to a fixed service
+    /// port from now on (reloaded once, before any load), and bluegreen moves a DNAT rule.
+    pub fn use_nftables_switch(&mut self) -> u16 {
+        let service_port = free_port();
+        std::fs::write(&self.switch_file, format!("set $service_url http://127.0.0.1:{service_port};\n")).unwrap();
+        let reload = self.env.iter().find(|(k, _)| k == "BLUEGREEN_NGINX_RELOAD_COMMAND").unwrap().1.clone();
+        sh(Command::new("sh").args(["-c", &reload]));
+        self.set("BLUEGREEN_TRAFFIC_SWITCH", "nftables");
+        self.set("BLUEGREEN_SERVICE_PORT", &service_port.to_string());
+        service_port
+    }
+
+    pub fn nft_table(&self) -> String {
+        format!("bluegreen_{}", self.app.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+    }
+
     pub fn container_state(&self, color: &str) -> Option<String> {
         let output = Command::new("docker")
             .args([
@@ -460,6 +476,7 @@ impl Drop for Site {
     fn drop(&mut self) {
         let _ = self.nginx.kill();
         let _ = self.nginx.wait();
+        let _ = Command::new("nft").args(["delete", "table", "ip", &self.nft_table()]).output();
         let ids = Command::new("docker")
             .args([
                 "ps",

@@ -1,0 +1,51 @@
+//! The nftables traffic switch: nginx proxies to a fixed local `service_port`; one DNAT rule
+//! in a table of our own points that port at the live color. Replacing the table is a single
+//! `nft -f` transaction, so the switch is atomic and needs no nginx reload: established
+//! connections keep their old mapping (and finish), new ones reach the new color.
+
+use super::command::{ServerCommand, Stdin};
+
+/// `bluegreen_` + the app name with every character nft identifiers forbid replaced.
+pub fn table_name(app_name: &str) -> String {
+    let clean: String = app_name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("bluegreen_{clean}")
+}
+
+/// A complete ruleset for the table; the leading create+delete makes the load idempotent.
+pub fn ruleset(table: &str, service_port: u16, target_port: u16) -> String {
+    format!(
+        "table ip {table} {{}}\ndelete table ip {table}\ntable ip {table} {{\n  chain output {{\n    \
+         type nat hook output priority -100; policy accept;\n    \
+         ip daddr 127.0.0.1 tcp dport {service_port} dnat to 127.0.0.1:{target_port}\n  }}\n}}\n"
+    )
+}
+
+pub fn apply(ruleset: &str, purpose: &str) -> ServerCommand {
+    ServerCommand::new(purpose, &["nft", "-f", "-"]).stdin(Stdin::Text(ruleset.to_owned())).privileged()
+}
+
+pub fn list(table: &str) -> ServerCommand {
+    ServerCommand::new("read the nftables switch", &["nft", "list", "table", "ip", table]).privileged()
+}
+
+pub fn delete(table: &str) -> ServerCommand {
+    ServerCommand::new("remove the nftables switch", &["nft", "delete", "table", "ip", table]).privileged()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_one_atomic_ruleset() {
+        assert_eq!(table_name("shop-api.v2"), "bluegreen_shop_api_v2");
+        assert_eq!(
+            ruleset("bluegreen_api", 8080, 8082),
+            "table ip bluegreen_api {}\ndelete table ip bluegreen_api\ntable ip bluegreen_api {\n  chain output {\n    \
+             type nat hook output priority -100; policy accept;\n    \
+             ip daddr 127.0.0.1 tcp dport 8080 dnat to 127.0.0.1:8082\n  }\n}\n"
+        );
+        assert_eq!(apply("x", "point traffic at green").render(true), "sudo -n nft -f - < (content)");
+        assert_eq!(list("bluegreen_api").render(false), "nft list table ip bluegreen_api");
+    }
+}
