@@ -22,7 +22,12 @@ fn a_cut_ssh_connection_mid_deploy_is_recovered_by_the_next_deploy() {
     site.set("BLUEGREEN_PORT", &sshd.port.to_string());
     site.set("BLUEGREEN_KNOWN_HOSTS", &sshd.known_hosts);
     site.deploy("v1").success();
-    let child = site.bluegreen(&["deploy", "--image-ref", &shared().image("slow")]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = site
+        .bluegreen(&["deploy", "--image-ref", &shared().image("slow")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Inside the health wait of the slow image (it needs 3 s).
     let deadline = Instant::now() + Duration::from_secs(20);
     while site.container_state("green").as_deref() != Some("running") {
@@ -33,11 +38,19 @@ fn a_cut_ssh_connection_mid_deploy_is_recovered_by_the_next_deploy() {
     sshd.cut_connections();
     let cut = Run::from(child.wait_with_output().unwrap());
     cut.code(1);
-    assert_eq!(site.served(), Some(("v1".into(), "blue".into())), "the old color keeps serving");
+    assert_eq!(
+        site.served(),
+        Some(("v1".into(), "blue".into())),
+        "the old color keeps serving"
+    );
 
     let next = site.deploy("v2");
     next.success();
-    assert!(next.stderr.contains("both colors are running"), "the leftover is named: {}", next.stderr);
+    assert!(
+        next.stderr.contains("both colors are running"),
+        "the leftover is named: {}",
+        next.stderr
+    );
     assert_eq!(site.served(), Some(("v2".into(), "green".into())));
     let status = site.status_json();
     assert_eq!(status["lock"], serde_json::Value::Null);
@@ -49,14 +62,26 @@ fn two_deploys_started_together_are_serialized_without_failed_requests() {
     let site = Site::new("together");
     site.deploy("v1").success();
     let load = Load::start(site.nginx_port, 4);
-    let spawn = |tag: &str| site.bluegreen(&["deploy", "--image-ref", &shared().image(tag)]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let spawn = |tag: &str| {
+        site.bluegreen(&["deploy", "--image-ref", &shared().image(tag)])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
     let (a, b) = (spawn("v2"), spawn("v3"));
-    let (a, b) = (Run::from(a.wait_with_output().unwrap()), Run::from(b.wait_with_output().unwrap()));
+    let (a, b) = (
+        Run::from(a.wait_with_output().unwrap()),
+        Run::from(b.wait_with_output().unwrap()),
+    );
     std::thread::sleep(Duration::from_millis(300));
     let report = load.finish();
     a.success();
     b.success();
-    let waited = [&a, &b].iter().filter(|r| r.stderr.contains("for the deploy lock, held by")).count();
+    let waited = [&a, &b]
+        .iter()
+        .filter(|r| r.stderr.contains("for the deploy lock, held by"))
+        .count();
     assert_eq!(waited, 1, "exactly one deploy waits for the other");
     assert_eq!(report.non_2xx, 0, "{report:?}");
     assert!(report.errors <= 4 * 2, "{report:?}");
@@ -69,7 +94,10 @@ fn two_deploys_started_together_are_serialized_without_failed_requests() {
     let served = site.served().unwrap();
     assert_eq!(served.1, "blue");
     assert_eq!(status["live_color"], "blue");
-    assert!(history[0]["image"].as_str().unwrap().starts_with(&shared().repo));
+    assert!(history[0]["image"]
+        .as_str()
+        .unwrap()
+        .starts_with(&shared().repo));
     assert_eq!(report.versions.first().map(String::as_str), Some("v1"));
     assert_eq!(report.versions.last(), Some(&served.0));
 }
@@ -81,7 +109,12 @@ fn a_missing_switch_file_never_replaces_the_running_color() {
     std::fs::remove_file(&site.switch_file).unwrap();
     let run = site.deploy("v2");
     run.success();
-    assert!(run.stderr.contains("but blue is running: deploying to green"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("but blue is running: deploying to green"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(site.served(), Some(("v2".into(), "green".into())));
 }
 
@@ -90,12 +123,22 @@ fn both_colors_running_without_a_switch_file_is_refused() {
     let site = Site::new("ambiguous");
     site.deploy("v1").success();
     site.deploy("v2").success();
-    crate::support::sh(std::process::Command::new("docker").args(["start", &format!("{}-blue", site.app)]));
+    crate::support::sh(
+        std::process::Command::new("docker").args(["start", &format!("{}-blue", site.app)]),
+    );
     std::fs::remove_file(&site.switch_file).unwrap();
     let run = site.deploy("v3");
     run.code(1);
-    assert!(run.last_line().contains("both colors are running"), "{}", run.last_line());
-    assert!(run.last_line().contains("nothing was changed"), "{}", run.last_line());
+    assert!(
+        run.last_line().contains("both colors are running"),
+        "{}",
+        run.last_line()
+    );
+    assert!(
+        run.last_line().contains("nothing was changed"),
+        "{}",
+        run.last_line()
+    );
     assert_eq!(site.container_state("green").as_deref(), Some("running"));
     assert_eq!(site.container_state("blue").as_deref(), Some("running"));
 }
@@ -112,7 +155,11 @@ fn the_nftables_switch_swaps_without_a_single_failed_request() {
     for (tag, color) in [("v2", "green"), ("v3", "blue"), ("v1", "green")] {
         let run = site.deploy(tag);
         run.success();
-        assert!(!run.stderr.contains("reload nginx"), "the nftables switch never reloads nginx: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("reload nginx"),
+            "the nftables switch never reloads nginx: {}",
+            run.stderr
+        );
         assert_eq!(site.served(), Some((tag.into(), color.into())));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -120,9 +167,21 @@ fn the_nftables_switch_swaps_without_a_single_failed_request() {
     assert!(report.ok > 100, "{report:?}");
     assert_eq!((report.non_2xx, report.errors), (0, 0), "{report:?}");
     assert_eq!(report.versions, ["v1", "v2", "v3", "v1"], "{report:?}");
-    assert_eq!(std::fs::read_to_string(&site.switch_file).unwrap(), switch_file, "nginx's file is never touched");
-    let rules = crate::support::sh(std::process::Command::new("nft").args(["list", "table", "ip", &site.nft_table()]));
-    assert!(rules.contains(&format!("dnat to 127.0.0.1:{}", site.green_port)), "{rules}");
+    assert_eq!(
+        std::fs::read_to_string(&site.switch_file).unwrap(),
+        switch_file,
+        "nginx's file is never touched"
+    );
+    let rules = crate::support::sh(std::process::Command::new("nft").args([
+        "list",
+        "table",
+        "ip",
+        &site.nft_table(),
+    ]));
+    assert!(
+        rules.contains(&format!("dnat to 127.0.0.1:{}", site.green_port)),
+        "{rules}"
+    );
     let status = site.status_json();
     assert_eq!(status["live_color"], "green");
     site.run(&["rollback"]).success();

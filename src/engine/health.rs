@@ -110,6 +110,8 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
     let mut last_container_check = None::<Instant>;
     loop {
         attempts += 1;
+        // Probes keep a fixed cadence: the container check below eats into the pause.
+        let probe_started = Instant::now();
         let verdict = tokio::select! {
             verdict = probe(&client, &url, config.health_expect.as_deref()) => verdict,
             _ = ctx.cancel.cancelled() => return Err(Unhealthy::Cancelled),
@@ -135,11 +137,13 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
             last_container_check = Some(Instant::now());
             check_container(ctx, color).await?;
         }
+        let elapsed = started.elapsed();
         if elapsed >= config.health_timeout {
             return Err(Unhealthy::TimedOut { attempts, last });
         }
         let pause = config
             .health_interval
+            .saturating_sub(probe_started.elapsed())
             .min(config.health_timeout.saturating_sub(elapsed));
         ctx.cancel
             .sleep(pause)

@@ -178,13 +178,11 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
 
 pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let config = ctx.config;
-    let read = run_ok(
-        ctx.host,
-        &state::read(&config.state_dir, &config.nginx_switch_file),
-    )
-    .await?;
+    // Two channels of the one connection at once: the state files and the containers.
+    let read_state = state::read(&config.state_dir, &config.nginx_switch_file);
+    let (read, containers) = tokio::join!(run_ok(ctx.host, &read_state), containers(ctx));
+    let (read, containers) = (read?, containers?);
     let sections = state::parse_sections(&read.stdout);
-    let containers = containers(ctx).await?;
     let state: StateFile = serde_json::from_str(sections.state.trim()).unwrap_or_default();
     let lock = serde_json::from_str(sections.lock.trim()).ok();
     let history = record::parse_history(&sections.history);
@@ -205,9 +203,14 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
 /// What holds the switch, for messages.
 pub fn switch_name(config: &Config) -> String {
     match config.traffic_switch {
-        crate::settings::TrafficSwitch::Nginx => format!("switch file at {}", config.nginx_switch_file),
+        crate::settings::TrafficSwitch::Nginx => {
+            format!("switch file at {}", config.nginx_switch_file)
+        }
         crate::settings::TrafficSwitch::Nftables { .. } => {
-            format!("nftables table {}", crate::server::nft::table_name(&config.app_name))
+            format!(
+                "nftables table {}",
+                crate::server::nft::table_name(&config.app_name)
+            )
         }
     }
 }

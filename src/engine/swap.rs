@@ -29,6 +29,7 @@ pub struct Timings {
     pub switch: f64,
     pub verify: f64,
     pub drain: f64,
+    pub stop: f64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,9 +51,9 @@ impl Summary {
         let t = &self.timings;
         format!(
             "{} {}: {old} → {} in {:.1}s (lock {:.1}s, pull {:.1}s, start {:.1}s, health {:.2}s in {} probes, \
-             switch {:.2}s, verify {:.2}s, drain {:.1}s); {} SSH round trips",
+             switch {:.2}s, verify {:.2}s, drain {:.2}s, stop old {:.1}s); {} SSH round trips",
             self.action, self.image, self.new, self.seconds, t.lock_wait, t.pull, t.start, t.health,
-            self.health_attempts, t.switch, t.verify, t.drain, self.round_trips
+            self.health_attempts, t.switch, t.verify, t.drain, t.stop, self.round_trips
         )
     }
 }
@@ -243,6 +244,8 @@ async fn drain_and_stop_old<H: Host>(
         ),
     };
     ctx.printer.info(&drained);
+    timings.drain = secs(started);
+    let started = Instant::now();
     let old_image = observed
         .containers
         .get(&old)
@@ -255,6 +258,6 @@ async fn drain_and_stop_old<H: Host>(
             ));
         }
     }
-    timings.drain = secs(started);
+    timings.stop = secs(started);
     drained
 }

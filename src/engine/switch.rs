@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use super::health;
+use super::observe::Observed;
 use super::Ctx;
 use crate::color::Color;
 use crate::remote::{run_ok, Host};
-use super::observe::Observed;
 use crate::server::{nft, nginx, ServerCommand};
 use crate::settings::TrafficSwitch;
 
@@ -39,7 +39,11 @@ pub fn commands(ctx: &Ctx<'_, impl Host>, color: Color) -> Vec<ServerCommand> {
             nginx::reload(&config.nginx_reload_command),
         ],
         TrafficSwitch::Nftables { service_port } => vec![nft::apply(
-            &nft::ruleset(&nft::table_name(&config.app_name), service_port, config.port_of(color)),
+            &nft::ruleset(
+                &nft::table_name(&config.app_name),
+                service_port,
+                config.port_of(color),
+            ),
             &format!("point port {service_port} at {color}"),
         )],
     }
@@ -50,7 +54,10 @@ pub async fn read(ctx: &Ctx<'_, impl Host>, switch_file: Option<String>) -> Resu
     match ctx.config.traffic_switch {
         TrafficSwitch::Nginx => Ok(switch_file),
         TrafficSwitch::Nftables { .. } => {
-            let output = ctx.host.run(&nft::list(&nft::table_name(&ctx.config.app_name))).await?;
+            let output = ctx
+                .host
+                .run(&nft::list(&nft::table_name(&ctx.config.app_name)))
+                .await?;
             Ok(output.success().then_some(output.stdout))
         }
     }

@@ -7,7 +7,10 @@ use super::command::{ServerCommand, Stdin};
 
 /// `bluegreen_` + the app name with every character nft identifiers forbid replaced.
 pub fn table_name(app_name: &str) -> String {
-    let clean: String = app_name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let clean: String = app_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     format!("bluegreen_{clean}")
 }
 
@@ -21,15 +24,25 @@ pub fn ruleset(table: &str, service_port: u16, target_port: u16) -> String {
 }
 
 pub fn apply(ruleset: &str, purpose: &str) -> ServerCommand {
-    ServerCommand::new(purpose, &["nft", "-f", "-"]).stdin(Stdin::Text(ruleset.to_owned())).privileged()
+    ServerCommand::new(purpose, &["nft", "-f", "-"])
+        .stdin(Stdin::Text(ruleset.to_owned()))
+        .privileged()
 }
 
 pub fn list(table: &str) -> ServerCommand {
-    ServerCommand::new("read the nftables switch", &["nft", "list", "table", "ip", table]).privileged()
+    ServerCommand::new(
+        "read the nftables switch",
+        &["nft", "list", "table", "ip", table],
+    )
+    .privileged()
 }
 
 pub fn delete(table: &str) -> ServerCommand {
-    ServerCommand::new("remove the nftables switch", &["nft", "delete", "table", "ip", table]).privileged()
+    ServerCommand::new(
+        "remove the nftables switch",
+        &["nft", "delete", "table", "ip", table],
+    )
+    .privileged()
 }
 
 #[cfg(test)]
@@ -45,7 +58,13 @@ mod tests {
              type nat hook output priority -100; policy accept;\n    \
              ip daddr 127.0.0.1 tcp dport 8080 dnat to 127.0.0.1:8082\n  }\n}\n"
         );
-        assert_eq!(apply("x", "point traffic at green").render(true), "sudo -n nft -f - < (content)");
-        assert_eq!(list("bluegreen_api").render(false), "nft list table ip bluegreen_api");
+        assert_eq!(
+            apply("x", "point traffic at green").render(true),
+            "sudo -n nft -f - < (content)"
+        );
+        assert_eq!(
+            list("bluegreen_api").render(false),
+            "nft list table ip bluegreen_api"
+        );
     }
 }

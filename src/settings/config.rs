@@ -311,13 +311,19 @@ impl Config {
             Some("nftables") => {
                 let service_port = c.parsed("service_port", values::parse_port);
                 if service_port == blue_port || service_port == green_port {
-                    c.fail("service_port", format!("must differ from blue_port and green_port (it is {service_port})"));
+                    c.fail(
+                        "service_port",
+                        format!("must differ from blue_port and green_port (it is {service_port})"),
+                    );
                 }
                 TrafficSwitch::Nftables { service_port }
             }
             Some("nginx") | None => TrafficSwitch::Nginx,
             Some(other) => {
-                c.fail("traffic_switch", format!("`{other}` is not nginx or nftables"));
+                c.fail(
+                    "traffic_switch",
+                    format!("`{other}` is not nginx or nftables"),
+                );
                 TrafficSwitch::Nginx
             }
         };

@@ -130,7 +130,9 @@ fn start_sshd(dir: &Path) -> (u16, String, PathBuf, Child) {
     let host_key = dir.join("host_ed25519");
     let user_key = dir.join("user_ed25519");
     for key in [&host_key, &user_key] {
-        sh(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(key));
+        sh(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(key));
     }
     std::fs::copy(dir.join("user_ed25519.pub"), dir.join("authorized_keys")).unwrap();
     let (port, known_hosts, child) = sshd_instance(dir, "sshd");
@@ -155,11 +157,20 @@ fn sshd_instance(dir: &Path, name: &str) -> (u16, String, Child) {
         ),
     )
     .unwrap();
-    let child = spawn_daemon(Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(&config), &dir.join(format!("{name}.log")));
+    let child = spawn_daemon(
+        Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config),
+        &dir.join(format!("{name}.log")),
+    );
     wait_for_port(port, "sshd");
     let public = std::fs::read_to_string(dir.join("host_ed25519.pub")).unwrap();
     let mut fields = public.split_whitespace();
-    let known_hosts = format!("[127.0.0.1]:{port} {} {}\n", fields.next().unwrap(), fields.next().unwrap());
+    let known_hosts = format!(
+        "[127.0.0.1]:{port} {} {}\n",
+        fields.next().unwrap(),
+        fields.next().unwrap()
+    );
     (port, known_hosts, child)
 }
 
@@ -173,12 +184,18 @@ pub struct PrivateSshd {
 impl PrivateSshd {
     pub fn start(name: &str) -> PrivateSshd {
         let (port, known_hosts, child) = sshd_instance(&shared().dir, name);
-        PrivateSshd { port, known_hosts, child }
+        PrivateSshd {
+            port,
+            known_hosts,
+            child,
+        }
     }
 
     /// Kills every session process of this sshd: each client's TCP connection is cut.
     pub fn cut_connections(&self) {
-        let _ = Command::new("pkill").args(["-KILL", "-P", &self.child.id().to_string()]).status();
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-P", &self.child.id().to_string()])
+            .status();
     }
 }
 
@@ -313,16 +330,7 @@ impl Site {
         let (nginx_port, blue_port, green_port) = (free_port(), free_port(), free_port());
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, nginx_conf(&dir, nginx_port)).unwrap();
-        let nginx = spawn_daemon(
-            Command::new("/usr/sbin/nginx")
-                .arg("-p")
-                .arg(&dir)
-                .arg("-e")
-                .arg(dir.join("logs/error.log"))
-                .arg("-c")
-                .arg(&conf),
-            &dir.join("nginx.out"),
-        );
+        let nginx = spawn_nginx(&dir);
         wait_for_port(nginx_port, "nginx");
         let nginx_cmd = format!(
             "/usr/sbin/nginx -p {0} -e {0}/logs/error.log -c {1}",
@@ -436,16 +444,37 @@ impl Site {
     /// port from now on (reloaded once, before any load), and bluegreen moves a DNAT rule.
     pub fn use_nftables_switch(&mut self) -> u16 {
         let service_port = free_port();
-        std::fs::write(&self.switch_file, format!("set $service_url http://127.0.0.1:{service_port};\n")).unwrap();
-        let reload = self.env.iter().find(|(k, _)| k == "BLUEGREEN_NGINX_RELOAD_COMMAND").unwrap().1.clone();
+        std::fs::write(
+            &self.switch_file,
+            format!("set $service_url http://127.0.0.1:{service_port};\n"),
+        )
+        .unwrap();
+        let reload = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "BLUEGREEN_NGINX_RELOAD_COMMAND")
+            .unwrap()
+            .1
+            .clone();
         sh(Command::new("sh").args(["-c", &reload]));
         self.set("BLUEGREEN_TRAFFIC_SWITCH", "nftables");
         self.set("BLUEGREEN_SERVICE_PORT", &service_port.to_string());
         service_port
     }
 
+    /// What `systemctl restart nginx` does: a graceful stop, then a new start.
+    pub fn restart_nginx(&mut self) {
+        unsafe { libc::kill(self.nginx.id() as i32, libc::SIGQUIT) };
+        self.nginx.wait().unwrap();
+        self.nginx = spawn_nginx(&self.dir);
+        wait_for_port(self.nginx_port, "nginx");
+    }
+
     pub fn nft_table(&self) -> String {
-        format!("bluegreen_{}", self.app.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+        format!(
+            "bluegreen_{}",
+            self.app.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        )
     }
 
     pub fn container_state(&self, color: &str) -> Option<String> {
@@ -476,7 +505,9 @@ impl Drop for Site {
     fn drop(&mut self) {
         let _ = self.nginx.kill();
         let _ = self.nginx.wait();
-        let _ = Command::new("nft").args(["delete", "table", "ip", &self.nft_table()]).output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.nft_table()])
+            .output();
         let ids = Command::new("docker")
             .args([
                 "ps",
@@ -499,6 +530,19 @@ impl Drop for Site {
                 .output();
         }
     }
+}
+
+fn spawn_nginx(dir: &Path) -> Child {
+    spawn_daemon(
+        Command::new("/usr/sbin/nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("logs/error.log"))
+            .arg("-c")
+            .arg(dir.join("nginx.conf")),
+        &dir.join("nginx.out"),
+    )
 }
 
 fn nginx_conf(dir: &Path, port: u16) -> String {
