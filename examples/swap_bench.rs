@@ -445,6 +445,20 @@ fn main() {
                 .join(", ")
         );
         println!("  tool overhead = wall − pull − app start (docker run + health wait) − docker stop of the old color (s): {}", overheads.iter().map(|w| format!("{w:.2}")).collect::<Vec<_>>().join(", "));
+        let overhead = |r: &ToolRun| r.seconds - r.pull - r.start - r.health - r.stop;
+        println!(
+            "  without load: wall (s) {}; tool overhead (s) {}",
+            unloaded
+                .iter()
+                .map(|r| format!("{:.2}", r.seconds))
+                .collect::<Vec<_>>()
+                .join(", "),
+            unloaded
+                .iter()
+                .map(|r| format!("{:.2}", overhead(r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         println!(
             "  SSH round trips per deploy: {}",
             trips
