@@ -24,15 +24,13 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
         "deploy" | "ship" | "plan" | "action" => Needs::Image,
         _ => Needs::AppOrImage,
     };
-    if name == "action" {
-        return Err(Failure::config(
-            "`bluegreen action` (the GitHub Action entry point) is not available in this version yet; \
-             run `bluegreen ship` in a workflow step instead; nothing was changed",
-        )
-        .into());
-    }
+    let cancel = Cancel::on_signals();
     let config =
-        Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors))?;
+        Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors));
+    if name == "action" {
+        return crate::action::run(config, printer, cancel).await;
+    }
+    let config = config?;
     let built = match name {
         "build" | "ship" => Some(crate::build::build(&config, printer).await?),
         _ => None,
@@ -58,27 +56,37 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
         }
         (None, None) => format!("{}:{}", config.image, config.environment),
     };
-    if config.github_token.is_some() && config.deployment {
-        printer.notice("GitHub Deployments are not supported by this version yet: skipped");
-    }
 
-    printer.phase(&format!(
-        "connect to {}@{}:{}",
-        config.username, config.host, config.port
-    ));
-    let host = SshHost::connect(&config).await?;
-    let tool = detect_compose(&config, &host).await?;
+    let github =
+        crate::github::GitHub::from_env(config.github_token.as_ref()).unwrap_or_else(|error| {
+            printer.warn(&format!("GitHub API unavailable: {error:#}"));
+            None
+        });
+    let (host, tool) = connect(&config, printer).await?;
     let ctx = Ctx {
         config: &config,
         host: &host,
         printer,
         runtime: Runtime::new(&config, tool),
-        cancel: Cancel::on_signals(),
+        cancel,
+        github: github.as_ref(),
     };
-    let result = dispatch(name, sub, &ctx, &image_ref).await;
+    let built_sha = built.as_ref().map(|b| b.sha.as_str());
+    let result = dispatch(name, sub, &ctx, &image_ref, built_sha).await;
     printer.end_phase();
     host.close().await;
     result
+}
+
+/// The one SSH connection of a run, and the compose flavour the server has.
+pub async fn connect(config: &Config, printer: &Printer) -> Result<(SshHost, ComposeTool)> {
+    printer.phase(&format!(
+        "connect to {}@{}:{}",
+        config.username, config.host, config.port
+    ));
+    let host = SshHost::connect(config).await?;
+    let tool = detect_compose(config, &host).await?;
+    Ok((host, tool))
 }
 
 async fn dispatch(
@@ -86,10 +94,16 @@ async fn dispatch(
     sub: &ArgMatches,
     ctx: &Ctx<'_, SshHost>,
     image_ref: &str,
+    built_sha: Option<&str>,
 ) -> Result<()> {
     match name {
         "deploy" | "ship" => {
-            let summary = engine::deploy::deploy(ctx, image_ref, &commit_sha(ctx.config)).await?;
+            let summary = match built_sha {
+                Some(sha) => engine::deploy::deploy(ctx, image_ref, sha, true).await?,
+                None => {
+                    engine::deploy::deploy(ctx, image_ref, &commit_sha(ctx.config), false).await?
+                }
+            };
             ctx.printer.end_phase();
             ctx.printer.info(&summary.line());
             println!("{}", summary.image);

@@ -7,26 +7,37 @@ use std::fmt;
 pub struct Failure {
     pub code: u8,
     pub message: String,
+    /// What serves traffic now, when known ("blue still serves traffic").
+    pub serving: Option<String>,
+    /// The new container's last log lines, when it failed to become healthy.
+    pub logs: Vec<String>,
 }
 
 impl Failure {
-    pub fn deploy(message: impl Into<String>) -> Self {
+    fn new(code: u8, message: impl Into<String>) -> Self {
         Self {
-            code: 1,
+            code,
             message: message.into(),
+            serving: None,
+            logs: Vec::new(),
         }
+    }
+    pub fn deploy(message: impl Into<String>) -> Self {
+        Self::new(1, message)
     }
     pub fn config(message: impl Into<String>) -> Self {
-        Self {
-            code: 2,
-            message: message.into(),
-        }
+        Self::new(2, message)
     }
     pub fn lock(message: impl Into<String>) -> Self {
-        Self {
-            code: 3,
-            message: message.into(),
-        }
+        Self::new(3, message)
+    }
+    pub fn serving(mut self, serving: impl Into<String>) -> Self {
+        self.serving = Some(serving.into());
+        self
+    }
+    pub fn logs(mut self, logs: Vec<String>) -> Self {
+        self.logs = logs;
+        self
     }
 }
 

@@ -1,11 +1,13 @@
 //! bluegreen: zero-downtime blue/green deploys of a Docker backend to one server over SSH.
 
+mod action;
 mod app;
 mod build;
 mod cli;
 mod color;
 mod engine;
 mod failure;
+mod github;
 mod printer;
 mod remote;
 mod server;

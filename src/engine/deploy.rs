@@ -40,8 +40,21 @@ pub fn pinned_reference(image_ref: &str, pull_output: &str) -> String {
         .unwrap_or_else(|| image_ref.to_owned())
 }
 
-pub async fn deploy<H: Host>(ctx: &Ctx<'_, H>, image_ref: &str, sha: &str) -> Result<Summary> {
-    under_lock(ctx, "deploy", image_ref, locked(ctx, image_ref, sha)).await
+/// `commit_is_built`: `sha` is the commit the image was built from (ship, the action), so the
+/// older-commit check applies; a plain `deploy` only labels with the checkout's commit.
+pub async fn deploy<H: Host>(
+    ctx: &Ctx<'_, H>,
+    image_ref: &str,
+    sha: &str,
+    commit_is_built: bool,
+) -> Result<Summary> {
+    under_lock(
+        ctx,
+        "deploy",
+        image_ref,
+        locked(ctx, image_ref, sha, commit_is_built),
+    )
+    .await
 }
 
 /// Takes the lock, runs `work`, records the outcome in the history (and the new state on
@@ -170,11 +183,15 @@ async fn locked<H: Host>(
     ctx: &Ctx<'_, H>,
     image_ref: &str,
     sha: &str,
+    commit_is_built: bool,
 ) -> Result<(Summary, Observed)> {
     let mut timings = Timings::default();
     let timings = &mut timings;
     let observed = observe_for_swap(ctx).await?;
     let target = observed.target();
+    if commit_is_built {
+        refuse_older_commit(ctx, &observed, sha).await?;
+    }
 
     ctx.printer.phase(&format!("pull {image_ref}"));
     let started = Instant::now();
@@ -218,6 +235,47 @@ async fn locked<H: Host>(
         seconds: 0.0,
     };
     Ok((summary, observed))
+}
+
+/// With the GitHub API at hand: refuses to replace the live commit with an older one (a
+/// re-run of an old workflow, an out-of-order merge). Going back on purpose is `rollback`.
+async fn refuse_older_commit<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    sha: &str,
+) -> Result<()> {
+    let Some(github) = ctx.github else {
+        return Ok(());
+    };
+    let Some(live) = observed
+        .live
+        .and_then(|c| observed.containers.get(&c))
+        .and_then(|c| c.sha.clone())
+    else {
+        return Ok(());
+    };
+    if live == sha || sha == "unknown" {
+        return Ok(());
+    }
+    match github.compare(&live, sha).await.as_deref() {
+        Ok("behind") => Err(Failure::deploy(format!(
+            "refusing to deploy {}: it is older than the live commit {}; {}; nothing was changed; \
+             to go back on purpose run `bluegreen rollback` or deploy the older image with `bluegreen deploy --image-ref`",
+            &sha[..sha.len().min(7)],
+            &live[..live.len().min(7)],
+            swap::serving_now(observed)
+        ))
+        .into()),
+        Ok("diverged") => {
+            ctx.printer.warn(&format!("{sha} and the live commit {live} have diverged; deploying anyway"));
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(error) => {
+            ctx.printer.warn(&format!("{error:#}; the commit order was not checked"));
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

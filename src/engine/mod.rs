@@ -27,4 +27,6 @@ pub struct Ctx<'a, H: Host> {
     pub printer: &'a Printer,
     pub runtime: Runtime<'a>,
     pub cancel: Cancel,
+    /// For the run-aware lock and the older-commit check; `None` skips both.
+    pub github: Option<&'a crate::github::GitHub>,
 }

@@ -22,6 +22,8 @@ pub struct ColorContainer {
     pub restart_count: u64,
     pub exit_code: i64,
     pub image_ref: String,
+    /// The commit it was built from (label `bluegreen.sha`), when known.
+    pub sha: Option<String>,
     /// Started by bluegreen for this app (labelled), or a compose service of the file.
     pub ours: bool,
 }
@@ -143,6 +145,10 @@ pub fn parse_inspect(
                 restart_count: item.restart_count,
                 exit_code: item.state.exit_code,
                 image_ref,
+                sha: labels
+                    .get(docker::LABEL_SHA)
+                    .cloned()
+                    .filter(|sha| sha != "unknown" && sha != "rollback"),
                 ours,
             },
         );
@@ -321,6 +327,7 @@ mod tests {
                         restart_count: 0,
                         exit_code: 0,
                         image_ref: "i".into(),
+                        sha: None,
                         ours: true,
                     },
                 )

@@ -83,7 +83,8 @@ async fn stop_new<H: Host>(ctx: &Ctx<'_, H>, swap: &Swap) -> String {
     format!("{} was stopped", swap.target)
 }
 
-async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) {
+/// Prints the new color's last log lines and returns them (for the step summary).
+async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Vec<String> {
     let name = match &ctx.runtime {
         super::Runtime::Container(_) => docker::container_name(ctx.config, color),
         super::Runtime::Compose(_) => match super::observe::containers(ctx)
@@ -92,15 +93,24 @@ async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) {
             .and_then(|c| c.get(&color).cloned())
         {
             Some(container) => container.id,
-            None => return,
+            None => return Vec::new(),
         },
     };
-    if let Ok(output) = ctx.host.run(&docker::logs(&name)).await {
-        ctx.printer.info(&format!("last log lines of {color}:"));
-        for line in output.stdout.lines().chain(output.stderr.lines()).take(40) {
-            ctx.printer.info(&format!("  | {line}"));
-        }
+    let Ok(output) = ctx.host.run(&docker::logs(&name)).await else {
+        return Vec::new();
+    };
+    ctx.printer.info(&format!("last log lines of {color}:"));
+    let lines: Vec<String> = output
+        .stdout
+        .lines()
+        .chain(output.stderr.lines())
+        .take(40)
+        .map(str::to_owned)
+        .collect();
+    for line in &lines {
+        ctx.printer.info(&format!("  | {line}"));
     }
+    lines
 }
 
 pub async fn run<H: Host>(
@@ -110,9 +120,14 @@ pub async fn run<H: Host>(
     timings: &mut Timings,
 ) -> Result<(u32, String)> {
     let target = swap.target;
-    let fail = |what: String, after: String| -> anyhow::Error {
-        Failure::deploy(format!("{what}; {}; {after}", serving_now(observed))).into()
+    let fail_with_logs = |what: String, after: String, logs: Vec<String>| -> anyhow::Error {
+        let serving = serving_now(observed);
+        Failure::deploy(format!("{what}; {serving}; {after}"))
+            .serving(serving)
+            .logs(logs)
+            .into()
     };
+    let fail = |what: String, after: String| fail_with_logs(what, after, Vec::new());
 
     ctx.printer.phase(&format!("start {target}"));
     let started = Instant::now();
@@ -134,9 +149,10 @@ pub async fn run<H: Host>(
     let healthy = match health::wait_healthy(ctx, target).await {
         Ok(healthy) => healthy,
         Err(unhealthy) => {
-            if !matches!(unhealthy, Unhealthy::Cancelled) {
-                print_logs(ctx, target).await;
-            }
+            let logs = match unhealthy {
+                Unhealthy::Cancelled => Vec::new(),
+                _ => print_logs(ctx, target).await,
+            };
             let stopped = stop_new(ctx, swap).await;
             let what = format!(
                 "health check of {target} (127.0.0.1:{}{}) failed after {:.1}s: {unhealthy}",
@@ -144,9 +160,10 @@ pub async fn run<H: Host>(
                 ctx.config.health_path,
                 started.elapsed().as_secs_f64()
             );
-            return Err(fail(
+            return Err(fail_with_logs(
                 what,
                 format!("{stopped}; see its log lines above, fix the app and deploy again"),
+                logs,
             ));
         }
     };
