@@ -67,6 +67,28 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
+/// The inputs (name → default) and output names declared by an `action.yml`.
+#[cfg(test)]
+pub fn action_metadata(text: &str) -> Result<(BTreeMap<String, Option<String>>, Vec<String>)> {
+    let document: Value = serde_yaml::from_str(text).context("action.yml is not valid YAML")?;
+    let inputs = document["inputs"]
+        .as_mapping()
+        .context("action.yml has no inputs")?
+        .iter()
+        .map(|(name, input)| {
+            let default = input["default"].as_str().map(str::to_owned);
+            (name.as_str().unwrap_or_default().to_owned(), default)
+        })
+        .collect();
+    let outputs = document["outputs"]
+        .as_mapping()
+        .context("action.yml has no outputs")?
+        .keys()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    Ok((inputs, outputs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +112,25 @@ mod tests {
         let text = error.to_string();
         assert!(text.contains("unknown setting `hots`"), "{text}");
         assert!(text.contains("unknown setting `imgae`"), "{text}");
+    }
+
+    #[test]
+    fn action_yml_declares_every_setting_with_its_default() {
+        let (inputs, outputs) = action_metadata(include_str!("../../action.yml")).unwrap();
+        let names: Vec<&str> = spec::SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(inputs.keys().map(String::as_str).collect::<Vec<_>>(), {
+            let mut sorted = names.clone();
+            sorted.sort();
+            sorted
+        });
+        for setting in spec::SETTINGS {
+            let expected = match setting.name {
+                "github_token" => Some("${{ github.token }}"),
+                _ => setting.default,
+            };
+            assert_eq!(inputs[setting.name].as_deref(), expected, "default of input {}", setting.name);
+        }
+        assert_eq!(outputs, ["color", "previous_color", "image", "digest", "sha"]);
     }
 
     #[test]
