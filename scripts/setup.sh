@@ -4,7 +4,7 @@
 # docker-compose, and the Docker engine when `docker info` fails. Idempotent.
 set -euo pipefail
 
-packages=(openssh-server openssh-client nginx docker-registry apache2-utils busybox-static wrk sudo docker-compose iproute2 util-linux curl)
+packages=(openssh-server openssh-client nginx docker-registry apache2-utils busybox-static wrk sudo docker-compose iproute2 util-linux curl debootstrap nftables default-jdk-headless)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

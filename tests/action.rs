@@ -17,8 +17,15 @@ struct ActionRun {
     summary: String,
 }
 
-/// A workspace with the demo app's sources, and the action's environment for `site`.
-fn action_command(site: &Site, github: &FakeGitHub, sha: &str, run_id: &str, version: &str) -> (Command, PathBuf, PathBuf) {
+/// A workspace with the demo app's sources, and the action's environment for `site`
+/// (settings as INPUT_*, the GITHUB_* context), as the runner would give them.
+fn action_env(
+    site: &Site,
+    github: &FakeGitHub,
+    sha: &str,
+    run_id: &str,
+    version: &str,
+) -> (PathBuf, Vec<(String, String)>) {
     let workspace = site.dir.join(format!("workspace-{run_id}-{}", &sha[..4]));
     std::fs::create_dir_all(&workspace).unwrap();
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/demo-app");
@@ -26,7 +33,51 @@ fn action_command(site: &Site, github: &FakeGitHub, sha: &str, run_id: &str, ver
         std::fs::copy(fixture.join(file), workspace.join(file)).unwrap();
     }
     std::fs::copy("/bin/busybox", workspace.join("busybox")).unwrap();
-    let (outputs, summary) = (workspace.join("github_output"), workspace.join("step_summary"));
+    let mut env: Vec<(String, String)> = site
+        .env
+        .iter()
+        .filter(|(key, _)| key != "BLUEGREEN_KEY_FILE")
+        .filter_map(|(key, value)| {
+            key.strip_prefix("BLUEGREEN_")
+                .map(|name| (format!("INPUT_{name}"), value.clone()))
+        })
+        .collect();
+    let key = std::fs::read_to_string(&shared().user_key).unwrap();
+    let pairs = [
+        ("INPUT_KEY", key),
+        (
+            "INPUT_IMAGE",
+            format!("{}/action/{}", shared().registry, site.app),
+        ),
+        ("INPUT_BUILD_COMMAND", "none".into()),
+        ("INPUT_BUILD_ARGS", format!("VERSION={version}")),
+        ("INPUT_ENVIRONMENT", "dev".into()),
+        ("INPUT_GITHUB_TOKEN", "ghs_faketoken1234567890".into()),
+        ("GITHUB_ACTIONS", "true".into()),
+        ("GITHUB_SHA", sha.into()),
+        ("GITHUB_REPOSITORY", "o/r".into()),
+        ("GITHUB_SERVER_URL", "https://github.com".into()),
+        ("GITHUB_RUN_ID", run_id.into()),
+        ("GITHUB_ACTOR", "octocat".into()),
+        ("GITHUB_API_URL", github.uri()),
+    ];
+    env.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    (workspace, env)
+}
+
+/// The binary run directly with the action's environment.
+fn action_command(
+    site: &Site,
+    github: &FakeGitHub,
+    sha: &str,
+    run_id: &str,
+    version: &str,
+) -> (Command, PathBuf, PathBuf) {
+    let (workspace, env) = action_env(site, github, sha, run_id, version);
+    let (outputs, summary) = (
+        workspace.join("github_output"),
+        workspace.join("step_summary"),
+    );
     let mut command = Command::new(crate::support::binary());
     command.arg("action").current_dir(&workspace).env_clear();
     for key in ["PATH", "HOME"] {
@@ -34,33 +85,20 @@ fn action_command(site: &Site, github: &FakeGitHub, sha: &str, run_id: &str, ver
             command.env(key, value);
         }
     }
-    for (key, value) in &site.env {
-        if let Some(name) = key.strip_prefix("BLUEGREEN_") {
-            command.env(format!("INPUT_{name}"), value);
-        }
-    }
-    let key = std::fs::read_to_string(&shared().user_key).unwrap();
     command
-        .env_remove("INPUT_KEY_FILE")
-        .env("INPUT_KEY", key)
-        .env("INPUT_IMAGE", format!("{}/action/{}", shared().registry, site.app))
-        .env("INPUT_BUILD_COMMAND", "none")
-        .env("INPUT_BUILD_ARGS", format!("VERSION={version}"))
-        .env("INPUT_ENVIRONMENT", "dev")
-        .env("INPUT_GITHUB_TOKEN", "ghs_faketoken1234567890")
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_SHA", sha)
-        .env("GITHUB_REPOSITORY", "o/r")
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_RUN_ID", run_id)
-        .env("GITHUB_ACTOR", "octocat")
-        .env("GITHUB_API_URL", github.uri())
+        .envs(env)
         .env("GITHUB_OUTPUT", &outputs)
         .env("GITHUB_STEP_SUMMARY", &summary);
     (command, outputs, summary)
 }
 
-fn run_action(site: &Site, github: &FakeGitHub, sha: &str, run_id: &str, version: &str) -> ActionRun {
+fn run_action(
+    site: &Site,
+    github: &FakeGitHub,
+    sha: &str,
+    run_id: &str,
+    version: &str,
+) -> ActionRun {
     let (mut command, outputs, summary) = action_command(site, github, sha, run_id, version);
     let run = Run::from(command.output().unwrap());
     ActionRun {
@@ -83,14 +121,20 @@ fn output(outputs: &str, name: &str) -> Option<String> {
 
 /// The summary with the parts that change from run to run replaced.
 fn stable(summary: &str, site: &Site) -> String {
-    let mut text = summary.replace(&shared().registry, "[registry]").replace(&site.app, "[app]");
+    let mut text = summary
+        .replace(&shared().registry, "[registry]")
+        .replace(&site.app, "[app]");
     let digest = regex_lite_replace(&text, "sha256:", 64);
     text = digest;
     text.lines()
-        .map(|line| match line.split(" | ").collect::<Vec<_>>().as_slice() {
-            [phase, seconds] if seconds.trim_end_matches(" |").parse::<f64>().is_ok() => format!("{phase} | [n] |"),
-            _ => line.to_owned(),
-        })
+        .map(
+            |line| match line.split(" | ").collect::<Vec<_>>().as_slice() {
+                [phase, seconds] if seconds.trim_end_matches(" |").parse::<f64>().is_ok() => {
+                    format!("{phase} | [n] |")
+                }
+                _ => line.to_owned(),
+            },
+        )
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -121,26 +165,50 @@ fn the_action_ships_writes_outputs_summary_and_deployment_statuses() {
     // Masks come before anything else; no secret appears anywhere.
     let first_line = first.run.stderr.lines().next().unwrap();
     assert!(first_line.starts_with("::add-mask::"), "{first_line}");
-    let key_line = std::fs::read_to_string(&shared().user_key).unwrap().lines().nth(1).unwrap().to_owned();
+    let key_line = std::fs::read_to_string(&shared().user_key)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     for secret in [REGISTRY_TOKEN, "ghs_faketoken1234567890", key_line.as_str()] {
-        assert!(first.run.stderr.contains(&format!("::add-mask::{secret}")), "{secret} is not masked");
-        let after_masks: String = log.lines().filter(|l| !l.starts_with("::add-mask::")).collect::<Vec<_>>().join("\n");
+        assert!(
+            first.run.stderr.contains(&format!("::add-mask::{secret}")),
+            "{secret} is not masked"
+        );
+        let after_masks: String = log
+            .lines()
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(!after_masks.contains(secret), "a secret reached the log");
         assert!(!first.summary.contains(secret) && !first.outputs.contains(secret));
     }
-    assert!(log.contains("::group::build the image") && log.contains("::endgroup::"), "{log}");
+    assert!(
+        log.contains("::group::build the image") && log.contains("::endgroup::"),
+        "{log}"
+    );
     assert_eq!(output(&first.outputs, "color").as_deref(), Some("blue"));
-    assert_eq!(output(&first.outputs, "previous_color").as_deref(), Some(""));
+    assert_eq!(
+        output(&first.outputs, "previous_color").as_deref(),
+        Some("")
+    );
     assert_eq!(output(&first.outputs, "sha").as_deref(), Some(SHA_OLD));
     let image = output(&first.outputs, "image").unwrap();
     let digest = output(&first.outputs, "digest").unwrap();
-    assert!(image.ends_with(&format!("@{digest}")) && digest.starts_with("sha256:"), "{image} {digest}");
+    assert!(
+        image.ends_with(&format!("@{digest}")) && digest.starts_with("sha256:"),
+        "{image} {digest}"
+    );
     assert_eq!(site.served(), Some(("a1".into(), "blue".into())));
 
     let second = run_action(&site, &github, SHA_NEW, "101", "a2");
     second.run.success();
     assert_eq!(output(&second.outputs, "color").as_deref(), Some("green"));
-    assert_eq!(output(&second.outputs, "previous_color").as_deref(), Some("blue"));
+    assert_eq!(
+        output(&second.outputs, "previous_color").as_deref(),
+        Some("blue")
+    );
     assert_eq!(site.served(), Some(("a2".into(), "green".into())));
     insta::assert_snapshot!("action_summary_success", stable(&second.summary, &site));
 
@@ -149,34 +217,169 @@ fn the_action_ships_writes_outputs_summary_and_deployment_statuses() {
         .requests()
         .into_iter()
         .filter(|(m, p, _)| m == "POST" && p.ends_with("/statuses"))
-        .map(|(_, _, body)| (body["state"].as_str().unwrap_or("").to_owned(), body["log_url"].as_str().map(str::to_owned)))
+        .map(|(_, _, body)| {
+            (
+                body["state"].as_str().unwrap_or("").to_owned(),
+                body["log_url"].as_str().map(str::to_owned),
+            )
+        })
         .collect();
-    assert_eq!(statuses.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(), ["in_progress", "success", "in_progress", "success"]);
-    assert_eq!(statuses[3].1.as_deref(), Some("https://github.com/o/r/actions/runs/101"));
-    let deployments: Vec<_> = github.requests().into_iter().filter(|(m, p, _)| m == "POST" && p == "/repos/o/r/deployments").collect();
+    assert_eq!(
+        statuses.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+        ["in_progress", "success", "in_progress", "success"]
+    );
+    assert_eq!(
+        statuses[3].1.as_deref(),
+        Some("https://github.com/o/r/actions/runs/101")
+    );
+    let deployments: Vec<_> = github
+        .requests()
+        .into_iter()
+        .filter(|(m, p, _)| m == "POST" && p == "/repos/o/r/deployments")
+        .collect();
     assert_eq!(deployments[1].2["ref"], SHA_NEW);
     assert_eq!(deployments[1].2["environment"], "dev");
     // The commit order was checked against the live commit.
-    assert!(github.requests().iter().any(|(m, p, _)| m == "GET" && p == &format!("/repos/o/r/compare/{SHA_OLD}...{SHA_NEW}")));
+    assert!(github
+        .requests()
+        .iter()
+        .any(|(m, p, _)| m == "GET" && p == &format!("/repos/o/r/compare/{SHA_OLD}...{SHA_NEW}")));
+}
+
+/// The published form: the action's image run by `docker run` as the runner does it, with the
+/// workspace at /github/workspace, the Docker socket, and the runner's file commands mounted.
+#[test]
+fn the_action_image_runs_like_the_runner_runs_it() {
+    let image = crate::support::action_image::action_image();
+    let site = Site::new("actionimage");
+    let github = FakeGitHub::start("ahead");
+    let (workspace, env) = action_env(&site, &github, SHA_NEW, "600", "img1");
+    let files = workspace.join("_runner_file_commands");
+    std::fs::create_dir_all(&files).unwrap();
+    let mut command = Command::new("docker");
+    command.args([
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--workdir",
+        "/github/workspace",
+    ]);
+    command
+        .arg("-v")
+        .arg(format!("{}:/github/workspace", workspace.display()));
+    command
+        .arg("-v")
+        .arg(format!("{}:/github/file_commands", files.display()));
+    command.args(["-v", "/var/run/docker.sock:/var/run/docker.sock"]);
+    command.args([
+        "-e",
+        "GITHUB_OUTPUT=/github/file_commands/output",
+        "-e",
+        "GITHUB_STEP_SUMMARY=/github/file_commands/summary",
+    ]);
+    // Names only on docker's argv: the values (secrets among them) travel in its environment.
+    for (key, value) in &env {
+        command.args(["-e", key]).env(key, value);
+    }
+    command.arg(image).arg("action");
+    let run = Run::from(command.output().unwrap());
+    run.success();
+    let outputs = std::fs::read_to_string(files.join("output")).unwrap();
+    let summary = std::fs::read_to_string(files.join("summary")).unwrap();
+    assert_eq!(output(&outputs, "color").as_deref(), Some("blue"));
+    assert_eq!(output(&outputs, "sha").as_deref(), Some(SHA_NEW));
+    assert!(output(&outputs, "digest").unwrap().starts_with("sha256:"));
+    assert_eq!(site.served(), Some(("img1".into(), "blue".into())));
+    assert!(
+        run.stderr
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("::add-mask::"),
+        "{}",
+        run.stderr
+    );
+    let key_line = std::fs::read_to_string(&shared().user_key)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    for secret in [REGISTRY_TOKEN, "ghs_faketoken1234567890", key_line.as_str()] {
+        let log: String = run
+            .stderr
+            .lines()
+            .chain(run.stdout.lines())
+            .filter(|l| !l.starts_with("::add-mask::"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !log.contains(secret) && !summary.contains(secret),
+            "a secret reached the log or summary"
+        );
+    }
+    insta::assert_snapshot!("action_image_summary_first_deploy", stable(&summary, &site));
+    assert!(github
+        .requests()
+        .iter()
+        .any(|(m, p, _)| m == "POST" && p == "/repos/o/r/deployments"));
 }
 
 #[test]
 fn a_failed_action_run_reports_why_what_serves_and_how_to_roll_back() {
     let mut site = Site::new("actionfail");
     let github = FakeGitHub::start("ahead");
-    run_action(&site, &github, SHA_OLD, "200", "ok").run.success();
+    run_action(&site, &github, SHA_OLD, "200", "ok")
+        .run
+        .success();
     site.set("BLUEGREEN_HEALTH_TIMEOUT", "3s");
     site.set("BLUEGREEN_HEALTH_EXPECT", "no-such-text");
     let failed = run_action(&site, &github, SHA_NEW, "201", "bad");
     failed.run.code(1);
-    assert!(failed.run.stderr.lines().any(|l| l.starts_with("::error::health check of green")), "{}", failed.run.stderr);
-    assert_eq!(output(&failed.outputs, "color"), None, "no color output on failure");
+    assert!(
+        failed
+            .run
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("::error::health check of green")),
+        "{}",
+        failed.run.stderr
+    );
+    assert_eq!(
+        output(&failed.outputs, "color"),
+        None,
+        "no color output on failure"
+    );
     assert_eq!(output(&failed.outputs, "sha").as_deref(), Some(SHA_NEW));
-    assert!(failed.summary.contains("❌ bluegreen deploy failed"), "{}", failed.summary);
-    assert!(failed.summary.contains("**Serving now:** blue still serves traffic"), "{}", failed.summary);
-    assert!(failed.summary.contains("demo app bad starting"), "the container's log lines: {}", failed.summary);
-    assert!(failed.summary.contains("bluegreen rollback"), "{}", failed.summary);
-    let last_status = github.requests().into_iter().filter(|(_, p, _)| p.ends_with("/statuses")).last().unwrap();
+    assert!(
+        failed.summary.contains("❌ bluegreen deploy failed"),
+        "{}",
+        failed.summary
+    );
+    assert!(
+        failed
+            .summary
+            .contains("**Serving now:** blue still serves traffic"),
+        "{}",
+        failed.summary
+    );
+    assert!(
+        failed.summary.contains("demo app bad starting"),
+        "the container's log lines: {}",
+        failed.summary
+    );
+    assert!(
+        failed.summary.contains("bluegreen rollback"),
+        "{}",
+        failed.summary
+    );
+    let last_status = github
+        .requests()
+        .into_iter()
+        .filter(|(_, p, _)| p.ends_with("/statuses"))
+        .last()
+        .unwrap();
     assert_eq!(last_status.2["state"], "failure");
     assert_eq!(site.served(), Some(("ok".into(), "blue".into())));
 }
@@ -185,25 +388,47 @@ fn a_failed_action_run_reports_why_what_serves_and_how_to_roll_back() {
 fn an_older_commit_than_the_live_one_is_refused() {
     let site = Site::new("older");
     let github = FakeGitHub::start("behind");
-    run_action(&site, &github, SHA_NEW, "300", "new").run.success();
+    run_action(&site, &github, SHA_NEW, "300", "new")
+        .run
+        .success();
     let older = run_action(&site, &github, SHA_OLD, "301", "old");
     older.run.code(1);
-    assert!(older.run.last_line().contains("refusing to deploy 1111111: it is older than the live commit 2222222"), "{}", older.run.last_line());
+    assert!(
+        older
+            .run
+            .last_line()
+            .contains("refusing to deploy 1111111: it is older than the live commit 2222222"),
+        "{}",
+        older.run.last_line()
+    );
     assert_eq!(site.served(), Some(("new".into(), "blue".into())));
-    assert!(github.requests().iter().any(|(_, p, _)| p == &format!("/repos/o/r/compare/{SHA_NEW}...{SHA_OLD}")));
+    assert!(github
+        .requests()
+        .iter()
+        .any(|(_, p, _)| p == &format!("/repos/o/r/compare/{SHA_NEW}...{SHA_OLD}")));
 }
 
 #[test]
 fn a_lock_held_by_a_completed_run_is_taken_over() {
     let site = Site::new("takeover");
     let github = FakeGitHub::start("ahead");
-    run_action(&site, &github, SHA_OLD, "400", "first").run.success();
+    run_action(&site, &github, SHA_OLD, "400", "first")
+        .run
+        .success();
     // Run 1 (completed, says the API) left a deploy behind that holds the lock: frozen mid-deploy.
     let (mut stuck, _, _) = action_command(&site, &github, SHA_OLD, "1", "stuck");
-    let mut stuck = stuck.env("INPUT_LOCK_TIMEOUT", "5m").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut stuck = stuck
+        .env("INPUT_LOCK_TIMEOUT", "5m")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while site.status_json()["lock"].is_null() {
-        assert!(Instant::now() < deadline, "the stuck run never took the lock");
+        assert!(
+            Instant::now() < deadline,
+            "the stuck run never took the lock"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     unsafe { libc::kill(stuck.id() as i32, libc::SIGSTOP) };
@@ -221,11 +446,17 @@ fn a_lock_held_by_a_completed_run_is_taken_over() {
 fn sigterm_during_the_health_wait_releases_everything_within_5_seconds() {
     let mut site = Site::new("actionterm");
     let github = FakeGitHub::start("ahead");
-    run_action(&site, &github, SHA_OLD, "500", "before").run.success();
+    run_action(&site, &github, SHA_OLD, "500", "before")
+        .run
+        .success();
     site.set("BLUEGREEN_HEALTH_EXPECT", "never-there");
     site.set("BLUEGREEN_HEALTH_TIMEOUT", "60s");
     let (mut command, outputs, summary) = action_command(&site, &github, SHA_NEW, "501", "after");
-    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while site.container_state("green").as_deref() != Some("running") {
         assert!(Instant::now() < deadline, "green never started");
@@ -235,14 +466,26 @@ fn sigterm_during_the_health_wait_releases_everything_within_5_seconds() {
     let signalled = Instant::now();
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let run = Run::from(child.wait_with_output().unwrap());
-    assert!(signalled.elapsed() < Duration::from_secs(5), "took {:?}", signalled.elapsed());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        signalled.elapsed()
+    );
     run.code(1);
     assert!(run.stderr.contains("::error::"), "{}", run.stderr);
     let summary = std::fs::read_to_string(summary).unwrap();
-    assert!(summary.contains("cancelled") && summary.contains("blue still serves traffic"), "{summary}");
+    assert!(
+        summary.contains("cancelled") && summary.contains("blue still serves traffic"),
+        "{summary}"
+    );
     assert!(std::fs::read_to_string(outputs).unwrap().contains(SHA_NEW));
     assert_eq!(site.served(), Some(("before".into(), "blue".into())));
     assert_eq!(site.status_json()["lock"], serde_json::Value::Null);
-    let last_status = github.requests().into_iter().filter(|(_, p, _)| p.ends_with("/statuses")).last().unwrap();
+    let last_status = github
+        .requests()
+        .into_iter()
+        .filter(|(_, p, _)| p.ends_with("/statuses"))
+        .last()
+        .unwrap();
     assert_eq!(last_status.2["state"], "failure");
 }

@@ -128,9 +128,17 @@ mod tests {
                 "github_token" => Some("${{ github.token }}"),
                 _ => setting.default,
             };
-            assert_eq!(inputs[setting.name].as_deref(), expected, "default of input {}", setting.name);
+            assert_eq!(
+                inputs[setting.name].as_deref(),
+                expected,
+                "default of input {}",
+                setting.name
+            );
         }
-        assert_eq!(outputs, ["color", "previous_color", "image", "digest", "sha"]);
+        assert_eq!(
+            outputs,
+            ["color", "previous_color", "image", "digest", "sha"]
+        );
     }
 
     #[test]

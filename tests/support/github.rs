@@ -14,24 +14,46 @@ impl FakeGitHub {
     /// Deployments and statuses succeed; run 1 is completed, run 2 is in progress; the compare
     /// endpoint answers `compare_status`.
     pub fn start(compare_status: &str) -> FakeGitHub {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let server = runtime.block_on(async {
             let server = MockServer::start().await;
-            Mock::given(method("POST")).and(path("/repos/o/r/deployments"))
+            Mock::given(method("POST"))
+                .and(path("/repos/o/r/deployments"))
                 .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 77})))
-                .mount(&server).await;
-            Mock::given(method("POST")).and(path("/repos/o/r/deployments/77/statuses"))
+                .mount(&server)
+                .await;
+            Mock::given(method("POST"))
+                .and(path("/repos/o/r/deployments/77/statuses"))
                 .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
-                .mount(&server).await;
-            Mock::given(method("GET")).and(path("/repos/o/r/actions/runs/1"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1, "status": "completed"})))
-                .mount(&server).await;
-            Mock::given(method("GET")).and(path("/repos/o/r/actions/runs/2"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 2, "status": "in_progress"})))
-                .mount(&server).await;
-            Mock::given(method("GET")).and(path_regex(r"^/repos/o/r/compare/.+"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": compare_status})))
-                .mount(&server).await;
+                .mount(&server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/repos/o/r/actions/runs/1"))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(json!({"id": 1, "status": "completed"})),
+                )
+                .mount(&server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/repos/o/r/actions/runs/2"))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(json!({"id": 2, "status": "in_progress"})),
+                )
+                .mount(&server)
+                .await;
+            Mock::given(method("GET"))
+                .and(path_regex(r"^/repos/o/r/compare/.+"))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(json!({"status": compare_status})),
+                )
+                .mount(&server)
+                .await;
             server
         });
         FakeGitHub { runtime, server }
@@ -43,10 +65,19 @@ impl FakeGitHub {
 
     /// (method, path, body) of every request received, in order.
     pub fn requests(&self) -> Vec<(String, String, serde_json::Value)> {
-        let requests = self.runtime.block_on(self.server.received_requests()).unwrap_or_default();
+        let requests = self
+            .runtime
+            .block_on(self.server.received_requests())
+            .unwrap_or_default();
         requests
             .into_iter()
-            .map(|r| (r.method.to_string(), r.url.path().to_owned(), serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null)))
+            .map(|r| {
+                (
+                    r.method.to_string(),
+                    r.url.path().to_owned(),
+                    serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),
+                )
+            })
             .collect()
     }
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod action_image;
 pub mod github;
 pub mod java;
 pub mod load;
