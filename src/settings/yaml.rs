@@ -67,9 +67,13 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// The inputs (name → default) and output names declared by an `action.yml`.
+/// Input name → its default, as an `action.yml` declares them.
 #[cfg(test)]
-pub fn action_metadata(text: &str) -> Result<(BTreeMap<String, Option<String>>, Vec<String>)> {
+type ActionInputs = BTreeMap<String, Option<String>>;
+
+/// The inputs and output names declared by an `action.yml`.
+#[cfg(test)]
+pub fn action_metadata(text: &str) -> Result<(ActionInputs, Vec<String>)> {
     let document: Value = serde_yaml::from_str(text).context("action.yml is not valid YAML")?;
     let inputs = document["inputs"]
         .as_mapping()
