@@ -377,8 +377,8 @@ fn a_failed_action_run_reports_why_what_serves_and_how_to_roll_back() {
     let last_status = github
         .requests()
         .into_iter()
-        .filter(|(_, p, _)| p.ends_with("/statuses"))
-        .last()
+        .rev()
+        .find(|(_, p, _)| p.ends_with("/statuses"))
         .unwrap();
     assert_eq!(last_status.2["state"], "failure");
     assert_eq!(site.served(), Some(("ok".into(), "blue".into())));
@@ -484,8 +484,8 @@ fn sigterm_during_the_health_wait_releases_everything_within_5_seconds() {
     let last_status = github
         .requests()
         .into_iter()
-        .filter(|(_, p, _)| p.ends_with("/statuses"))
-        .last()
+        .rev()
+        .find(|(_, p, _)| p.ends_with("/statuses"))
         .unwrap();
     assert_eq!(last_status.2["state"], "failure");
 }
