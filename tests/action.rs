@@ -489,3 +489,36 @@ fn sigterm_during_the_health_wait_releases_everything_within_5_seconds() {
         .unwrap();
     assert_eq!(last_status.2["state"], "failure");
 }
+
+#[test]
+fn github_api_failures_warn_and_never_fail_the_deploy() {
+    let site = Site::new("apidown");
+    let github = FakeGitHub::broken();
+    let first = run_action(&site, &github, SHA_OLD, "700", "d1");
+    first.run.success();
+    assert!(
+        first.run.stderr.contains("::warning::"),
+        "{}",
+        first.run.stderr
+    );
+    assert!(
+        first
+            .run
+            .stderr
+            .contains("deploying without a GitHub deployment"),
+        "{}",
+        first.run.stderr
+    );
+    let second = run_action(&site, &github, SHA_NEW, "701", "d2");
+    second.run.success();
+    assert!(
+        second
+            .run
+            .stderr
+            .contains("the commit order was not checked"),
+        "{}",
+        second.run.stderr
+    );
+    assert_eq!(site.served(), Some(("d2".into(), "green".into())));
+    assert!(!github.requests().is_empty(), "the API was asked");
+}

@@ -352,3 +352,20 @@ fn sudo_true_prefixes_privileged_commands() {
     site.deploy("v1").success();
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
 }
+
+#[test]
+fn keep_old_false_removes_the_old_color() {
+    let mut site = Site::new("nokeep");
+    site.set("BLUEGREEN_KEEP_OLD", "false");
+    site.deploy("v1").success();
+    site.deploy("v2").success();
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+    assert_eq!(
+        site.container_state("blue"),
+        None,
+        "the old container is removed"
+    );
+    // Rollback still works: the previous image is recorded, so blue is recreated from it.
+    site.run(&["rollback"]).success();
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+}

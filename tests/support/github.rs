@@ -59,6 +59,26 @@ impl FakeGitHub {
         FakeGitHub { runtime, server }
     }
 
+    /// An API that answers 500 to everything: the deploy must go on, with warnings.
+    pub fn broken() -> FakeGitHub {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(async {
+            let server = MockServer::start().await;
+            Mock::given(wiremock::matchers::any())
+                .respond_with(
+                    ResponseTemplate::new(500).set_body_json(json!({"message": "server error"})),
+                )
+                .mount(&server)
+                .await;
+            server
+        });
+        FakeGitHub { runtime, server }
+    }
+
     pub fn uri(&self) -> String {
         self.server.uri()
     }
