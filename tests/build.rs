@@ -242,5 +242,10 @@ fn ship_takes_a_java_app_from_source_to_a_verified_live_color() {
         .lines()
         .find(|l| l.contains("deployed "))
         .unwrap();
-    eprintln!("ship timings: {timing}");
+    let built = second
+        .stderr
+        .lines()
+        .find(|l| l.contains("built in "))
+        .unwrap();
+    eprintln!("ship timings: {built} / {timing}");
 }
