@@ -109,6 +109,18 @@ fn truncate(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
+/// The URL of the current workflow run, from the runner's GITHUB_* variables.
+pub fn run_url_from_env() -> Option<String> {
+    match (
+        std::env::var("GITHUB_SERVER_URL"),
+        std::env::var("GITHUB_REPOSITORY"),
+        std::env::var("GITHUB_RUN_ID"),
+    ) {
+        (Ok(server), Ok(repo), Ok(run)) => Some(format!("{server}/{repo}/actions/runs/{run}")),
+        _ => None,
+    }
+}
+
 /// `https://github.com/o/r/actions/runs/42` → (`o/r`, 42).
 pub fn parse_run_url(url: &str) -> Option<(String, u64)> {
     let (before, id) = url.trim_end_matches('/').rsplit_once("/actions/runs/")?;

@@ -31,14 +31,7 @@ impl Runner {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let run_url = match (
-            std::env::var("GITHUB_SERVER_URL"),
-            std::env::var("GITHUB_REPOSITORY"),
-            std::env::var("GITHUB_RUN_ID"),
-        ) {
-            (Ok(server), Ok(repo), Ok(run)) => Some(format!("{server}/{repo}/actions/runs/{run}")),
-            _ => None,
-        };
+        let run_url = crate::github::run_url_from_env();
         Runner {
             output: path("GITHUB_OUTPUT"),
             summary: path("GITHUB_STEP_SUMMARY"),

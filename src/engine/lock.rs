@@ -29,14 +29,7 @@ pub fn holder(image: &str) -> Holder {
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "someone".into());
     let machine = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-    let run_url = match (
-        std::env::var("GITHUB_SERVER_URL"),
-        std::env::var("GITHUB_REPOSITORY"),
-        std::env::var("GITHUB_RUN_ID"),
-    ) {
-        (Ok(server), Ok(repo), Ok(run)) => Some(format!("{server}/{repo}/actions/runs/{run}")),
-        _ => None,
-    };
+    let run_url = crate::github::run_url_from_env();
     Holder {
         who: format!("{user}@{}", machine.trim()),
         image: image.to_owned(),
