@@ -79,17 +79,31 @@ fn run_sampling_argv(site: &Site, args: &[&str], secrets: &[&str]) -> (Run, usiz
     (run, samples)
 }
 
+/// Gives `site` a build context copied from `fixture`, pushing to `{registry}/{group}/{app}`;
+/// returns the context and the repository name in the registry.
+fn use_sources(
+    site: &mut Site,
+    fixture: &str,
+    group: &str,
+    build_command: &str,
+) -> (std::path::PathBuf, String) {
+    let context = site.dir.join("src");
+    std::fs::create_dir_all(&context).unwrap();
+    copy_fixture(fixture, &context);
+    if fixture == "demo-app" {
+        std::fs::copy("/bin/busybox", context.join("busybox")).unwrap();
+    }
+    let name = format!("{group}/{}", site.app);
+    site.set("BLUEGREEN_IMAGE", &format!("{}/{name}", shared().registry));
+    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set("BLUEGREEN_BUILD_COMMAND", build_command);
+    (context, name)
+}
+
 #[test]
 fn build_pushes_both_tags_at_the_printed_digest_without_the_token_on_any_argv() {
     let mut site = Site::new("build");
-    let context = site.dir.join("src");
-    std::fs::create_dir_all(&context).unwrap();
-    copy_fixture("demo-app", &context);
-    std::fs::copy("/bin/busybox", context.join("busybox")).unwrap();
-    let name = format!("build/{}", site.app);
-    site.set("BLUEGREEN_IMAGE", &format!("{}/{name}", shared().registry));
-    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
-    site.set("BLUEGREEN_BUILD_COMMAND", "none");
+    let (_, name) = use_sources(&mut site, "demo-app", "build", "none");
     site.set("BLUEGREEN_BUILD_ARGS", "VERSION=built");
     site.set("GITHUB_SHA", SHA);
     // build needs no server settings
@@ -129,14 +143,7 @@ fn build_pushes_both_tags_at_the_printed_digest_without_the_token_on_any_argv() 
 #[test]
 fn a_wrong_token_fails_the_build_clearly_and_pushes_nothing() {
     let mut site = Site::new("badtoken");
-    let context = site.dir.join("src");
-    std::fs::create_dir_all(&context).unwrap();
-    copy_fixture("demo-app", &context);
-    std::fs::copy("/bin/busybox", context.join("busybox")).unwrap();
-    let name = format!("build/{}", site.app);
-    site.set("BLUEGREEN_IMAGE", &format!("{}/{name}", shared().registry));
-    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
-    site.set("BLUEGREEN_BUILD_COMMAND", "none");
+    let (_, name) = use_sources(&mut site, "demo-app", "build", "none");
     site.set("BLUEGREEN_DOCKER_TOKEN", "wrong-token-123");
     site.set("GITHUB_SHA", SHA);
     let run = site.run(&["ship"]);
@@ -162,16 +169,8 @@ fn a_wrong_token_fails_the_build_clearly_and_pushes_nothing() {
 #[test]
 fn a_failing_jar_build_shows_its_output_and_pushes_nothing() {
     let mut site = Site::new("badjar");
-    let context = site.dir.join("src");
-    std::fs::create_dir_all(&context).unwrap();
-    copy_fixture("java-app", &context);
+    let (context, _) = use_sources(&mut site, "java-app", "java", "./build.sh");
     std::fs::write(context.join("src/App.java"), "this is not java").unwrap();
-    site.set(
-        "BLUEGREEN_IMAGE",
-        &format!("{}/java/{}", shared().registry, site.app),
-    );
-    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
-    site.set("BLUEGREEN_BUILD_COMMAND", "./build.sh");
     site.set("GITHUB_SHA", SHA);
     let run = site.run(&["ship"]);
     run.code(1);
@@ -192,15 +191,7 @@ fn a_failing_jar_build_shows_its_output_and_pushes_nothing() {
 fn ship_takes_a_java_app_from_source_to_a_verified_live_color() {
     java::jre_base_image();
     let mut site = Site::new("ship");
-    let context = site.dir.join("src");
-    std::fs::create_dir_all(&context).unwrap();
-    copy_fixture("java-app", &context);
-    site.set(
-        "BLUEGREEN_IMAGE",
-        &format!("{}/java/{}", shared().registry, site.app),
-    );
-    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
-    site.set("BLUEGREEN_BUILD_COMMAND", "./build.sh");
+    use_sources(&mut site, "java-app", "java", "./build.sh");
     site.set("BLUEGREEN_HEALTH_EXPECT", "\"UP\"");
     site.set("GITHUB_SHA", SHA);
     site.set("APP_VERSION", "1.0.0");

@@ -47,9 +47,12 @@ mod tests {
             render(&outputs, "EOF1"),
             "color<<EOF1\ngreen\nEOF1\nnote<<EOF1\na\nb=c\nEOF1\n"
         );
-        let tricky = [("x", "ghadelimiter_0".to_owned())];
-        assert!(
-            !tricky[0].1.contains(&delimiter(&tricky)) || delimiter(&tricky) != "ghadelimiter_0"
-        );
+        // A value that contains the would-be delimiter gets another one.
+        let plain = [("x", "v".to_owned())];
+        let first_choice = delimiter(&plain);
+        let tricky = [("x", format!("a\n{first_choice}\nb"))];
+        let chosen = delimiter(&tricky);
+        assert_ne!(chosen, first_choice);
+        assert!(!tricky[0].1.contains(&chosen));
     }
 }

@@ -27,15 +27,7 @@ pub fn commit_sha(config: &Config) -> Option<String> {
     if let Some(sha) = std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()) {
         return Some(sha);
     }
-    let output = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .current_dir(&config.context)
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    git(config, &["rev-parse", "HEAD"])
 }
 
 fn source_url(config: &Config) -> Option<String> {
@@ -45,16 +37,18 @@ fn source_url(config: &Config) -> Option<String> {
     ) {
         return Some(format!("{server}/{repo}"));
     }
+    git(config, &["remote", "get-url", "origin"])
+}
+
+/// The trimmed output of a successful git command in the context, if it printed anything.
+fn git(config: &Config, args: &[&str]) -> Option<String> {
     let output = std::process::Command::new("git")
-        .args(["remote", "get-url", "origin"])
+        .args(args)
         .current_dir(&config.context)
         .output()
         .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .filter(|s| !s.is_empty())
+    let text = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (output.status.success() && !text.is_empty()).then_some(text)
 }
 
 fn has_buildx() -> bool {
