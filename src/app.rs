@@ -98,10 +98,12 @@ async fn dispatch(
 ) -> Result<()> {
     match name {
         "deploy" | "ship" => {
+            let force = sub.get_flag("force");
             let summary = match built_sha {
-                Some(sha) => engine::deploy::deploy(ctx, image_ref, sha, true).await?,
+                Some(sha) => engine::deploy::deploy(ctx, image_ref, sha, true, force).await?,
                 None => {
-                    engine::deploy::deploy(ctx, image_ref, &commit_sha(ctx.config), false).await?
+                    let sha = commit_sha(ctx.config);
+                    engine::deploy::deploy(ctx, image_ref, &sha, false, force).await?
                 }
             };
             ctx.printer.end_phase();
@@ -122,9 +124,12 @@ async fn dispatch(
             }
         }
         "plan" => {
-            for line in engine::plan::plan(ctx, image_ref, &commit_sha(ctx.config)).await? {
+            let (lines, verdict) =
+                engine::plan::plan(ctx, image_ref, &commit_sha(ctx.config)).await;
+            for line in lines {
                 println!("{line}");
             }
+            verdict?;
         }
         "unlock" => {
             let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;

@@ -30,9 +30,14 @@ pub fn command() -> Command {
                         .long("image-ref")
                         .value_name("REF")
                         .help("deploy exactly this reference (repo:tag or repo@sha256:…)"),
-                ),
+                )
+                .arg(force_flag()),
         )
-        .subcommand(Command::new("ship").about("build, then deploy (what the GitHub Action runs)"))
+        .subcommand(
+            Command::new("ship")
+                .about("build, then deploy (what the GitHub Action runs)")
+                .arg(force_flag()),
+        )
         .subcommand(
             Command::new("status")
                 .about("live color, live image, lock holder, recent history")
@@ -71,6 +76,13 @@ pub fn command() -> Command {
         );
     }
     command
+}
+
+fn force_flag() -> Arg {
+    Arg::new("force")
+        .long("force")
+        .action(ArgAction::SetTrue)
+        .help("swap colors even when the image is already live")
 }
 
 /// The setting values given as flags.

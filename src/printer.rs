@@ -72,6 +72,11 @@ impl Printer {
     fn line(&self, text: &str) {
         self.finish_spinner();
         let text = self.redact(text);
+        if cfg!(test) {
+            // Unit tests: the test harness captures this and shows it only on a failure.
+            eprintln!("{text}");
+            return;
+        }
         let mut err = std::io::stderr().lock();
         let _ignore_closed_stderr = writeln!(err, "{text}");
     }
@@ -139,8 +144,7 @@ impl Printer {
             });
             bar.set_message(text);
         } else {
-            let mut err = std::io::stderr().lock();
-            let _ignore_closed_stderr = writeln!(err, "    {text}");
+            self.line(&format!("    {text}"));
         }
     }
 

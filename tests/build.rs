@@ -219,7 +219,7 @@ fn ship_takes_a_java_app_from_source_to_a_verified_live_color() {
     assert!(
         second
             .stderr
-            .contains("verified through nginx: served by green"),
+            .contains("served by green (named in the response)"),
         "{}",
         second.stderr
     );

@@ -144,13 +144,13 @@ fn a_broken_switch_template_is_caught_by_nginx_test_and_restored() {
     let run = site.deploy("v2");
     run.code(1);
     assert!(
-        run.last_line().contains("switching nginx to green failed"),
+        run.last_line()
+            .contains("switching traffic to green failed"),
         "{}",
         run.last_line()
     );
     assert!(
-        run.last_line()
-            .contains("previous switch file was restored"),
+        run.last_line().contains("switched back to blue"),
         "{}",
         run.last_line()
     );

@@ -10,3 +10,4 @@ mod config;
 mod deploy;
 mod lock;
 mod resilience;
+mod truth;

@@ -172,7 +172,7 @@ async fn ship(
         cancel,
         github,
     };
-    let deployed = engine::deploy::deploy(&ctx, &built.reference, &built.sha, true).await;
+    let deployed = engine::deploy::deploy(&ctx, &built.reference, &built.sha, true, false).await;
     printer.end_phase();
     host.close().await;
     let summary = deployed?;

@@ -42,6 +42,13 @@ impl Cancel {
         Cancel(receiver)
     }
 
+    /// For tests: cancelled when `true` is sent.
+    #[cfg(test)]
+    pub fn manual() -> (Cancel, watch::Sender<bool>) {
+        let (sender, receiver) = watch::channel(false);
+        (Cancel(receiver), sender)
+    }
+
     pub fn is_cancelled(&self) -> bool {
         *self.0.borrow()
     }

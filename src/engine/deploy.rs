@@ -5,12 +5,12 @@ use std::time::Instant;
 use anyhow::Result;
 
 use super::observe::{self, Observed};
-use super::record::{self, HistoryEntry, StateFile};
-use super::swap::{self, Summary, Swap, Timings};
-use super::{lock, Ctx};
+use super::record::{self, HistoryEntry};
+use super::swap::{self, Request, Summary};
+use super::{lock, runbook, Ctx};
 use crate::failure::Failure;
 use crate::remote::{run_ok, Host};
-use crate::server::{docker::RunSpec, state};
+use crate::server::state;
 
 /// `repo:tag` → `repo`; digests and registry ports are kept apart correctly.
 pub fn repository_of(image_ref: &str) -> &str {
@@ -47,27 +47,37 @@ pub async fn deploy<H: Host>(
     image_ref: &str,
     sha: &str,
     commit_is_built: bool,
+    force: bool,
 ) -> Result<Summary> {
-    under_lock(
-        ctx,
-        "deploy",
-        image_ref,
-        locked(ctx, image_ref, sha, commit_is_built),
-    )
+    let request = Request {
+        action: "deploy",
+        force,
+    };
+    under_lock(ctx, &request, image_ref, async {
+        let observed = observe_for_swap(ctx).await?;
+        if commit_is_built {
+            refuse_older_commit(ctx, &observed, sha).await?;
+        }
+        let runbook = runbook::deploy(ctx, &observed, image_ref, sha)?;
+        swap::run(ctx, &observed, &runbook, &request).await
+    })
     .await
 }
 
-/// Takes the lock, runs `work`, records the outcome in the history (and the new state on
-/// success), releases the lock on every path.
+/// Takes the lock, runs `work`, appends the one history entry saying what happened (the new
+/// state.json is written by the runbook itself, before the old color stops), and releases the
+/// lock on every path.
 pub async fn under_lock<H: Host>(
     ctx: &Ctx<'_, H>,
-    action: &str,
+    request: &Request<'_>,
     image_label: &str,
-    work: impl std::future::Future<Output = Result<(Summary, Observed)>>,
+    work: impl std::future::Future<Output = Result<Summary>>,
 ) -> Result<Summary> {
     let started = Instant::now();
     ctx.printer.phase("take the deploy lock");
-    let lock = lock::acquire(ctx, &lock::holder(image_label)).await?;
+    let lock = lock::acquire(ctx, &lock::holder(image_label))
+        .await
+        .map_err(nothing_changed)?;
     ctx.printer.info(&format!(
         "lock taken in {} after {:.1}s",
         ctx.config.state_dir,
@@ -75,166 +85,101 @@ pub async fn under_lock<H: Host>(
     ));
     let outcome = work.await;
     let seconds = started.elapsed().as_secs_f64();
-    let (new_state, entry) = match &outcome {
-        Ok((summary, observed)) => (
-            Some(next_state(summary, observed)),
-            HistoryEntry {
-                time: record::now(),
-                action: action.into(),
-                color: Some(summary.new),
-                image: Some(summary.image.clone()),
-                result: "success".into(),
-                previous_color: summary.old,
-                reason: None,
-                seconds,
+    let entry = match &outcome {
+        Ok(summary) if summary.unchanged => Some(HistoryEntry {
+            time: record::now(),
+            action: request.action.into(),
+            color: Some(summary.new),
+            image: Some(summary.image.clone()),
+            result: "unchanged".into(),
+            previous_color: None,
+            reason: Some("already live".into()),
+            seconds,
+        }),
+        Ok(summary) => Some(HistoryEntry {
+            time: record::now(),
+            action: request.action.into(),
+            color: Some(summary.new),
+            image: Some(summary.image.clone()),
+            result: "success".into(),
+            previous_color: summary.old,
+            reason: summary
+                .proof
+                .starts_with("unverified")
+                .then(|| summary.proof.clone()),
+            seconds,
+        }),
+        Err(error) => Some(HistoryEntry {
+            time: record::now(),
+            action: request.action.into(),
+            color: None,
+            image: Some(image_label.to_owned()),
+            result: if error.downcast_ref::<super::cancel::Cancelled>().is_some()
+                || ctx.cancel.is_cancelled()
+            {
+                "cancelled".into()
+            } else {
+                "failed".into()
             },
-        ),
-        Err(error) => (
-            None,
-            HistoryEntry {
-                time: record::now(),
-                action: action.into(),
-                color: None,
-                image: Some(image_label.to_owned()),
-                result: "failed".into(),
-                previous_color: None,
-                reason: Some(format!("{error:#}")),
-                seconds,
-            },
-        ),
+            previous_color: None,
+            reason: Some(format!("{error:#}")),
+            seconds,
+        }),
     };
-    if let Err(error) = save(ctx, new_state.as_ref(), &entry).await {
-        ctx.printer.warn(&format!(
-            "recording the result in {} failed: {error:#}",
-            ctx.config.state_dir
-        ));
+    if let Some(entry) = entry {
+        if let Err(error) = save_history(ctx, &entry).await {
+            ctx.printer.warn(&format!(
+                "recording the result in {} failed: {error:#}",
+                ctx.config.state_dir
+            ));
+        }
     }
     let lock_wait = lock.waited.as_secs_f64();
     lock.release();
-    let (mut summary, _) = outcome?;
+    let mut summary = outcome?;
     summary.timings.lock_wait = lock_wait;
     summary.seconds = seconds;
     summary.round_trips = ctx.host.round_trips();
     Ok(summary)
 }
 
-pub fn next_state(summary: &Summary, observed: &Observed) -> StateFile {
-    let old_image = summary.old.and_then(|old| {
-        observed
-            .containers
-            .get(&old)
-            .map(|c| c.image_ref.clone())
-            .or_else(|| observed.state.live_image.clone())
-    });
-    StateFile {
-        live_color: Some(summary.new),
-        live_image: Some(summary.image.clone()),
-        previous_color: summary.old,
-        previous_image: old_image,
-        updated: Some(record::now()),
-    }
-}
-
-pub async fn save<H: Host>(
-    ctx: &Ctx<'_, H>,
-    state_file: Option<&StateFile>,
-    entry: &HistoryEntry,
-) -> Result<()> {
-    let state_json = state_file
-        .map(serde_json::to_string)
-        .transpose()?
-        .unwrap_or_default();
+async fn save_history<H: Host>(ctx: &Ctx<'_, H>, entry: &HistoryEntry) -> Result<()> {
     let line = serde_json::to_string(entry)?;
-    run_ok(
-        ctx.host,
-        &state::record(&ctx.config.state_dir, &state_json, &line),
-    )
-    .await?;
+    run_ok(ctx.host, &state::record(&ctx.config.state_dir, "", &line)).await?;
     Ok(())
 }
 
-/// Reads the state and says what was found; refuses when the idle name is taken by a stranger.
+/// An error before anything was changed: typed failures (with their exit code and wording)
+/// pass, anything else says that nothing was touched.
+fn nothing_changed(error: anyhow::Error) -> anyhow::Error {
+    if error.downcast_ref::<Failure>().is_some() {
+        return error;
+    }
+    let cancelled = error.downcast_ref::<super::cancel::Cancelled>().is_some();
+    let advice = if cancelled {
+        ""
+    } else {
+        "; check the connection to the server and run again"
+    };
+    Failure::deploy(format!(
+        "{error:#}; nothing on the server was changed{advice}"
+    ))
+    .into()
+}
+
+/// Reads the state and says what was found.
 pub async fn observe_for_swap<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     ctx.printer.phase("read server state");
-    let observed = observe::observe(ctx).await?;
+    let observed = observe::observe(ctx).await.map_err(nothing_changed)?;
     for note in &observed.notes {
         ctx.printer.notice(note);
     }
-    let target = observed.target();
-    if let Some(foreign) = observed.containers.get(&target).filter(|c| !c.ours) {
-        return Err(Failure::deploy(format!(
-            "a container named {} exists that bluegreen did not start (no {}={} label); nothing was changed; \
-             {}; remove or rename it (docker rm -f {}) or choose another app_name",
-            foreign.name,
-            crate::server::docker::LABEL_APP,
-            ctx.config.app_name,
-            swap::serving_now(&observed),
-            foreign.name
-        ))
-        .into());
-    }
     let live = observed.live.map_or("none".to_owned(), |c| c.to_string());
-    ctx.printer
-        .info(&format!("live color: {live}; deploying to {target}"));
+    ctx.printer.info(&format!(
+        "live color: {live}; the other color is {}",
+        observed.target()
+    ));
     Ok(observed)
-}
-
-async fn locked<H: Host>(
-    ctx: &Ctx<'_, H>,
-    image_ref: &str,
-    sha: &str,
-    commit_is_built: bool,
-) -> Result<(Summary, Observed)> {
-    let mut timings = Timings::default();
-    let timings = &mut timings;
-    let observed = observe_for_swap(ctx).await?;
-    let target = observed.target();
-    if commit_is_built {
-        refuse_older_commit(ctx, &observed, sha).await?;
-    }
-
-    ctx.printer.phase(&format!("pull {image_ref}"));
-    let started = Instant::now();
-    let pull = ctx.runtime.pull(ctx.config, image_ref, target);
-    ctx.printer.info(&pull.render(ctx.host.sudo()));
-    let pulled = run_ok(ctx.host, &pull).await.map_err(|error| {
-        Failure::deploy(format!(
-            "pulling {image_ref} on the server failed: {error:#}; {}; nothing was changed; \
-             check image, registry, docker_username and docker_token",
-            swap::serving_now(&observed)
-        ))
-    })?;
-    let run_ref = pinned_reference(image_ref, &pulled.stdout);
-    timings.pull = started.elapsed().as_secs_f64();
-    ctx.printer
-        .info(&format!("pulled {run_ref} in {:.1}s", timings.pull));
-
-    let spec = RunSpec {
-        color: target,
-        image_ref: &run_ref,
-        sha,
-    };
-    let start = ctx
-        .runtime
-        .start_new(ctx.config, &spec, observed.containers.contains_key(&target));
-    let swap = Swap {
-        target,
-        image_ref: run_ref.clone(),
-        start,
-    };
-    let (health_attempts, drain) = swap::run(ctx, &observed, &swap, timings).await?;
-    let summary = Summary {
-        action: "deployed".into(),
-        old: observed.live.filter(|live| observed.running(*live)),
-        new: target,
-        image: run_ref,
-        health_attempts,
-        timings: timings.clone(),
-        drain,
-        round_trips: 0,
-        seconds: 0.0,
-    };
-    Ok((summary, observed))
 }
 
 /// With the GitHub API at hand: refuses to replace the live commit with an older one (a

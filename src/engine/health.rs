@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::observe;
 use super::Ctx;
 use crate::color::Color;
+use crate::remote::http::HttpGet;
 use crate::remote::Host;
 
 #[derive(Debug)]
@@ -52,59 +53,29 @@ impl std::fmt::Display for Unhealthy {
 }
 
 /// One probe's verdict: `Ok` when ready, `Err(reason)` otherwise.
-pub async fn probe(
-    client: &reqwest::Client,
-    url: &str,
-    expect: Option<&str>,
-) -> Result<(), String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| describe_request_error(&e))?;
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(format!("HTTP {}", status.as_u16()));
+async fn probe<H: Host>(ctx: &Ctx<'_, H>, request: &HttpGet) -> Result<(), String> {
+    let reply = ctx.host.http_get(request).await?;
+    if !(200..300).contains(&reply.status) {
+        return Err(format!("HTTP {}", reply.status));
     }
-    match expect {
-        Some(expected) if !body.contains(expected) => Err(format!("body lacks `{expected}`")),
+    match ctx.config.health_expect.as_deref() {
+        Some(expected) if !reply.body.contains(expected) => Err(format!("body lacks `{expected}`")),
         _ => Ok(()),
     }
-}
-
-pub fn describe_request_error(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".into()
-    } else if error.is_connect() {
-        "connection refused".into()
-    } else {
-        "connection closed".into()
-    }
-}
-
-pub fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("a plain HTTP client builds")
 }
 
 pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Healthy, Unhealthy> {
     let config = ctx.config;
     let port = config.port_of(color);
-    let local = ctx
-        .host
-        .forward("127.0.0.1", port)
-        .await
-        .map_err(Unhealthy::Other)?;
-    let url = format!("http://{local}{}", config.health_path);
-    let client = client(
-        config
+    let request = HttpGet {
+        host: "127.0.0.1".into(),
+        port,
+        path: config.health_path.clone(),
+        host_header: None,
+        timeout: config
             .health_interval
             .clamp(Duration::from_millis(500), Duration::from_secs(5)),
-    );
+    };
     let started = Instant::now();
     let mut attempts = 0;
     let mut last_container_check = None::<Instant>;
@@ -113,7 +84,7 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
         // Probes keep a fixed cadence: the container check below eats into the pause.
         let probe_started = Instant::now();
         let verdict = tokio::select! {
-            verdict = probe(&client, &url, config.health_expect.as_deref()) => verdict,
+            verdict = probe(ctx, &request) => verdict,
             _ = ctx.cancel.cancelled() => return Err(Unhealthy::Cancelled),
         };
         let last = match verdict {

@@ -69,6 +69,14 @@ pub async fn acquire<H: Host>(ctx: &Ctx<'_, H>, holder: &Holder) -> Result<Lock>
                 "taking the deploy lock in {} failed (is flock installed on the server?)",
                 ctx.config.state_dir
             );
+        } else if text == "noflock" {
+            return Err(Failure::deploy(format!(
+                "the server has no `flock` (util-linux), which holds the deploy lock; nothing was \
+                 changed; install util-linux on the server (it is part of every standard image) \
+                 and run again; the lock in {} was not taken",
+                ctx.config.state_dir
+            ))
+            .into());
         } else if text == "acquired" {
             return Ok(Lock {
                 running,

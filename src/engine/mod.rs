@@ -2,16 +2,20 @@
 
 pub mod cancel;
 pub mod deploy;
+#[cfg(test)]
+mod faults;
 pub mod health;
 pub mod lock;
 pub mod observe;
 pub mod plan;
 pub mod record;
 pub mod rollback;
+pub mod runbook;
 pub mod runtime;
 pub mod status;
 pub mod swap;
 pub mod switch;
+pub mod verify;
 
 use crate::printer::Printer;
 use crate::remote::Host;

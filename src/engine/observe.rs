@@ -22,6 +22,10 @@ pub struct ColorContainer {
     pub restart_count: u64,
     pub exit_code: i64,
     pub image_ref: String,
+    /// The local image id it runs (`sha256:…` of the image config), to compare with a pull.
+    pub image_id: String,
+    /// Its main process on the server while running (0 otherwise).
+    pub pid: u32,
     /// The commit it was built from (label `bluegreen.sha`), when known.
     pub sha: Option<String>,
     /// Started by bluegreen for this app (labelled), or a compose service of the file.
@@ -33,6 +37,8 @@ pub struct Observed {
     pub switch: Option<String>,
     pub switch_color: Option<Color>,
     pub live: Option<Color>,
+    /// The switch must first be pointed back at this color (it disagreed with what serves).
+    pub repoint: Option<Color>,
     pub containers: HashMap<Color, ColorContainer>,
     pub state: StateFile,
     pub lock: Option<LockRecord>,
@@ -62,6 +68,8 @@ impl Observed {
 struct Inspect {
     id: String,
     name: String,
+    #[serde(default)]
+    image: String,
     state: InspectState,
     #[serde(default)]
     restart_count: u64,
@@ -77,6 +85,8 @@ struct InspectState {
     restarting: bool,
     #[serde(default)]
     exit_code: i64,
+    #[serde(default)]
+    pid: u32,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +155,12 @@ pub fn parse_inspect(
                 restart_count: item.restart_count,
                 exit_code: item.state.exit_code,
                 image_ref,
+                image_id: item.image,
+                pid: if item.state.running {
+                    item.state.pid
+                } else {
+                    0
+                },
                 sha: labels
                     .get(docker::LABEL_SHA)
                     .cloned()
@@ -195,6 +211,7 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let mut observed = Observed {
         switch_color: None,
         live: None,
+        repoint: None,
         switch: super::switch::read(ctx, sections.switch).await?,
         containers,
         state,
@@ -203,7 +220,73 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
         notes: Vec::new(),
     };
     decide_live(&mut observed, config, &ctx.runtime)?;
+    if let Some(question) = cross_check(&mut observed) {
+        let routed = super::verify::routed_color(ctx, &observed.containers).await;
+        settle(&mut observed, question, routed);
+    }
     Ok(observed)
+}
+
+/// The switch file and the last verified state name different colors, and both run: which
+/// one nginx serves must be asked (by evidence).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Disagreement {
+    pub file: Color,
+    pub recorded: Color,
+}
+
+/// Compares the switch file with state.json (the last verified live color). A switch that was
+/// interrupted (killed between writing the file and the reload, or before recording) leaves
+/// them apart; the color that runs decides, and the switch is pointed back where needed.
+pub fn cross_check(observed: &mut Observed) -> Option<Disagreement> {
+    let (Some(file), Some(recorded)) = (observed.switch_color, observed.state.live_color) else {
+        return None;
+    };
+    if file == recorded {
+        return None;
+    }
+    match (observed.running(file), observed.running(recorded)) {
+        (true, false) | (false, false) => {
+            observed.notes.push(format!(
+                "the switch file points at {file} but the last recorded live color is {recorded},                  which is not running: {file} is taken as live (an earlier run switched but did not record it)"
+            ));
+            None
+        }
+        (false, true) => {
+            observed.live = Some(recorded);
+            observed.repoint = Some(recorded);
+            observed.notes.push(format!(
+                "the switch file points at {file}, which is not running, but the last verified live                  color is {recorded}: an earlier switch was interrupted; nginx is pointed back at {recorded} first"
+            ));
+            None
+        }
+        (true, true) => Some(Disagreement { file, recorded }),
+    }
+}
+
+/// Decides a [`Disagreement`] with the routing evidence (`routed`: the color that received a
+/// request through nginx, when it could be told).
+pub fn settle(observed: &mut Observed, question: Disagreement, routed: Option<Color>) {
+    let Disagreement { file, recorded } = question;
+    let serving = routed.unwrap_or(recorded);
+    observed.live = Some(serving);
+    let how = match routed {
+        Some(color) => format!("a request through nginx reached {color}"),
+        None => format!(
+            "which one nginx serves could not be told, so the last verified color {recorded} is taken"
+        ),
+    };
+    if serving == file && routed.is_some() {
+        observed.notes.push(format!(
+            "the switch file points at {file} and {how}, but the last recorded live color is              {recorded}: an earlier run switched without recording it; {file} is taken as live"
+        ));
+    } else {
+        observed.repoint = Some(serving);
+        observed.notes.push(format!(
+            "the switch file points at {file} but the last verified live color is {recorded},              and both run; {how}; nginx is pointed at {serving} first and {} is drained before it is replaced",
+            serving.other()
+        ));
+    }
 }
 
 /// What holds the switch, for messages.
@@ -327,6 +410,8 @@ mod tests {
                         restart_count: 0,
                         exit_code: 0,
                         image_ref: "i".into(),
+                        image_id: "sha256:i".into(),
+                        pid: 1,
                         sha: None,
                         ours: true,
                     },
@@ -337,6 +422,7 @@ mod tests {
             switch: switch.map(str::to_owned),
             switch_color: None,
             live: None,
+            repoint: None,
             containers,
             state: StateFile::default(),
             lock: None,

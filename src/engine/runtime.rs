@@ -43,19 +43,19 @@ impl<'a> Runtime<'a> {
         docker::login_and_pull(config, image_ref, config.docker_token.as_ref(), argv)
     }
 
-    /// Commands that start a fresh container of `image_ref` as `color`. `exists`: a container of
-    /// that color is there (stopped or not) and must be replaced first.
-    pub fn start_new(&self, config: &Config, spec: &RunSpec, exists: bool) -> Vec<ServerCommand> {
+    /// Commands that start a fresh container of `image_ref` as `color` (its name is free).
+    pub fn start_new(&self, config: &Config, spec: &RunSpec) -> Vec<ServerCommand> {
         match self {
-            Runtime::Container(mode) => {
-                let mut commands = Vec::new();
-                if exists {
-                    commands.push(docker::remove(config, spec.color));
-                }
-                commands.push(docker::run(config, mode, spec));
-                commands
-            }
+            Runtime::Container(mode) => vec![docker::run(config, mode, spec)],
             Runtime::Compose(compose) => vec![compose.up(spec.image_ref, spec.color)],
+        }
+    }
+
+    /// Removes a color's container (stopped or not).
+    pub fn remove(&self, config: &Config, color: Color, image_ref: &str) -> ServerCommand {
+        match self {
+            Runtime::Container(_) => docker::remove(config, color),
+            Runtime::Compose(compose) => compose.remove(image_ref, color),
         }
     }
 
@@ -68,17 +68,23 @@ impl<'a> Runtime<'a> {
 
     /// Stops a color; with `keep_old: false` also removes it.
     pub fn stop(&self, config: &Config, color: Color, image_ref: &str) -> Vec<ServerCommand> {
+        self.stop_within(config, color, image_ref, config.stop_timeout.as_secs())
+    }
+
+    /// [`Runtime::stop`] with its own grace period (a cancelled run has seconds left).
+    pub fn stop_within(
+        &self,
+        config: &Config,
+        color: Color,
+        image_ref: &str,
+        grace_secs: u64,
+    ) -> Vec<ServerCommand> {
         let mut commands = match self {
-            Runtime::Container(_) => vec![docker::stop(config, color)],
-            Runtime::Compose(compose) => {
-                vec![compose.stop(image_ref, color, config.stop_timeout.as_secs())]
-            }
+            Runtime::Container(_) => vec![docker::stop(config, color, grace_secs)],
+            Runtime::Compose(compose) => vec![compose.stop(image_ref, color, grace_secs)],
         };
         if !config.keep_old {
-            commands.push(match self {
-                Runtime::Container(_) => docker::remove(config, color),
-                Runtime::Compose(compose) => compose.remove(image_ref, color),
-            });
+            commands.push(self.remove(config, color, image_ref));
         }
         commands
     }

@@ -1,24 +1,22 @@
-//! The runbook both `deploy` and `rollback` follow once the new color's start commands are
-//! known: start → healthy → switch → verify → drain → stop old. Each failure path sits beside
-//! the step it guards and leaves the old color serving.
+//! Runs a [`Runbook`] step by step. A failure at a step takes that step's undo: nothing, stop
+//! the new color, or switch back and stop it; after the verified, recorded switch failures are
+//! only reported. Cancellation is checked before every step and interrupts every wait.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use super::health::{self, Unhealthy};
-use super::observe::Observed;
-use super::{switch, Ctx};
+use super::observe::{ColorContainer, Observed};
+use super::record::{self, StateFile};
+use super::runbook::{Image, Runbook, Step, Undo};
+use super::verify::{self, Proof};
+use super::{cancel::Cancelled, switch, Ctx};
 use crate::color::Color;
 use crate::failure::Failure;
-use crate::remote::{run_ok, Host};
-use crate::server::{docker, nginx, ServerCommand};
-
-pub struct Swap {
-    pub target: Color,
-    pub image_ref: String,
-    pub start: Vec<ServerCommand>,
-}
+use crate::remote::{run_ok, Host, Output};
+use crate::server::{docker, routes::Connections, state, ServerCommand};
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Timings {
@@ -43,17 +41,27 @@ pub struct Summary {
     pub drain: String,
     pub round_trips: usize,
     pub seconds: f64,
+    /// The image was already live: nothing changed.
+    pub unchanged: bool,
+    /// How the switch was shown to work ("" when unchanged).
+    pub proof: String,
 }
 
 impl Summary {
     pub fn line(&self) -> String {
+        if self.unchanged {
+            return format!(
+                "already live: {} serves {}; nothing was changed (use --force to redeploy)",
+                self.new, self.image
+            );
+        }
         let old = self.old.map_or("nothing".to_owned(), |c| c.to_string());
         let t = &self.timings;
         format!(
-            "{} {}: {old} → {} in {:.1}s (lock {:.1}s, pull {:.1}s, start {:.1}s, health {:.2}s in {} probes, \
+            "{} {}: {old} → {} in {:.1}s; {} (lock {:.1}s, pull {:.1}s, start {:.1}s, health {:.2}s in {} probes, \
              switch {:.2}s, verify {:.2}s, drain {:.2}s, stop old {:.1}s); {} SSH round trips",
-            self.action, self.image, self.new, self.seconds, t.lock_wait, t.pull, t.start, t.health,
-            self.health_attempts, t.switch, t.verify, t.drain, t.stop, self.round_trips
+            self.action, self.image, self.new, self.seconds, self.proof, t.lock_wait, t.pull, t.start,
+            t.health, self.health_attempts, t.switch, t.verify, t.drain, t.stop, self.round_trips
         )
     }
 }
@@ -62,25 +70,513 @@ impl Summary {
 pub fn serving_now(observed: &Observed) -> String {
     match observed.live {
         Some(color) if observed.running(color) => format!("{color} still serves traffic"),
-        Some(color) => {
-            format!("nginx still points at {color} (which was not running before this deploy)")
-        }
+        Some(color) => format!(
+            "nginx still points at {color}, which was not running before this run: nothing serves"
+        ),
         None => "nothing served before this first deploy".to_owned(),
     }
+}
+
+/// What serves after a failed run, checked: the old color running is not enough when nginx
+/// itself does not answer. (Skipped after a signal: there is no time for a request.)
+async fn serving_after_failure<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> String {
+    let claimed = serving_now(observed);
+    let Some(live) = observed.live.filter(|c| observed.running(*c)) else {
+        return claimed;
+    };
+    if ctx.cancel.is_cancelled() {
+        return claimed;
+    }
+    match verify::through_nginx(ctx).await {
+        Ok(_) => claimed,
+        Err(reason) => format!(
+            "{live} is running but nginx does not serve it ({} answers: {reason}): the site is down; check nginx",
+            ctx.config.verify_url.render()
+        ),
+    }
+}
+
+/// What the request asks beyond the runbook.
+pub struct Request<'a> {
+    /// "deploy" or "rollback", for the history.
+    pub action: &'a str,
+    /// Redeploy even when the image is already live.
+    pub force: bool,
+}
+
+/// What the steps found out so far.
+struct Progress {
+    image: String,
+    image_id: Option<String>,
+    containers: HashMap<Color, ColorContainer>,
+    baseline: Connections,
+    proof: Option<Proof>,
+    repointed: bool,
+    health_attempts: u32,
+    drain: String,
+    timings: Timings,
+    unchanged: bool,
+}
+
+/// A step's failure: what went wrong, the advice, and the logs to show.
+struct StepError {
+    cause: String,
+    advice: &'static str,
+    logs: Vec<String>,
+}
+
+impl StepError {
+    /// `cause: error` with `advice`; a cancellation stays a plain "cancelled" with no advice.
+    fn new(
+        error: anyhow::Error,
+        cause: impl FnOnce(&anyhow::Error) -> String,
+        advice: &'static str,
+    ) -> StepError {
+        if error.downcast_ref::<Cancelled>().is_some() {
+            return error.into();
+        }
+        StepError {
+            cause: cause(&error),
+            advice,
+            logs: Vec::new(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for StepError {
+    fn from(error: anyhow::Error) -> Self {
+        let cancelled = error.downcast_ref::<Cancelled>().is_some();
+        StepError {
+            cause: format!("{error:#}"),
+            advice: if cancelled {
+                ""
+            } else {
+                "fix the problem and run again"
+            },
+            logs: Vec::new(),
+        }
+    }
+}
+
+pub async fn run<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    request: &Request<'_>,
+) -> Result<Summary> {
+    let mut progress = Progress {
+        image: String::new(),
+        image_id: None,
+        containers: observed.containers.clone(),
+        baseline: Connections::default(),
+        proof: None,
+        repointed: false,
+        health_attempts: 0,
+        drain: "nothing to drain".into(),
+        timings: Timings::default(),
+        unchanged: false,
+    };
+    for entry in &runbook.entries {
+        if progress.unchanged {
+            break;
+        }
+        let keeps_old = progress.proof == Some(Proof::Unverified);
+        if keeps_old
+            && matches!(entry.step, Step::Drain(c) | Step::Stop(c) if Some(c) == runbook.old)
+        {
+            continue;
+        }
+        let outcome = match ctx.cancel.check() {
+            Err(cancelled) => Err(StepError::from(anyhow::Error::new(cancelled))),
+            Ok(()) => step(ctx, observed, runbook, request, &entry.step, &mut progress).await,
+        };
+        let Err(error) = outcome else { continue };
+        if entry.undo == Undo::Report {
+            ctx.printer.warn(&format!(
+                "{}; {} serves traffic (verified); {} may still be running",
+                error.cause,
+                runbook.target,
+                runbook.target.other()
+            ));
+            continue;
+        }
+        return Err(undo(ctx, observed, runbook, entry.undo, &progress, error).await);
+    }
+    let old = runbook.old;
+    Ok(Summary {
+        action: if request.action == "rollback" {
+            "rolled back to".into()
+        } else {
+            "deployed".into()
+        },
+        old,
+        new: runbook.target,
+        image: progress.image,
+        health_attempts: progress.health_attempts,
+        timings: progress.timings,
+        drain: progress.drain,
+        round_trips: 0,
+        seconds: 0.0,
+        unchanged: progress.unchanged,
+        proof: progress
+            .proof
+            .map(|p| p.describe(runbook.target))
+            .unwrap_or_default(),
+    })
+}
+
+/// Runs a command; on a signal, a command already under way gets 1.5 s to finish so
+/// that what it did is known, then the run is cancelled.
+async fn run_step<H: Host>(ctx: &Ctx<'_, H>, command: &ServerCommand) -> Result<Output> {
+    ctx.printer.info(&command.render(ctx.host.sudo()));
+    let running = run_ok(ctx.host, command);
+    tokio::pin!(running);
+    tokio::select! {
+        result = &mut running => result,
+        _ = ctx.cancel.cancelled() => {
+            let _finished_or_not = tokio::time::timeout(Duration::from_millis(1500), running).await;
+            Err(Cancelled.into())
+        }
+    }
+}
+
+async fn run_all<H: Host>(ctx: &Ctx<'_, H>, commands: &[ServerCommand]) -> Result<Vec<Output>> {
+    let mut outputs = Vec::with_capacity(commands.len());
+    for command in commands {
+        outputs.push(run_step(ctx, command).await?);
+    }
+    Ok(outputs)
 }
 
 fn secs(since: Instant) -> f64 {
     since.elapsed().as_secs_f64()
 }
 
-/// Stops the new color after a failed attempt; best effort, the error already says what failed.
-async fn stop_new<H: Host>(ctx: &Ctx<'_, H>, swap: &Swap) -> String {
-    for command in ctx.runtime.stop(ctx.config, swap.target, &swap.image_ref) {
-        if let Err(error) = run_ok(ctx.host, &command).await {
-            return format!("stopping {} also failed: {error:#}", swap.target);
+async fn step<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    request: &Request<'_>,
+    step: &Step,
+    progress: &mut Progress,
+) -> Result<(), StepError> {
+    let target = runbook.target;
+    let started = Instant::now();
+    ctx.printer.phase(&step.describe(ctx));
+    match step {
+        Step::Repoint(_) => {
+            run_all(ctx, &step.commands(ctx, observed, "")).await?;
+            progress.repointed = true;
+        }
+        Step::Pull(reference) => {
+            let outputs = run_all(ctx, &step.commands(ctx, observed, ""))
+                .await
+                .map_err(|e| {
+                    StepError::new(
+                        e,
+                        |e| format!("pulling {reference} on the server failed: {e:#}"),
+                        "check image, registry, docker_username and docker_token",
+                    )
+                })?;
+            let stdout = &outputs[0].stdout;
+            progress.image = super::deploy::pinned_reference(reference, stdout);
+            progress.image_id = stdout
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("id "))
+                .map(str::to_owned);
+            progress.timings.pull = secs(started);
+            ctx.printer.info(&format!(
+                "pulled {} in {:.1}s",
+                progress.image, progress.timings.pull
+            ));
+        }
+        Step::StopIfLive => {
+            let live = observed
+                .live
+                .and_then(|c| observed.containers.get(&c).filter(|c| c.running));
+            let same = live.is_some_and(|c| {
+                c.image_ref == progress.image
+                    || progress
+                        .image_id
+                        .as_deref()
+                        .is_some_and(|id| id == c.image_id)
+            });
+            if same && !request.force {
+                progress.unchanged = true;
+            }
+        }
+        Step::Drain(color) => {
+            let outputs = run_all(ctx, &step.commands(ctx, observed, "")).await?;
+            progress.drain = drained_text(*color, &outputs[0], started);
+            ctx.printer.info(&progress.drain);
+            progress.timings.drain += secs(started);
+        }
+        Step::Remove(_) => {
+            run_all(ctx, &step.commands(ctx, observed, "")).await?;
+        }
+        Step::Start(_, source, _) => {
+            if let Image::Known(image) = source {
+                progress.image = image.clone();
+            }
+            run_all(ctx, &step.commands(ctx, observed, &progress.image)).await?;
+            progress.timings.start = secs(started);
+        }
+        Step::StartKept(_, image) => {
+            progress.image = image.clone();
+            run_all(ctx, &step.commands(ctx, observed, "")).await?;
+            progress.timings.start = secs(started);
+        }
+        Step::CheckRunsImage(color) => check_runs_image(ctx, *color, progress).await?,
+        Step::WaitHealthy(color) => wait_healthy(ctx, *color, progress).await?,
+        Step::Baseline => {
+            progress.containers = super::observe::containers(ctx).await?;
+            progress.baseline = verify::connections(ctx, &progress.containers).await?;
+        }
+        Step::Switch(_) => {
+            let commands = step.commands(ctx, observed, "");
+            switch::apply(ctx, &commands).await.map_err(|e| {
+                StepError::new(
+                    e,
+                    |e| format!("switching traffic to {target} failed: {e:#}"),
+                    "fix the nginx settings and deploy again",
+                )
+            })?;
+            progress.timings.switch = secs(started);
+        }
+        Step::Verify(color) => {
+            let deadline = Duration::from_secs(10);
+            let proof = verify::verify(
+                ctx,
+                *color,
+                &progress.baseline,
+                &progress.containers,
+                deadline,
+            )
+            .await
+            .map_err(|e| {
+                StepError::new(
+                    e,
+                    |e| format!("{e:#}"),
+                    "check that nginx includes nginx_switch_file (a file bind-mounted into a \
+                         container by itself never sees the change), then deploy again",
+                )
+            })?;
+            ctx.printer.info(&proof.describe(*color));
+            if proof == Proof::Unverified {
+                ctx.printer.warn(&format!(
+                    "unverified switch: {} is kept running; check how nginx reaches the colors",
+                    target.other()
+                ));
+            }
+            progress.proof = Some(proof);
+            progress.timings.verify = secs(started);
+        }
+        Step::Record => {
+            let state_json = state_after(observed, runbook, progress);
+            let command = state::record(&ctx.config.state_dir, &state_json, "");
+            run_step(ctx, &command).await.map_err(|e| {
+                StepError::new(
+                    e,
+                    |e| {
+                        format!(
+                            "recording the deploy in {} failed: {e:#}",
+                            ctx.config.state_dir
+                        )
+                    },
+                    "make room in (or fix the permissions of) state_dir, then deploy again",
+                )
+            })?;
+        }
+        Step::Stop(_) => {
+            run_all(ctx, &step.commands(ctx, observed, "")).await?;
+            progress.timings.stop = secs(started);
         }
     }
-    format!("{} was stopped", swap.target)
+    Ok(())
+}
+
+fn drained_text(color: Color, output: &Output, started: Instant) -> String {
+    let mut words = output.stdout.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("drained"), _) => format!("{color} drained in {:.1}s", secs(started)),
+        (Some("busy"), Some(n)) => format!("{color} still had {n} connections after drain_timeout"),
+        _ => format!("{color}'s connections could not be read; waited drain_timeout"),
+    }
+}
+
+async fn wait_healthy<H: Host>(
+    ctx: &Ctx<'_, H>,
+    color: Color,
+    progress: &mut Progress,
+) -> Result<(), StepError> {
+    let started = Instant::now();
+    match health::wait_healthy(ctx, color).await {
+        Ok(healthy) => {
+            progress.health_attempts = healthy.attempts;
+            progress.timings.health = healthy.elapsed.as_secs_f64();
+            ctx.printer.info(&format!(
+                "{color} healthy after {:.2}s ({} probes)",
+                progress.timings.health, healthy.attempts
+            ));
+            Ok(())
+        }
+        Err(Unhealthy::Cancelled) => Err(anyhow::Error::new(Cancelled).into()),
+        Err(unhealthy) => Err(StepError {
+            logs: print_logs(ctx, color).await,
+            cause: format!(
+                "health check of {color} (127.0.0.1:{}{}) failed after {:.1}s: {unhealthy}",
+                ctx.config.port_of(color),
+                ctx.config.health_path,
+                started.elapsed().as_secs_f64()
+            ),
+            advice: "see its log lines above, fix the app and deploy again",
+        }),
+    }
+}
+
+/// Compose mode: a file with a fixed tag runs whatever that tag is, not what was pulled.
+async fn check_runs_image<H: Host>(
+    ctx: &Ctx<'_, H>,
+    color: Color,
+    progress: &mut Progress,
+) -> Result<(), StepError> {
+    let containers = super::observe::containers(ctx).await?;
+    let running = containers
+        .get(&color)
+        .map(|c| c.image_id.clone())
+        .unwrap_or_default();
+    match &progress.image_id {
+        Some(pulled) if *pulled != running => Err(StepError {
+            cause: format!(
+                "the compose service of {color} runs image {} instead of the pulled {} ({})",
+                short_id(&running),
+                progress.image,
+                short_id(pulled)
+            ),
+            advice: "write `image: ${BLUEGREEN_IMAGE}` for the service in the compose file so it runs exactly the deployed image",
+            logs: Vec::new(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    &hex[..hex.len().min(12)]
+}
+
+/// state.json after the switch: the new live image, and the previous good one.
+fn state_after(observed: &Observed, runbook: &Runbook, progress: &Progress) -> String {
+    let previous_color = observed.live.filter(|live| *live != runbook.target);
+    let previous_image = previous_color.and_then(|color| {
+        observed
+            .containers
+            .get(&color)
+            .map(|c| c.image_ref.clone())
+            .or_else(|| observed.state.live_image.clone())
+    });
+    let state = StateFile {
+        live_color: Some(runbook.target),
+        live_image: Some(progress.image.clone()),
+        previous_color,
+        previous_image,
+        updated: Some(record::now()),
+    };
+    serde_json::to_string(&state).expect("state serializes")
+}
+
+/// Undoes what a failed step leaves and builds the one error line: cause, what serves now,
+/// what was undone, what to do. After a signal the undo gets [`UNDO_BUDGET`], so the process
+/// ends within the 5 s a cancelled runner waits; what did not finish is said.
+async fn undo<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    kind: Undo,
+    progress: &Progress,
+    error: StepError,
+) -> anyhow::Error {
+    if !ctx.cancel.is_cancelled() {
+        return undo_now(ctx, observed, runbook, kind, progress, error).await;
+    }
+    let target = runbook.target;
+    let cause = error.cause.clone();
+    match tokio::time::timeout(UNDO_BUDGET, undo_now(ctx, observed, runbook, kind, progress, error)).await {
+        Ok(error) => error,
+        Err(_elapsed) => Failure::deploy(format!(
+            "{cause}; undoing did not finish within {}s of the signal: {target} may still be \
+             running and nginx may point at it; run `bluegreen status`, then `bluegreen deploy` again",
+            UNDO_BUDGET.as_secs_f64()
+        ))
+        .into(),
+    }
+}
+
+const UNDO_BUDGET: Duration = Duration::from_millis(2500);
+
+async fn undo_now<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    undo: Undo,
+    progress: &Progress,
+    error: StepError,
+) -> anyhow::Error {
+    let target = runbook.target;
+    let mut done = Vec::new();
+    if undo == Undo::SwitchBack {
+        // The record may have been written before its answer was lost: put the old one back.
+        let previous = serde_json::to_string(&observed.state).expect("state serializes");
+        if let Err(error) = run_ok(
+            ctx.host,
+            &state::record(&ctx.config.state_dir, &previous, ""),
+        )
+        .await
+        {
+            done.push(format!("restoring state.json failed: {error:#}"));
+        }
+        done.push(
+            match switch::back(ctx, observed, progress.repointed).await {
+                Ok(text) => text,
+                Err(back) => format!("switching back failed too: {back:#}"),
+            },
+        );
+    }
+    if matches!(undo, Undo::StopNew | Undo::SwitchBack) {
+        done.push(stop_new(ctx, target, &progress.image).await);
+    } else {
+        done.push("nothing was changed".into());
+    }
+    let serving = serving_after_failure(ctx, observed).await;
+    let advice = if error.advice.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", error.advice)
+    };
+    Failure::deploy(format!(
+        "{}; {serving}; {}{advice}",
+        error.cause,
+        done.join("; ")
+    ))
+    .serving(serving)
+    .logs(error.logs)
+    .into()
+}
+
+/// Stops the new color after a failed attempt; best effort, the error already says what failed.
+/// After a signal it gets one second of grace: it never served alone, and time is short.
+async fn stop_new<H: Host>(ctx: &Ctx<'_, H>, color: Color, image: &str) -> String {
+    let grace = if ctx.cancel.is_cancelled() {
+        1
+    } else {
+        ctx.config.stop_timeout.as_secs()
+    };
+    for command in ctx.runtime.stop_within(ctx.config, color, image, grace) {
+        if let Err(error) = run_ok(ctx.host, &command).await {
+            return format!("stopping {color} also failed: {error:#}");
+        }
+    }
+    format!("{color} is not running")
 }
 
 /// Prints the new color's last log lines and returns them (for the step summary).
@@ -111,170 +607,4 @@ async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Vec<String> {
         ctx.printer.info(&format!("  | {line}"));
     }
     lines
-}
-
-pub async fn run<H: Host>(
-    ctx: &Ctx<'_, H>,
-    observed: &Observed,
-    swap: &Swap,
-    timings: &mut Timings,
-) -> Result<(u32, String)> {
-    let target = swap.target;
-    let fail_with_logs = |what: String, after: String, logs: Vec<String>| -> anyhow::Error {
-        let serving = serving_now(observed);
-        Failure::deploy(format!("{what}; {serving}; {after}"))
-            .serving(serving)
-            .logs(logs)
-            .into()
-    };
-    let fail = |what: String, after: String| fail_with_logs(what, after, Vec::new());
-
-    ctx.printer.phase(&format!("start {target}"));
-    let started = Instant::now();
-    for command in &swap.start {
-        ctx.printer.info(&command.render(ctx.host.sudo()));
-        if let Err(error) = run_ok(ctx.host, command).await {
-            let stopped = stop_new(ctx, swap).await;
-            return Err(fail(
-                format!("starting {target} failed: {error:#}"),
-                format!("{stopped}; fix the problem and deploy again"),
-            ));
-        }
-    }
-    timings.start = secs(started);
-
-    ctx.printer
-        .phase(&format!("wait for {target} to be healthy"));
-    let started = Instant::now();
-    let healthy = match health::wait_healthy(ctx, target).await {
-        Ok(healthy) => healthy,
-        Err(unhealthy) => {
-            let logs = match unhealthy {
-                Unhealthy::Cancelled => Vec::new(),
-                _ => print_logs(ctx, target).await,
-            };
-            let stopped = stop_new(ctx, swap).await;
-            let what = format!(
-                "health check of {target} (127.0.0.1:{}{}) failed after {:.1}s: {unhealthy}",
-                ctx.config.port_of(target),
-                ctx.config.health_path,
-                started.elapsed().as_secs_f64()
-            );
-            return Err(fail_with_logs(
-                what,
-                format!("{stopped}; see its log lines above, fix the app and deploy again"),
-                logs,
-            ));
-        }
-    };
-    timings.health = healthy.elapsed.as_secs_f64();
-    ctx.printer.info(&format!(
-        "{target} healthy after {:.2}s ({} probes)",
-        timings.health, healthy.attempts
-    ));
-
-    if ctx.cancel.is_cancelled() {
-        let stopped = stop_new(ctx, swap).await;
-        return Err(fail("cancelled before the switch".into(), stopped));
-    }
-
-    ctx.printer.phase(&format!("switch nginx to {target}"));
-    let started = Instant::now();
-    if let Err(error) = switch::switch_to(ctx, target, observed).await {
-        let stopped = stop_new(ctx, swap).await;
-        return Err(fail(
-            format!("switching nginx to {target} failed: {error:#}"),
-            format!("{stopped}; fix the nginx settings and deploy again"),
-        ));
-    }
-    timings.switch = secs(started);
-    ctx.printer.info(&format!(
-        "nginx reloaded, pointing at {target} (port {})",
-        ctx.config.port_of(target)
-    ));
-
-    let started = Instant::now();
-    match switch::verify(ctx, target, Duration::from_secs(10)).await {
-        Ok(verified) => {
-            let by = if verified.identified {
-                format!("served by {target}")
-            } else {
-                "served".to_owned()
-            };
-            ctx.printer.info(&format!(
-                "verified through nginx: {by} after {} attempts",
-                verified.attempts
-            ));
-        }
-        Err(error) => {
-            let switched_back = match observed.live {
-                Some(_) => match switch::restore(ctx, observed, true).await {
-                    Ok(()) => "switched back".to_owned(),
-                    Err(back) => format!("switching back failed too: {back:#}"),
-                },
-                None => "there was no previous color to switch back to".to_owned(),
-            };
-            let stopped = stop_new(ctx, swap).await;
-            return Err(fail(
-                format!("{error:#}; {switched_back}"),
-                format!("{stopped}; check nginx and verify_url, then deploy again"),
-            ));
-        }
-    }
-    timings.verify = secs(started);
-
-    let drained = drain_and_stop_old(ctx, observed, target, timings).await;
-    Ok((healthy.attempts, drained))
-}
-
-/// After a verified switch the new color serves; the old one is drained and stopped.
-/// Failures here are reported but do not undo the deploy.
-async fn drain_and_stop_old<H: Host>(
-    ctx: &Ctx<'_, H>,
-    observed: &Observed,
-    target: Color,
-    timings: &mut Timings,
-) -> String {
-    let old = target.other();
-    if !observed.running(old) {
-        return "nothing to drain".into();
-    }
-    ctx.printer.phase(&format!("drain and stop {old}"));
-    if ctx.cancel.is_cancelled() {
-        ctx.printer.warn(&format!(
-            "cancelled: {old} is left running (no longer receiving traffic)"
-        ));
-        return format!("{old} left running (cancelled)");
-    }
-    let started = Instant::now();
-    let drain = nginx::drain(ctx.config.port_of(old), ctx.config.drain_timeout);
-    let drained = match run_ok(ctx.host, &drain).await {
-        Ok(output) if output.stdout.starts_with("drained") => {
-            format!("{old} drained in {:.1}s", started.elapsed().as_secs_f64())
-        }
-        Ok(output) => format!(
-            "{old} still had {} connections after drain_timeout",
-            output.stdout.split_whitespace().nth(1).unwrap_or("?")
-        ),
-        Err(error) => format!(
-            "could not watch {old}'s connections ({error:#}); stopped after the reload anyway"
-        ),
-    };
-    ctx.printer.info(&drained);
-    timings.drain = secs(started);
-    let started = Instant::now();
-    let old_image = observed
-        .containers
-        .get(&old)
-        .map(|c| c.image_ref.clone())
-        .unwrap_or_default();
-    for command in ctx.runtime.stop(ctx.config, old, &old_image) {
-        if let Err(error) = run_ok(ctx.host, &command).await {
-            ctx.printer.warn(&format!(
-                "{error:#}; {target} serves traffic, {old} may still be running"
-            ));
-        }
-    }
-    timings.stop = secs(started);
-    drained
 }

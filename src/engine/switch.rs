@@ -1,12 +1,9 @@
 //! Pointing traffic at a color: write the switch file atomically, `nginx -t`, graceful reload
 //! (or replace one nftables DNAT rule); restore the previous switch whenever a step fails.
-//! Then verify through nginx.
+//! Verification lives in [`super::verify`].
 
-use std::time::{Duration, Instant};
+use anyhow::Result;
 
-use anyhow::{anyhow, Result};
-
-use super::health;
 use super::observe::Observed;
 use super::Ctx;
 use crate::color::Color;
@@ -85,130 +82,41 @@ pub async fn restore(ctx: &Ctx<'_, impl Host>, observed: &Observed, reload: bool
         None => nginx::remove_switch_file(&config.nginx_switch_file),
     };
     run_ok(ctx.host, &command).await?;
+    // No `nginx -t` first: this content is what nginx ran with before, and a reload of a
+    // configuration nginx rejects keeps the running one anyway.
     if reload && previous.is_some() {
-        run_ok(ctx.host, &nginx::test_config(&config.nginx_test_command)).await?;
         run_ok(ctx.host, &nginx::reload(&config.nginx_reload_command)).await?;
     }
     Ok(())
 }
 
-/// Switches to `color`. On failure the previous switch is back and traffic flows as before;
-/// the error says which step failed.
-pub async fn switch_to(ctx: &Ctx<'_, impl Host>, color: Color, observed: &Observed) -> Result<()> {
-    let mut steps = commands(ctx, color).into_iter();
-    // The first step changes the switch (an nftables load is atomic: it fails whole).
-    run_ok(ctx.host, &steps.next().expect("a switch has a first step")).await?;
-    if let Some(test) = steps.next() {
-        if let Err(error) = run_ok(ctx.host, &test).await {
-            // The failed test means nginx never loaded the new file: restore without reload.
-            let restored = restore(ctx, observed, false).await;
-            return Err(anyhow!("{error:#}; {}", restore_note(restored)));
-        }
-    }
-    if let Some(reload) = steps.next() {
-        if let Err(error) = run_ok(ctx.host, &reload).await {
-            let restored = restore(ctx, observed, true).await;
-            return Err(anyhow!("{error:#}; {}", restore_note(restored)));
-        }
+/// Runs a switch's commands in order; the runner switches back when one fails.
+pub async fn apply(ctx: &Ctx<'_, impl Host>, commands: &[ServerCommand]) -> Result<()> {
+    for command in commands {
+        ctx.printer.info(&command.render(ctx.host.sudo()));
+        run_ok(ctx.host, command).await?;
     }
     Ok(())
 }
 
-fn restore_note(restored: Result<()>) -> String {
-    match restored {
-        Ok(()) => "the previous switch file was restored".into(),
-        Err(error) => format!("restoring the previous switch file also failed: {error:#}"),
-    }
-}
-
-#[derive(Debug)]
-pub struct Verified {
-    pub attempts: u32,
-    pub identified: bool,
-}
-
-/// Which color a response names: header `X-Bluegreen-Color`, or `"color":"…"` in its body.
-pub fn color_in_response(header: Option<&str>, body: &str) -> Option<Color> {
-    if let Some(color) = header.and_then(Color::parse) {
-        return Some(color);
-    }
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    Color::BOTH
-        .into_iter()
-        .find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
-}
-
-/// Fetches `verify_url` on the server until it is served (2xx, and by `color` when the
-/// response names one), for up to `deadline`.
-pub async fn verify(
+/// Points traffic back where it was before this run (`repointed`: at the live color this run
+/// pointed it at first). Says what it did.
+pub async fn back(
     ctx: &Ctx<'_, impl Host>,
-    color: Color,
-    deadline: Duration,
-) -> Result<Verified> {
-    let url = &ctx.config.verify_url;
-    let local = ctx.host.forward(&url.host, url.port).await?;
-    let client = health::client(Duration::from_secs(5));
-    let started = Instant::now();
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let outcome = async {
-            let response = client
-                .get(format!("http://{local}{}", url.path))
-                .header("Host", &url.host)
-                .send()
-                .await
-                .map_err(|e| health::describe_request_error(&e))?;
-            let status = response.status();
-            let header = response
-                .headers()
-                .get("x-bluegreen-color")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let body = response.text().await.unwrap_or_default();
-            if !status.is_success() {
-                return Err(format!("HTTP {}", status.as_u16()));
-            }
-            match color_in_response(header.as_deref(), &body) {
-                Some(served) if served != color => Err(format!("served by {served}, not {color}")),
-                Some(_) => Ok(true),
-                None => Ok(false),
-            }
+    observed: &Observed,
+    repointed: bool,
+) -> Result<String> {
+    match (repointed, observed.live) {
+        (true, Some(live)) => {
+            apply(ctx, &commands(ctx, live)).await?;
+            Ok(format!("switched back to {live}"))
         }
-        .await;
-        match outcome {
-            Ok(identified) => {
-                return Ok(Verified {
-                    attempts,
-                    identified,
-                })
-            }
-            Err(reason) if started.elapsed() >= deadline => {
-                return Err(anyhow!(
-                    "verification through nginx ({}) failed after {attempts} attempts: {reason}",
-                    url.render()
-                ))
-            }
-            Err(reason) => ctx.printer.progress(&format!(
-                "verify {}: {reason} (attempt {attempts})",
-                url.render()
-            )),
+        _ => {
+            restore(ctx, observed, true).await?;
+            Ok(match observed.switch_color.or(observed.live) {
+                Some(color) => format!("switched back to {color}"),
+                None => "the new switch was removed".to_owned(),
+            })
         }
-        ctx.cancel.sleep(Duration::from_millis(100)).await?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_color_in_a_response() {
-        assert_eq!(color_in_response(Some("green"), ""), Some(Color::Green));
-        assert_eq!(
-            color_in_response(None, r#"{"status":"UP", "color": "blue"}"#),
-            Some(Color::Blue)
-        );
-        assert_eq!(color_in_response(None, r#"{"status":"UP"}"#), None);
     }
 }

@@ -2,9 +2,10 @@
 //! [`ssh::SshHost`] is the real one (one multiplexed OpenSSH connection per run).
 
 pub mod hostkey;
+pub mod http;
 pub mod ssh;
 
-use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Result;
 use tokio::io::AsyncBufRead;
@@ -54,7 +55,8 @@ impl Running {
 }
 
 pub trait Host {
-    /// Runs a command to completion. A non-zero exit is not an error here: callers decide.
+    /// Runs a command to completion, stopped on the server after [`Host::deadline`] (then an
+    /// error). A non-zero exit is not an error here: callers decide.
     fn run(
         &self,
         command: &ServerCommand,
@@ -66,12 +68,12 @@ pub trait Host {
         command: &ServerCommand,
     ) -> impl std::future::Future<Output = Result<Running>> + Send;
 
-    /// A local address whose connections reach `host:port` as seen from the server.
-    fn forward(
+    /// An HTTP GET as the server would send it (through a port forward). `Err` is a short
+    /// reason ("connection refused"); a reply with any status is `Ok`.
+    fn http_get(
         &self,
-        host: &str,
-        port: u16,
-    ) -> impl std::future::Future<Output = Result<SocketAddr>> + Send;
+        request: &http::HttpGet,
+    ) -> impl std::future::Future<Output = Result<http::HttpReply, String>> + Send;
 
     /// Whether privileged commands get `sudo -n`.
     fn sudo(&self) -> bool;
@@ -97,7 +99,28 @@ pub async fn run_ok(host: &impl Host, command: &ServerCommand) -> Result<Output>
 
 pub fn exit_text(code: Option<i32>) -> String {
     match code {
+        // What coreutils `timeout` returns when it had to stop the command.
+        Some(124) | Some(137) => "did not finish within command_timeout".to_owned(),
         Some(code) => format!("exit {code}"),
         None => "killed by a signal or connection lost".to_owned(),
     }
+}
+
+/// The argv that enforces the deadline on the server: the command is stopped there (TERM, then
+/// KILL 5 s later) even when the connection is gone, so a hung `docker` or `nginx -t` never
+/// holds the deploy forever.
+pub fn with_deadline(argv: Vec<String>, deadline: Duration) -> Vec<String> {
+    let seconds = deadline.as_secs().max(1).to_string();
+    let mut wrapped = vec!["timeout".into(), "-k".into(), "5".into(), seconds];
+    wrapped.extend(argv);
+    wrapped
+}
+
+/// The error of a command that ran past its deadline on the client side (the connection hung).
+pub fn deadline_error(command: &ServerCommand, deadline: Duration) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} did not finish within command_timeout ({}s)",
+        command.purpose,
+        deadline.as_secs()
+    )
 }

@@ -1,16 +1,19 @@
 //! The real [`Host`]: one OpenSSH master connection (ControlMaster, native mux) for the whole
 //! run. The key and known_hosts live in a private temp dir (0700, files 0600) removed on drop.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Stdio};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
+use super::http::{self, HttpGet, HttpReply};
 use super::{hostkey, Host, Output, Running};
 use crate::failure::Failure;
 use crate::server::{ServerCommand, Stdin};
@@ -20,6 +23,9 @@ pub struct SshHost {
     session: Arc<Session>,
     sudo: bool,
     round_trips: AtomicUsize,
+    deadline: Duration,
+    /// One local forward per remote address, opened on first use.
+    forwards: Mutex<HashMap<(String, u16), SocketAddr>>,
     // Dropped last: holds the key and known_hosts files.
     _secrets: tempfile::TempDir,
 }
@@ -83,6 +89,8 @@ impl SshHost {
             session: Arc::new(session),
             sudo: config.sudo,
             round_trips: AtomicUsize::new(0),
+            deadline: config.command_timeout,
+            forwards: Mutex::new(HashMap::new()),
             _secrets: secrets,
         })
     }
@@ -94,7 +102,10 @@ impl SshHost {
     }
 
     fn command(&self, command: &ServerCommand) -> openssh::OwningCommand<Arc<Session>> {
-        let argv = command.final_argv(self.sudo);
+        self.remote(command.final_argv(self.sudo))
+    }
+
+    fn remote(&self, argv: Vec<String>) -> openssh::OwningCommand<Arc<Session>> {
         let mut remote = Session::to_command(self.session.clone(), argv[0].clone());
         remote.args(&argv[1..]);
         remote
@@ -139,38 +150,13 @@ async fn explain_connect_error(
 impl Host for SshHost {
     async fn run(&self, command: &ServerCommand) -> Result<Output> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let mut remote = self.command(command);
-        remote.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let stdin_bytes = match &command.stdin {
-            Stdin::None => None,
-            Stdin::Text(text) => Some(text.as_bytes().to_vec()),
-            Stdin::Secret(secret) => Some(secret.expose().as_bytes().to_vec()),
-        };
-        remote.stdin(if stdin_bytes.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        let mut child = remote
-            .spawn()
-            .await
-            .with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
-        if let (Some(bytes), Some(mut stdin)) = (stdin_bytes, child.stdin().take()) {
-            stdin
-                .write_all(&bytes)
-                .await
-                .with_context(|| format!("{}: writing stdin", command.purpose))?;
-            stdin.shutdown().await.ok();
+        let argv = super::with_deadline(command.final_argv(self.sudo), self.deadline);
+        // The server stops the command at the deadline; this one covers a hung connection.
+        let client_deadline = self.deadline + Duration::from_secs(10);
+        match tokio::time::timeout(client_deadline, self.run_argv(command, argv)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(super::deadline_error(command, self.deadline)),
         }
-        let output = child
-            .wait_with_output()
-            .await
-            .with_context(|| format!("{}: the SSH connection failed", command.purpose))?;
-        Ok(Output {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
     }
 
     async fn spawn(&self, command: &ServerCommand) -> Result<Running> {
@@ -198,7 +184,89 @@ impl Host for SshHost {
         })
     }
 
+    async fn http_get(&self, request: &HttpGet) -> Result<HttpReply, String> {
+        let local = self
+            .forward(&request.host, request.port)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        http::get_via(local, request).await
+    }
+
+    fn sudo(&self) -> bool {
+        self.sudo
+    }
+
+    fn round_trips(&self) -> usize {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+}
+
+/// At most this much of a command's stdout or stderr is kept; the rest is read and dropped,
+/// so a runaway remote output can never exhaust memory.
+const MAX_OUTPUT: u64 = 4 * 1024 * 1024;
+
+async fn read_bounded(mut stream: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    (&mut stream)
+        .take(MAX_OUTPUT)
+        .read_to_end(&mut kept)
+        .await?;
+    tokio::io::copy(&mut stream, &mut tokio::io::sink()).await?;
+    Ok(kept)
+}
+
+impl SshHost {
+    async fn run_argv(&self, command: &ServerCommand, argv: Vec<String>) -> Result<Output> {
+        let mut remote = self.remote(argv);
+        remote.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let stdin_bytes = match &command.stdin {
+            Stdin::None => None,
+            Stdin::Text(text) => Some(text.as_bytes().to_vec()),
+            Stdin::Secret(secret) => Some(secret.expose().as_bytes().to_vec()),
+        };
+        remote.stdin(if stdin_bytes.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = remote
+            .spawn()
+            .await
+            .with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
+        if let (Some(bytes), Some(mut stdin)) = (stdin_bytes, child.stdin().take()) {
+            stdin
+                .write_all(&bytes)
+                .await
+                .with_context(|| format!("{}: writing stdin", command.purpose))?;
+            stdin.shutdown().await.ok();
+        }
+        let stdout = child
+            .stdout()
+            .take()
+            .context("no stdout from the remote command")?;
+        let stderr = child
+            .stderr()
+            .take()
+            .context("no stderr from the remote command")?;
+        let (stdout, stderr) = tokio::try_join!(read_bounded(stdout), read_bounded(stderr))
+            .with_context(|| format!("{}: reading its output", command.purpose))?;
+        let status = child
+            .wait()
+            .await
+            .with_context(|| format!("{}: the SSH connection failed", command.purpose))?;
+        Ok(Output {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// A local address whose connections reach `host:port` as seen from the server.
     async fn forward(&self, host: &str, port: u16) -> Result<SocketAddr> {
+        let key = (host.to_owned(), port);
+        if let Some(local) = self.forwards.lock().expect("not poisoned").get(&key) {
+            return Ok(*local);
+        }
         let local = free_local_port()?;
         let remote: SocketAddr = match host {
             "localhost" => SocketAddr::from(([127, 0, 0, 1], port)),
@@ -210,15 +278,11 @@ impl Host for SshHost {
             .request_port_forward(ForwardType::Local, local, remote)
             .await
             .with_context(|| format!("forwarding a local port to {remote} on the server"))?;
+        self.forwards
+            .lock()
+            .expect("not poisoned")
+            .insert(key, local);
         Ok(local)
-    }
-
-    fn sudo(&self) -> bool {
-        self.sudo
-    }
-
-    fn round_trips(&self) -> usize {
-        self.round_trips.load(Ordering::Relaxed)
     }
 }
 

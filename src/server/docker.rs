@@ -38,7 +38,8 @@ if [ -n "$user" ]; then
   docker login --username "$user" --password-stdin "$registry" >/dev/null
 fi
 "$@"
-docker image inspect --format '{{json .RepoDigests}}' "$ref"
+docker image inspect --format '{{json .RepoDigests}}' -- "$ref"
+docker image inspect --format 'id {{.Id}}' -- "$ref"
 "#,
 };
 
@@ -67,6 +68,7 @@ pub fn pull_argv(image_ref: &str) -> Vec<String> {
         "docker".into(),
         "pull".into(),
         "--quiet".into(),
+        "--".into(),
         image_ref.into(),
     ]
 }
@@ -116,6 +118,7 @@ pub fn run(config: &Config, mode: &ContainerMode, spec: &RunSpec) -> ServerComma
     }
     command
         .args(mode.run_args.iter().cloned())
+        .arg("--")
         .arg(spec.image_ref)
         .privileged()
 }
@@ -129,9 +132,9 @@ pub fn start(config: &Config, color: Color) -> ServerCommand {
     .privileged()
 }
 
-pub fn stop(config: &Config, color: Color) -> ServerCommand {
+pub fn stop(config: &Config, color: Color, grace_secs: u64) -> ServerCommand {
     ServerCommand::new(format!("stop {color}"), &["docker", "stop", "--time"])
-        .arg(config.stop_timeout.as_secs().to_string())
+        .arg(grace_secs.to_string())
         .arg(container_name(config, color))
         .privileged()
 }
@@ -170,7 +173,7 @@ mod tests {
             "sudo -n docker run --detach --name api-green --restart unless-stopped --publish 127.0.0.1:8082:8080 \
              --label bluegreen.app=api --label bluegreen.color=green --label bluegreen.image=myorg/api@sha256:abc \
              --label bluegreen.sha=0123456 --env BLUEGREEN_COLOR=green --env BLUEGREEN_IMAGE=myorg/api@sha256:abc \
-             --env-file /srv/api.env --memory=512m --cpus=1 myorg/api@sha256:abc"
+             --env-file /srv/api.env --memory=512m --cpus=1 -- myorg/api@sha256:abc"
         );
     }
 
@@ -178,7 +181,7 @@ mod tests {
     fn stop_start_remove_logs() {
         let config = config(&[("image", "myorg/api"), ("stop_timeout", "45s")]);
         assert_eq!(
-            stop(&config, Color::Blue).render(false),
+            stop(&config, Color::Blue, config.stop_timeout.as_secs()).render(false),
             "docker stop --time 45 api-blue"
         );
         assert_eq!(
@@ -214,7 +217,7 @@ mod tests {
         );
         assert_eq!(
             command.render(false),
-            "sh -c <bluegreen-pull> bluegreen-pull docker.io bot myorg/api:dev docker pull --quiet myorg/api:dev < (secret on stdin)"
+            "sh -c <bluegreen-pull> bluegreen-pull docker.io bot myorg/api:dev docker pull --quiet -- myorg/api:dev < (secret on stdin)"
         );
         assert!(!command.argv.iter().any(|a| a.contains("s3cret")));
     }

@@ -6,6 +6,7 @@ pub mod compose;
 pub mod docker;
 pub mod nft;
 pub mod nginx;
+pub mod routes;
 pub mod state;
 
 pub use command::{ServerCommand, Stdin};

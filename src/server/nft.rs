@@ -5,13 +5,32 @@
 
 use super::command::{ServerCommand, Stdin};
 
-/// `bluegreen_` + the app name with every character nft identifiers forbid replaced.
+/// `bluegreen_` + the app name with every character nft identifiers forbid replaced; when a
+/// character had to be replaced, a short hash of the real name keeps `shop-api`, `shop.api`
+/// and `shop_api` in tables of their own.
 pub fn table_name(app_name: &str) -> String {
     let clean: String = app_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    format!("bluegreen_{clean}")
+    if clean == app_name {
+        format!("bluegreen_{clean}")
+    } else {
+        format!("bluegreen_{clean}_{:08x}", fnv1a(app_name))
+    }
+}
+
+/// A stable 32-bit hash (FNV-1a): the same name gives the same table on every run.
+fn fnv1a(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// A complete ruleset for the table; the leading create+delete makes the load idempotent.
@@ -51,7 +70,10 @@ mod tests {
 
     #[test]
     fn renders_one_atomic_ruleset() {
-        assert_eq!(table_name("shop-api.v2"), "bluegreen_shop_api_v2");
+        assert_eq!(table_name("shop-api.v2"), "bluegreen_shop_api_v2_ab41a31e");
+        assert_eq!(table_name("shop_api"), "bluegreen_shop_api");
+        let names = ["shop-api", "shop_api", "shop.api"].map(table_name);
+        assert!(names[0] != names[1] && names[1] != names[2] && names[0] != names[2]);
         assert_eq!(
             ruleset("bluegreen_api", 8080, 8082),
             "table ip bluegreen_api {}\ndelete table ip bluegreen_api\ntable ip bluegreen_api {\n  chain output {\n    \

@@ -4,15 +4,22 @@ use super::command::{Script, ServerCommand, Stdin};
 use crate::color::Color;
 
 /// Writes stdin to the file through a temp file in the same directory and a rename, so nginx
-/// never reads a half-written switch file.
+/// never reads a half-written switch file. A symlink is followed (its target is replaced, the
+/// link stays); an existing file's owner and mode are kept.
 pub const WRITE_SCRIPT: Script = Script {
     name: "bluegreen-write-switch-file",
     text: r#"set -e
 file=$1
+if [ -L "$file" ]; then file=$(readlink -f "$file"); fi
 tmp=$(mktemp "$file.bluegreen.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 cat > "$tmp"
-chmod 644 "$tmp"
+if [ -e "$file" ]; then
+  chmod --reference="$file" "$tmp"
+  chown --reference="$file" "$tmp" 2>/dev/null || true
+else
+  chmod 644 "$tmp"
+fi
 mv -f "$tmp" "$file"
 trap - EXIT
 "#,
@@ -20,12 +27,14 @@ trap - EXIT
 
 /// Waits until nothing holds an established connection to the old color's port (old nginx
 /// workers finish their in-flight requests, then exit), at most `$2` tenths of a second.
-/// Prints `drained N` (polls needed) or `busy N` (connections left at the deadline).
+/// Reads the kernel's socket table directly (no `ss` needed). Prints `drained N` (polls
+/// needed), `busy N` (connections left at the deadline) or `unknown` (no socket table).
 pub const DRAIN_SCRIPT: Script = Script {
     name: "bluegreen-drain",
-    text: r#"port=$1 tries=$2 i=0
+    text: r#"port=$(printf '%04X' "$1") tries=$2 i=0
+[ -r /proc/net/tcp ] || { echo unknown; exit 0; }
 while :; do
-  n=$(ss -Htn state established "( sport = :$port )" | wc -l)
+  n=$(awk -v port="$port" '{ split($2, a, ":") } $4 == "01" && a[2] == port { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
   if [ "$n" -eq 0 ]; then echo "drained $i"; exit 0; fi
   i=$((i + 1))
   if [ "$i" -ge "$tries" ]; then echo "busy $n"; exit 0; fi

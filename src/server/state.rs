@@ -11,6 +11,8 @@ pub const LOCK_SCRIPT: Script = Script {
     name: "bluegreen-lock",
     text: r#"dir=$1 holder=$2 wait=$3
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+command -v flock >/dev/null 2>&1 || { echo noflock; exit 0; }
+umask 077
 mkdir -p "$dir" || exit 1
 exec 9>>"$dir/lock"
 if ! flock -n 9; then
@@ -31,18 +33,19 @@ pub const READ_SCRIPT: Script = Script {
     text: r#"dir=$1 switch=$2
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
 echo "::bluegreen::switch"
-if [ -e "$switch" ]; then cat "$switch"; else echo "::bluegreen::missing"; fi
+if [ -e "$switch" ]; then head -c 65536 "$switch"; [ -z "$(tail -c 1 "$switch")" ] || echo; else echo "::bluegreen::missing"; fi
 echo "::bluegreen::state"
-cat "$dir/state.json" 2>/dev/null
+head -c 65536 "$dir/state.json" 2>/dev/null
 echo "::bluegreen::lock"
-if [ -e "$dir/lock" ] && ! flock -n "$dir/lock" true 2>/dev/null; then cat "$dir/lock.json" 2>/dev/null; fi
+if [ -e "$dir/lock" ] && ! flock -n "$dir/lock" true 2>/dev/null; then head -c 65536 "$dir/lock.json" 2>/dev/null; fi
 echo "::bluegreen::history"
-tail -n 20 "$dir/history.jsonl" 2>/dev/null
+tail -n 20 "$dir/history.jsonl" 2>/dev/null | head -c 262144
 exit 0
 "#,
 };
 
-/// Replaces state.json atomically (`$2`) and appends one history line (`$3`).
+/// Replaces state.json atomically (`$2`, unless empty) and appends one history line (`$3`,
+/// unless empty).
 pub const RECORD_SCRIPT: Script = Script {
     name: "bluegreen-record",
     text: r#"set -e
@@ -50,7 +53,7 @@ dir=$1
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
 mkdir -p "$dir"
 if [ -n "$2" ]; then printf '%s\n' "$2" > "$dir/state.json.tmp"; mv -f "$dir/state.json.tmp" "$dir/state.json"; fi
-printf '%s\n' "$3" >> "$dir/history.jsonl"
+[ -z "$3" ] || printf '%s\n' "$3" >> "$dir/history.jsonl"
 "#,
 };
 

@@ -199,6 +199,11 @@ pub const SETTINGS: &[SettingSpec] = &[
         "how long to wait for another deploy's lock",
     ),
     s(
+        "command_timeout",
+        Some("5m"),
+        "the longest one server command may run (pull included)",
+    ),
+    s(
         "state_dir",
         None,
         "server directory for lock, state and history",

@@ -29,6 +29,8 @@ impl fmt::Display for Secret {
 }
 
 /// `90` (seconds), `250ms`, `90s`, `2m`, `1h`.
+const MAX_DURATION_SECS: f64 = 7.0 * 24.0 * 3600.0;
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
@@ -54,6 +56,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
+    // A week is longer than any wait here could sensibly be; it also keeps every later
+    // arithmetic on durations far from overflow.
+    if !(0.0..=MAX_DURATION_SECS).contains(&seconds) {
+        return Err(format!("`{text}` is too long (at most 7 days)"));
+    }
     Ok(Duration::from_secs_f64(seconds))
 }
 
@@ -84,6 +91,9 @@ pub fn check_image_repository(text: &str) -> Result<(), String> {
 
 /// A full reference as given to `deploy --image-ref`: `repo:tag` or `repo@sha256:…`.
 pub fn check_image_reference(text: &str) -> Result<(), String> {
+    if text.starts_with('-') {
+        return Err(format!("`{text}` is not an image reference"));
+    }
     if let Some((_, digest)) = text.split_once('@') {
         let hex = digest.strip_prefix("sha256:").unwrap_or("");
         if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -144,6 +154,8 @@ mod tests {
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("8d").is_err());
     }
 
     #[test]
@@ -164,6 +176,7 @@ mod tests {
         let digest = format!("app@sha256:{}", "a".repeat(64));
         assert!(check_image_reference(&digest).is_ok());
         assert!(check_image_reference("app@sha256:123").is_err());
+        assert!(check_image_reference("--help").is_err());
     }
 
     #[test]

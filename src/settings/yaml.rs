@@ -12,6 +12,7 @@ use super::spec;
 
 /// Parses the settings file text; unknown keys and non-scalar values are errors naming the key.
 pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, String>> {
+    check_shape(text, origin)?;
     let document: Value =
         serde_yaml::from_str(text).with_context(|| format!("{origin}: not valid YAML"))?;
     let mapping = match document {
@@ -23,8 +24,10 @@ pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, 
     let mut values = BTreeMap::new();
     for (key, value) in mapping {
         let Some(key) = key.as_str().map(str::to_owned) else {
+            let shown = serde_yaml::to_string(&key).unwrap_or_default();
             problems.push(format!(
-                "{origin}: keys must be setting names, found {key:?}"
+                "{origin}: keys must be setting names, found `{}`",
+                shown.trim()
             ));
             continue;
         };
@@ -45,6 +48,46 @@ pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, 
         bail!("{}", problems.join("\n"));
     }
     Ok(values)
+}
+
+/// The settings file is a flat mapping: anything far bigger or deeper is refused before the
+/// parser sees it (deeply nested flow collections make it take minutes).
+fn check_shape(text: &str, origin: &str) -> Result<()> {
+    const MAX_BYTES: usize = 1024 * 1024;
+    const MAX_DEPTH: usize = 16;
+    if text.len() > MAX_BYTES {
+        bail!(
+            "{origin}: {} bytes is too large for a settings file",
+            text.len()
+        );
+    }
+    let mut depth = 0usize;
+    let mut quote = None::<char>;
+    for line in text.lines() {
+        let mut in_comment = false;
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '#') => in_comment = true,
+                _ if in_comment => {}
+                (None, '\'' | '"') => quote = Some(c),
+                (None, '[' | '{') => depth += 1,
+                (None, ']' | '}') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_DEPTH {
+                bail!("{origin}: nested more than {MAX_DEPTH} levels deep; settings are a flat mapping");
+            }
+        }
+        let indent = line.len() - line.trim_start().len();
+        if indent > 8 * MAX_DEPTH {
+            bail!(
+                "{origin}: nested more than {MAX_DEPTH} levels deep; settings are a flat mapping"
+            );
+        }
+    }
+    Ok(())
 }
 
 fn scalar_text(value: &Value) -> Option<String> {
@@ -108,6 +151,22 @@ mod tests {
         assert_eq!(values["port"], "2222");
         assert_eq!(values["keep_old"], "false");
         assert_eq!(values["run_args"], "--memory=512m\n--cpus=1");
+    }
+
+    #[test]
+    fn deep_or_huge_files_are_refused_quickly() {
+        let deep = format!("host: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let started = std::time::Instant::now();
+        let error = parse_settings_file(&deep, "bluegreen.yml").unwrap_err();
+        assert!(
+            error.to_string().contains("nested more than 16 levels"),
+            "{error}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let quoted = parse_settings_file("health_expect: '[[[[[[[[[[[[[[[[[[[[['\n", "f").unwrap();
+        assert_eq!(quoted["health_expect"], "[[[[[[[[[[[[[[[[[[[[[");
+        let error = parse_settings_file("1: x\n", "bluegreen.yml").unwrap_err();
+        assert!(error.to_string().contains("found `1`"), "{error}");
     }
 
     #[test]

@@ -466,17 +466,33 @@ impl Site {
 
     /// What `systemctl restart nginx` does: a graceful stop, then a new start.
     pub fn restart_nginx(&mut self) {
-        unsafe { libc::kill(self.nginx.id() as i32, libc::SIGQUIT) };
-        self.nginx.wait().unwrap();
+        self.stop_nginx();
         self.nginx = spawn_nginx(&self.dir);
         wait_for_port(self.nginx_port, "nginx");
     }
 
+    /// Stops this site's nginx (the site is down until `restart_nginx`).
+    pub fn stop_nginx(&mut self) {
+        unsafe { libc::kill(self.nginx.id() as i32, libc::SIGQUIT) };
+        self.nginx.wait().unwrap();
+    }
+
+    /// The site's nftables table: `bluegreen_` + the app name made an identifier (+ a hash of
+    /// the real name, which this harness does not recompute: it finds the table by prefix).
     pub fn nft_table(&self) -> String {
-        format!(
+        let prefix = format!(
             "bluegreen_{}",
             self.app.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        )
+        );
+        let tables = Command::new("nft")
+            .args(["list", "tables", "ip"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        tables
+            .split_whitespace()
+            .find(|word| word.starts_with(&prefix))
+            .map_or(prefix, str::to_owned)
     }
 
     pub fn container_state(&self, color: &str) -> Option<String> {

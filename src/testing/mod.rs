@@ -23,3 +23,4 @@ pub fn raw(pairs: &[(&str, &str)]) -> RawSettings {
 pub fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_raw(&raw(pairs), Needs::Image).unwrap()
 }
+pub mod fake_host;

@@ -1,0 +1,429 @@
+//! Exhaustive fault injection on the fake host: for deploy and rollback, from several server
+//! states, every command of the run gets every fault (non-zero exit, connection lost, hang past
+//! the deadline, SIGTERM, bluegreen killed — then the next deploy), and after each the
+//! invariant is asserted:
+//! (a) nginx routes to a running, healthy color (the old one, or the new one after a verified
+//!     switch); (b) the last good image stays the rollback target, and a rollback reaches it;
+//! (c) the lock is free; (d) the history gained one entry (none when the fault hit the lock or the
+//! record itself: without the lock nothing may be written); (e) the result says truthfully what
+//! serves.
+
+use super::swap::Summary;
+use super::{Cancel, Ctx, Runtime};
+use crate::printer::{Printer, Style};
+use crate::server::compose::ComposeTool;
+use crate::settings::Config;
+use crate::testing::fake_host::{FakeHost, FaultKind, Server};
+
+const NGINX_PORT: u16 = 80;
+const SWITCH: &str = "/etc/nginx/conf.d/service-url.inc";
+
+fn config() -> Config {
+    crate::testing::config(&[
+        ("image", "reg.example/app"),
+        ("username", "root"),
+        ("health_interval", "5ms"),
+        ("health_timeout", "100ms"),
+        ("command_timeout", "20ms"),
+        ("state_dir", "/srv/state"),
+        ("nginx_switch_file", SWITCH),
+    ])
+}
+
+fn server() -> Server {
+    let mut server = Server::new(NGINX_PORT, SWITCH);
+    for (tag, healthy) in [("v1", true), ("v2", true), ("v3", true), ("bad", false)] {
+        server.push_image(&format!("reg.example/app:{tag}"), healthy);
+    }
+    server
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Command {
+    Deploy(&'static str),
+    Rollback,
+}
+
+/// Runs one command; `None` when the fault killed bluegreen.
+async fn run(
+    config: &Config,
+    server: Server,
+    command: Command,
+    fault: Option<(usize, FaultKind)>,
+) -> (Server, Option<anyhow::Result<Summary>>) {
+    let (cancel, trigger) = Cancel::manual();
+    let host = FakeHost::new(server, trigger, config.command_timeout);
+    if let Some((at, kind)) = fault {
+        host.fault_at(at, kind);
+    }
+    let printer = Printer::new(Style::Plain);
+    let ctx = Ctx {
+        config,
+        host: &host,
+        printer: &printer,
+        runtime: Runtime::new(config, ComposeTool::V1),
+        cancel,
+        github: None,
+    };
+    let work = async {
+        match command {
+            Command::Deploy(tag) => {
+                super::deploy::deploy(
+                    &ctx,
+                    &format!("reg.example/app:{tag}"),
+                    "abc1234",
+                    false,
+                    false,
+                )
+                .await
+            }
+            Command::Rollback => super::rollback::rollback(&ctx).await,
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = work => Some(outcome),
+        _ = host.killed.notified() => None,
+    };
+    drop(ctx);
+    let server = host.server.lock().unwrap().clone();
+    (server, outcome)
+}
+
+/// What serves through nginx: (port, image) of a running, healthy container.
+fn serving(server: &Server) -> Option<(u16, String)> {
+    let port = server.routed_port()?;
+    let container = server
+        .containers
+        .values()
+        .find(|c| c.running && c.port == port)?;
+    let image = server
+        .registry
+        .values()
+        .find(|i| i.digest_ref == container.image_ref)?;
+    image.healthy.then(|| (port, container.image_ref.clone()))
+}
+
+fn state_of(server: &Server) -> serde_json::Value {
+    server
+        .files
+        .get("state.json")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn digest_of(server: &Server, tag: &str) -> String {
+    server.registry[&format!("reg.example/app:{tag}")]
+        .digest_ref
+        .clone()
+}
+
+/// Runs the commands cleanly (no fault) to reach a starting state.
+async fn prepared(config: &Config, commands: &[Command]) -> Server {
+    let mut server = server();
+    for command in commands {
+        let (next, outcome) = run(config, server, *command, None).await;
+        outcome
+            .unwrap()
+            .unwrap_or_else(|e| panic!("preparing with {command:?}: {e:#}"));
+        server = next;
+    }
+    server
+}
+
+struct Case<'a> {
+    name: String,
+    before: &'a Server,
+    command: Command,
+}
+
+/// Asserts the invariant after `outcome` of the case; returns a description when it fails.
+fn check(
+    config: &Config,
+    case: &Case,
+    after: &Server,
+    outcome: &anyhow::Result<Summary>,
+    faulted_record: bool,
+) -> Result<(), String> {
+    let before_serving = serving(case.before);
+    if after.lock_held {
+        return Err("the lock is still held".into());
+    }
+    let entries = after.history_len() - case.before.history_len();
+    if entries != 1 && !(faulted_record && entries == 0) {
+        return Err(format!("the history gained {entries} entries"));
+    }
+    match outcome {
+        Ok(summary) if summary.unchanged => {
+            if serving(after) != before_serving {
+                return Err("an unchanged run changed what serves".into());
+            }
+        }
+        Ok(summary) => {
+            let port = config.port_of(summary.new);
+            match serving(after) {
+                Some((p, image)) if p == port && image == summary.image => {}
+                other => {
+                    return Err(format!(
+                        "exit 0 claims {} serves {}, but nginx serves {other:?}",
+                        summary.new, summary.image
+                    ))
+                }
+            }
+            let expected = match case.command {
+                Command::Deploy(tag) => digest_of(after, tag),
+                Command::Rollback => state_of(case.before)["previous_image"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            };
+            if summary.image != expected {
+                return Err(format!("deployed {} instead of {expected}", summary.image));
+            }
+            let state = state_of(after);
+            if state["live_image"] != summary.image.as_str() {
+                return Err(format!("state.json says {} is live", state["live_image"]));
+            }
+        }
+        Err(error) => {
+            if crate::failure::exit_code(error) != 1 {
+                return Err(format!(
+                    "exit {} for a failed run",
+                    crate::failure::exit_code(error)
+                ));
+            }
+            if before_serving.is_some() && serving(after) != before_serving {
+                return Err(format!(
+                    "after a failure nginx serves {:?} instead of {before_serving:?}: {error:#}",
+                    serving(after)
+                ));
+            }
+            let text = format!("{error:#}");
+            if before_serving.is_some()
+                && !text.contains("still serves traffic")
+                && !text.contains("nothing on the server was changed")
+            {
+                return Err(format!("the error does not say what serves: {error:#}"));
+            }
+            let (was, is) = (state_of(case.before), state_of(after));
+            if was["live_image"] != is["live_image"]
+                || was["previous_image"] != is["previous_image"]
+            {
+                return Err(format!(
+                    "a failed run changed state.json from {was} to {is}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every fault at every command of `command` from `before`; returns how many cases ran.
+async fn every_fault(config: &Config, name: &str, before: &Server, command: Command) -> usize {
+    let (_, clean) = run(config, before.clone(), command, None).await;
+    let clean = clean.unwrap();
+    let commands = {
+        let (after, _) = run(config, before.clone(), command, None).await;
+        after.log.len() - before.log.len()
+    };
+    assert!(
+        commands > 3,
+        "{name}: only {commands} commands; clean outcome {:?}",
+        clean.as_ref().err()
+    );
+    let mut cases = 0;
+    let mut failures = Vec::new();
+    for at in 0..commands {
+        for kind in FaultKind::ALL {
+            cases += 1;
+            let case = Case {
+                name: format!("{name}, {kind:?} at command {at}"),
+                before,
+                command,
+            };
+            let (after, outcome) = run(config, before.clone(), command, Some((at, kind))).await;
+            let faulted = after
+                .log
+                .get(before.log.len() + at)
+                .cloned()
+                .unwrap_or_default();
+            // A run that could not record (or never got the lock, so must not write) adds none.
+            let faulted_record = faulted.contains("bluegreen-record")
+                || faulted.contains("bluegreen-lock")
+                || at == 0;
+            let verdict = match outcome {
+                Some(outcome) => check(config, &case, &after, &outcome, faulted_record),
+                None => {
+                    // Killed: the next deploy must put everything right by itself.
+                    let killed = Case {
+                        name: case.name.clone(),
+                        before: &after,
+                        command: Command::Deploy("v3"),
+                    };
+                    if after.lock_held {
+                        Err("the lock outlived the killed process".into())
+                    } else {
+                        let (next, outcome) =
+                            run(config, after.clone(), Command::Deploy("v3"), None).await;
+                        let outcome = outcome.unwrap();
+                        match &outcome {
+                            Err(e) => Err(format!("the next deploy after the kill failed: {e:#}")),
+                            Ok(_) => check(config, &killed, &next, &outcome, false),
+                        }
+                    }
+                }
+            };
+            if let Err(problem) = verdict {
+                failures.push(format!("{}: {problem}", case.name));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases broke the invariant:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    cases
+}
+
+#[tokio::test]
+async fn every_fault_at_every_step_keeps_the_invariant() {
+    let config = config();
+    let first = server();
+    let one = prepared(&config, &[Command::Deploy("v1")]).await;
+    let two = prepared(&config, &[Command::Deploy("v1"), Command::Deploy("v2")]).await;
+    let after_failure = {
+        let (server, outcome) = run(&config, two.clone(), Command::Deploy("bad"), None).await;
+        assert!(outcome.unwrap().is_err());
+        server
+    };
+    let mut cases = 0;
+    cases += every_fault(&config, "first deploy", &first, Command::Deploy("v1")).await;
+    cases += every_fault(&config, "second deploy", &one, Command::Deploy("v2")).await;
+    cases += every_fault(&config, "third deploy", &two, Command::Deploy("v3")).await;
+    cases += every_fault(
+        &config,
+        "deploy after a failed one",
+        &after_failure,
+        Command::Deploy("v3"),
+    )
+    .await;
+    cases += every_fault(&config, "rollback", &two, Command::Rollback).await;
+    cases += every_fault(
+        &config,
+        "rollback after a failed deploy",
+        &after_failure,
+        Command::Rollback,
+    )
+    .await;
+    eprintln!("fault injection: {cases} cases");
+    assert!(cases >= 300, "only {cases} cases");
+}
+
+#[tokio::test]
+async fn rollback_after_a_failed_deploy_returns_to_the_last_good_image() {
+    let config = config();
+    let two = prepared(&config, &[Command::Deploy("v1"), Command::Deploy("v2")]).await;
+    let (failed, outcome) = run(&config, two.clone(), Command::Deploy("bad"), None).await;
+    assert!(outcome.unwrap().is_err());
+    // The failed image took blue's name; the rollback must re-create v1, not start it.
+    let (back, outcome) = run(&config, failed, Command::Rollback, None).await;
+    let summary = outcome.unwrap().unwrap();
+    assert_eq!(summary.image, digest_of(&back, "v1"));
+    assert_eq!(serving(&back).unwrap().1, digest_of(&back, "v1"));
+}
+
+#[tokio::test]
+async fn the_image_already_live_changes_nothing() {
+    let config = config();
+    let two = prepared(&config, &[Command::Deploy("v1"), Command::Deploy("v2")]).await;
+    let (after, outcome) = run(&config, two.clone(), Command::Deploy("v2"), None).await;
+    let summary = outcome.unwrap().unwrap();
+    assert!(summary.unchanged, "{}", summary.line());
+    assert_eq!(serving(&after), serving(&two));
+    assert_eq!(
+        state_of(&after)["previous_image"],
+        state_of(&two)["previous_image"]
+    );
+}
+
+#[tokio::test]
+async fn a_switch_nginx_does_not_take_is_switched_back() {
+    let config = config();
+    let mut one = prepared(&config, &[Command::Deploy("v1")]).await;
+    one.nginx_includes_switch = false;
+    let (after, outcome) = run(&config, one.clone(), Command::Deploy("v2"), None).await;
+    let error = outcome.unwrap().unwrap_err();
+    assert!(format!("{error:#}").contains("was not taken"), "{error:#}");
+    assert_eq!(serving(&after), serving(&one));
+}
+
+/// `plan` prints exactly the commands a deploy then runs (the lock, which a plan shows as a
+/// placeholder, and the recorded values aside).
+#[tokio::test]
+async fn plan_equals_the_commands_a_deploy_runs() {
+    let config = config();
+    for before in [
+        server(),
+        prepared(&config, &[Command::Deploy("v1")]).await,
+        prepared(&config, &[Command::Deploy("v1"), Command::Deploy("v2")]).await,
+    ] {
+        let (cancel, trigger) = Cancel::manual();
+        let host = FakeHost::new(before.clone(), trigger, config.command_timeout);
+        let printer = Printer::new(Style::Plain);
+        let ctx = Ctx {
+            config: &config,
+            host: &host,
+            printer: &printer,
+            runtime: Runtime::new(&config, ComposeTool::V1),
+            cancel,
+            github: None,
+        };
+        let observed = super::observe::observe(&ctx).await.unwrap();
+        let (plan, verdict) =
+            super::plan::deploy_plan(&ctx, &observed, "reg.example/app:v3", "abc1234");
+        verdict.unwrap();
+        let (after, outcome) = run(&config, before.clone(), Command::Deploy("v3"), None).await;
+        let summary = outcome.unwrap().unwrap();
+        let digest = digest_of(&after, "v3");
+        let normalise = |line: &str| {
+            let line = line.replace(&digest, "<pulled digest>").replace('\'', "");
+            match line.find("bluegreen-record ") {
+                Some(at) => line[..at].to_owned() + "bluegreen-record",
+                None => line.split(" bluegreen-lock ").next().unwrap().to_owned(),
+            }
+        };
+        let planned: Vec<String> = plan
+            .iter()
+            .filter(|l| !l.starts_with('#'))
+            .skip(1) // read server state: run by observe, before the runbook
+            .map(|l| normalise(l))
+            .collect();
+        let skip_observe = |l: &&String| {
+            !l.contains("bluegreen-read-state")
+                && !l.starts_with("docker inspect")
+                && !l.contains("bluegreen-connections")
+        };
+        let ran: Vec<String> = after.log[before.log.len()..]
+            .iter()
+            .filter(skip_observe)
+            .map(|l| normalise(l))
+            .collect();
+        let planned: Vec<String> = planned.iter().filter(skip_observe).cloned().collect();
+        assert_eq!(
+            ran,
+            [
+                vec![normalise(
+                    &plan[plan
+                        .iter()
+                        .position(|l| l.contains("bluegreen-lock"))
+                        .unwrap()]
+                )],
+                planned
+            ]
+            .concat(),
+            "{}",
+            summary.line()
+        );
+    }
+}

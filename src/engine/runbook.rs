@@ -1,0 +1,309 @@
+//! Deploy and rollback as data: a list of typed steps, each with what a failure at that step
+//! must undo. `plan` prints this list; the runner ([`super::swap`]) executes the very same list,
+//! so the plan cannot drift from what a deploy does.
+
+use super::observe::Observed;
+use super::{switch, Ctx};
+use crate::color::Color;
+use crate::failure::Failure;
+use crate::remote::Host;
+use crate::server::docker::{self, RunSpec};
+use crate::server::{nginx, ServerCommand};
+
+/// Where the image of a start step comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Image {
+    /// The digest the pull step resolved (unknown until it ran).
+    Pulled,
+    /// A reference known in advance (a rollback's recorded digest).
+    Known(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Points nginx back at the color that really serves, before anything else changes
+    /// (the switch file disagreed with the last verified state).
+    Repoint(Color),
+    /// Logs in and pulls; resolves the digest that every later step runs.
+    Pull(String),
+    /// Stops here, changing nothing, when the pulled digest is already live (unless `--force`).
+    StopIfLive,
+    /// Waits until the color has no established connection left (it may still get requests).
+    Drain(Color),
+    /// Removes the idle color's container so its name can be reused.
+    Remove(Color),
+    /// Starts a fresh container of the image as the color, labelled with the commit.
+    Start(Color, Image, String),
+    /// Starts the color's kept container, which holds the wanted image.
+    StartKept(Color, String),
+    /// Fails unless the started color runs the pulled image (compose files with a fixed tag).
+    CheckRunsImage(Color),
+    WaitHealthy(Color),
+    /// Reads the colors' connections, the baseline for the verification.
+    Baseline,
+    Switch(Color),
+    /// Proves through nginx that the color receives the requests.
+    Verify(Color),
+    /// Writes state.json (the new live and previous images) and the history entry.
+    Record,
+    Stop(Color),
+}
+
+/// What a failure at a step leaves to undo. Later steps undo more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Undo {
+    /// Nothing was changed yet.
+    Nothing,
+    /// The new color was (maybe) started: stop it.
+    StopNew,
+    /// nginx may point at the new color: switch back, then stop it.
+    SwitchBack,
+    /// The new color serves, verified and recorded: report, never undo.
+    Report,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub step: Step,
+    pub undo: Undo,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Runbook {
+    pub target: Color,
+    /// The color serving before (running), stopped at the end.
+    pub old: Option<Color>,
+    pub entries: Vec<Entry>,
+}
+
+/// The steps of a deploy of `image_ref` after `observed`; `Err` is a refusal (nothing changed).
+pub fn deploy<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    image_ref: &str,
+    sha: &str,
+) -> Result<Runbook, Failure> {
+    refuse_foreign(ctx, observed)?;
+    let target = observed.target();
+    let mut entries = repoint(observed);
+    entries.push(entry(Step::Pull(image_ref.to_owned()), Undo::Nothing));
+    entries.push(entry(Step::StopIfLive, Undo::Nothing));
+    entries.extend(replace_idle(observed, target));
+    entries.push(entry(
+        Step::Start(target, Image::Pulled, sha.to_owned()),
+        Undo::StopNew,
+    ));
+    if matches!(ctx.runtime, super::Runtime::Compose(_)) {
+        entries.push(entry(Step::CheckRunsImage(target), Undo::StopNew));
+    }
+    Ok(finish(observed, target, entries))
+}
+
+/// The steps of a rollback to the recorded previous image; `Err`: nothing to roll back to.
+pub fn rollback<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<Runbook, Failure> {
+    let serving = super::swap::serving_now(observed);
+    let Some(live) = observed.live else {
+        return Err(Failure::deploy(format!(
+            "nothing to roll back: no color is live yet; {serving}; nothing was changed; deploy first"
+        )));
+    };
+    let Some(image) = observed.state.previous_image.clone() else {
+        return Err(Failure::deploy(format!(
+            "nothing to roll back to: no earlier successful deploy is recorded in {}; {serving}; \
+             nothing was changed; deploy the image you want with `bluegreen deploy --image-ref`",
+            ctx.config.state_dir
+        )));
+    };
+    refuse_foreign(ctx, observed)?;
+    let target = live.other();
+    let mut entries = repoint(observed);
+    match observed.containers.get(&target) {
+        Some(kept) if kept.image_ref == image && kept.running => {}
+        Some(kept) if kept.image_ref == image => {
+            entries.push(entry(Step::StartKept(target, image), Undo::StopNew));
+        }
+        _ => {
+            entries.push(entry(Step::Pull(image.clone()), Undo::Nothing));
+            entries.extend(replace_idle(observed, target));
+            entries.push(entry(
+                Step::Start(target, Image::Known(image), "rollback".into()),
+                Undo::StopNew,
+            ));
+        }
+    }
+    Ok(finish(observed, target, entries))
+}
+
+fn entry(step: Step, undo: Undo) -> Entry {
+    Entry { step, undo }
+}
+
+fn repoint(observed: &Observed) -> Vec<Entry> {
+    observed
+        .repoint
+        .map(|color| vec![entry(Step::Repoint(color), Undo::Nothing)])
+        .unwrap_or_default()
+}
+
+/// The idle color's container goes: drained first when it runs (nginx's old workers or an
+/// interrupted switch may still send it requests).
+fn replace_idle(observed: &Observed, target: Color) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    if observed.running(target) {
+        entries.push(entry(Step::Drain(target), Undo::Nothing));
+    }
+    if observed.containers.contains_key(&target) {
+        entries.push(entry(Step::Remove(target), Undo::Nothing));
+    }
+    entries
+}
+
+fn finish(observed: &Observed, target: Color, mut entries: Vec<Entry>) -> Runbook {
+    let old = observed
+        .live
+        .filter(|live| *live != target && observed.running(*live));
+    entries.extend([
+        entry(Step::WaitHealthy(target), Undo::StopNew),
+        entry(Step::Baseline, Undo::StopNew),
+        entry(Step::Switch(target), Undo::SwitchBack),
+        entry(Step::Verify(target), Undo::SwitchBack),
+        entry(Step::Record, Undo::SwitchBack),
+    ]);
+    if let Some(old) = old {
+        entries.push(entry(Step::Drain(old), Undo::Report));
+        entries.push(entry(Step::Stop(old), Undo::Report));
+    }
+    Runbook {
+        target,
+        old,
+        entries,
+    }
+}
+
+/// A container under our color's name that we did not start is never touched.
+fn refuse_foreign<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<(), Failure> {
+    let target = observed.target();
+    match observed.containers.get(&target).filter(|c| !c.ours) {
+        Some(foreign) => Err(Failure::deploy(format!(
+            "a container named {} exists that bluegreen did not start (no {}={} label); {}; \
+             nothing was changed; remove or rename it (docker rm -f {}) or choose another app_name",
+            foreign.name,
+            docker::LABEL_APP,
+            ctx.config.app_name,
+            super::swap::serving_now(observed),
+            foreign.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+impl Step {
+    /// The server commands of a step that is only commands; `image`: the pulled reference
+    /// (`<pulled digest>` in a plan). Steps that wait or verify return none.
+    pub fn commands<H: Host>(
+        &self,
+        ctx: &Ctx<'_, H>,
+        observed: &Observed,
+        image: &str,
+    ) -> Vec<ServerCommand> {
+        let config = ctx.config;
+        match self {
+            Step::Repoint(color) | Step::Switch(color) => switch::commands(ctx, *color),
+            Step::Pull(reference) => vec![ctx.runtime.pull(config, reference, observed.target())],
+            Step::Drain(color) => vec![nginx::drain(config.port_of(*color), config.drain_timeout)],
+            Step::Remove(color) => {
+                vec![ctx
+                    .runtime
+                    .remove(config, *color, &image_of(observed, *color))]
+            }
+            Step::Start(color, source, sha) => {
+                let image_ref = match source {
+                    Image::Pulled => image,
+                    Image::Known(known) => known,
+                };
+                let spec = RunSpec {
+                    color: *color,
+                    image_ref,
+                    sha,
+                };
+                ctx.runtime.start_new(config, &spec)
+            }
+            Step::StartKept(color, image_ref) => {
+                vec![ctx.runtime.start_kept(config, *color, image_ref)]
+            }
+            Step::Stop(color) => ctx
+                .runtime
+                .stop(config, *color, &image_of(observed, *color)),
+            Step::Record => vec![crate::server::state::record(
+                &config.state_dir,
+                "<state>",
+                "<history entry>",
+            )],
+            Step::StopIfLive
+            | Step::CheckRunsImage(_)
+            | Step::WaitHealthy(_)
+            | Step::Baseline
+            | Step::Verify(_) => Vec::new(),
+        }
+    }
+
+    /// One line for humans: what the step does.
+    pub fn describe<H: Host>(&self, ctx: &Ctx<'_, H>) -> String {
+        let config = ctx.config;
+        match self {
+            Step::Repoint(color) => format!(
+                "point nginx back at {color}, the color that serves (the switch file disagreed with the recorded state)"
+            ),
+            Step::Pull(reference) => format!("pull {reference} (the token, if any, on stdin); the digest is pinned"),
+            Step::StopIfLive => "stop here, changing nothing, if that digest is already live (unless --force)".into(),
+            Step::Drain(color) => format!(
+                "wait up to {}s for {color}'s connections to end",
+                config.drain_timeout.as_secs()
+            ),
+            Step::Remove(color) => format!("remove the idle {color} container"),
+            Step::Start(color, _, _) => format!("start {color}"),
+            Step::StartKept(color, image) => format!("start the kept {color} container ({image})"),
+            Step::CheckRunsImage(color) => format!("check that {color} runs the pulled image"),
+            Step::WaitHealthy(color) => format!(
+                "wait for health: GET http://127.0.0.1:{}{} every {}ms, up to {}s",
+                config.port_of(*color),
+                config.health_path,
+                config.health_interval.as_millis(),
+                config.health_timeout.as_secs()
+            ),
+            Step::Baseline => "read the colors' connections (the baseline of the verification)".into(),
+            Step::Switch(color) => format!(
+                "switch traffic to {color} (restored on failure): {}",
+                switch::render(ctx, *color).trim()
+            ),
+            Step::Verify(color) => format!(
+                "verify: GET {} until {color} is shown to receive the requests (its new connections or its name in the response)",
+                config.verify_url.render()
+            ),
+            Step::Record => "record the new live and previous images and the history entry".into(),
+            Step::Stop(color) => format!("stop {color}"),
+        }
+    }
+}
+
+/// The image a color's container runs, as observed.
+pub fn image_of(observed: &Observed, color: Color) -> String {
+    observed
+        .containers
+        .get(&color)
+        .map(|c| c.image_ref.clone())
+        .unwrap_or_default()
+}
+
+/// The plan: every step with its commands rendered exactly as they run.
+pub fn render<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, runbook: &Runbook) -> Vec<String> {
+    let sudo = ctx.host.sudo();
+    let mut lines = Vec::new();
+    for entry in &runbook.entries {
+        lines.push(format!("# {}", entry.step.describe(ctx)));
+        for command in entry.step.commands(ctx, observed, "<pulled digest>") {
+            lines.push(command.render(sudo));
+        }
+    }
+    lines
+}

@@ -1,0 +1,180 @@
+//! Proof that nginx routes to a color. A 2xx through nginx proves nothing by itself: old
+//! workers, a switch file nginx does not include, or a bind-mounted config that never changed
+//! all answer 2xx from the old color. The proof is the color's own evidence: its name in the
+//! response (`X-Bluegreen-Color` or `"color":"…"`), or new connections accepted by its socket
+//! while requests go through nginx (see [`crate::server::routes`]).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+
+use super::observe::ColorContainer;
+use super::Ctx;
+use crate::color::Color;
+use crate::remote::http::{HttpGet, HttpReply};
+use crate::remote::{run_ok, Host};
+use crate::server::routes::{self, Connections};
+
+/// How a switch was shown to work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// The response named the color.
+    Named,
+    /// The color accepted this many new connections while requests went through nginx.
+    Connections(usize),
+    /// nginx answered 2xx but neither color showed evidence: the old color is kept running.
+    Unverified,
+}
+
+impl Proof {
+    pub fn describe(&self, color: Color) -> String {
+        match self {
+            Proof::Named => format!("served by {color} (named in the response)"),
+            Proof::Connections(n) => format!("{color} received {n} new connections through nginx"),
+            Proof::Unverified => format!(
+                "unverified: nginx answers, but {color} could not be shown to receive the requests"
+            ),
+        }
+    }
+}
+
+/// The colors' connections now; `containers` gives the processes whose namespaces to read.
+pub async fn connections<H: Host>(
+    ctx: &Ctx<'_, H>,
+    containers: &HashMap<Color, ColorContainer>,
+) -> Result<Connections> {
+    let pid = |color| containers.get(&color).map_or(0, |c: &ColorContainer| c.pid);
+    let command = routes::connections(
+        Color::BOTH.map(|c| ctx.config.port_of(c)),
+        Color::BOTH.map(pid),
+    );
+    let output = run_ok(ctx.host, &command).await?;
+    Ok(Connections::parse(&output.stdout))
+}
+
+/// Which color a response names: header `X-Bluegreen-Color`, or `"color":"…"` in its body.
+pub fn color_in_response(header: Option<&str>, body: &str) -> Option<Color> {
+    if let Some(color) = header.and_then(Color::parse) {
+        return Some(color);
+    }
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    Color::BOTH
+        .into_iter()
+        .find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
+}
+
+fn verify_request<H: Host>(ctx: &Ctx<'_, H>) -> HttpGet {
+    let url = &ctx.config.verify_url;
+    HttpGet {
+        host: url.host.clone(),
+        port: url.port,
+        path: url.path.clone(),
+        host_header: Some(url.host.clone()),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+/// One request through nginx: `Ok(named color)` on a 2xx, else why not.
+pub async fn through_nginx<H: Host>(ctx: &Ctx<'_, H>) -> Result<Option<Color>, String> {
+    let HttpReply {
+        status,
+        color_header,
+        body,
+    } = ctx.host.http_get(&verify_request(ctx)).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("HTTP {status}"));
+    }
+    Ok(color_in_response(color_header.as_deref(), &body))
+}
+
+/// Requests `verify_url` until `color` is shown to receive them, for up to `deadline`.
+/// `baseline`: the connections read before the switch. `Err`: nginx does not route to
+/// `color` (or does not answer); the caller switches back.
+pub async fn verify<H: Host>(
+    ctx: &Ctx<'_, H>,
+    color: Color,
+    baseline: &Connections,
+    containers: &HashMap<Color, ColorContainer>,
+    deadline: Duration,
+) -> Result<Proof> {
+    let started = Instant::now();
+    let url = ctx.config.verify_url.render();
+    let mut attempts = 0;
+    let mut answered = 0;
+    loop {
+        attempts += 1;
+        let last;
+        match through_nginx(ctx).await {
+            Ok(Some(named)) if named == color => return Ok(Proof::Named),
+            Ok(Some(named)) => last = format!("answered by {named}, not {color}"),
+            Ok(None) => {
+                answered += 1;
+                let now = connections(ctx, containers).await?;
+                let to_color = now.new_since(baseline, color);
+                let to_other = now.new_since(baseline, color.other());
+                if to_color > 0 {
+                    return Ok(Proof::Connections(to_color));
+                }
+                last = if to_other > 0 {
+                    format!(
+                        "the requests still reach {} ({to_other} new connections), none reach {color}",
+                        color.other()
+                    )
+                } else if now.complete {
+                    "neither color received the requests".to_owned()
+                } else {
+                    "the connections could not be read".into()
+                };
+                if to_other == 0 && answered >= 5 {
+                    // Answered, yet no evidence either way (nginx reaches the app some way
+                    // the socket tables do not show): say so, never claim it.
+                    return Ok(Proof::Unverified);
+                }
+            }
+            Err(reason) => last = reason,
+        }
+        if started.elapsed() >= deadline {
+            return Err(anyhow!(
+                "the switch to {color} was not taken: verification through nginx ({url}) \
+                 failed after {attempts} attempts: {last}"
+            ));
+        }
+        ctx.printer
+            .progress(&format!("verify {url}: {last} (attempt {attempts})"));
+        ctx.cancel.sleep(Duration::from_millis(200)).await?;
+    }
+}
+
+/// Which color nginx routes to now, by evidence: one request through nginx between two
+/// readings of the connections. `None` when it cannot be told.
+pub async fn routed_color<H: Host>(
+    ctx: &Ctx<'_, H>,
+    containers: &HashMap<Color, ColorContainer>,
+) -> Option<Color> {
+    let before = connections(ctx, containers).await.ok()?;
+    if let Ok(Some(named)) = through_nginx(ctx).await {
+        return Some(named);
+    }
+    let after = connections(ctx, containers).await.ok()?;
+    match Color::BOTH.map(|c| after.new_since(&before, c) > 0) {
+        [true, false] => Some(Color::Blue),
+        [false, true] => Some(Color::Green),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_color_in_a_response() {
+        assert_eq!(color_in_response(Some("green"), ""), Some(Color::Green));
+        assert_eq!(
+            color_in_response(None, r#"{"status":"UP", "color": "blue"}"#),
+            Some(Color::Blue)
+        );
+        assert_eq!(color_in_response(None, r#"{"status":"UP"}"#), None);
+    }
+}

@@ -1,0 +1,524 @@
+//! A fake server for unit tests: a [`Host`] that interprets the commands bluegreen sends (by
+//! their script name or argv) against an in-memory model — containers, files, what nginx has
+//! loaded, the connections each color accepted, the lock — and can inject one fault at any
+//! command. Real servers carry the integration tests; this one makes every fault at every step
+//! cheap enough to try them all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
+use tokio::sync::{watch, Notify};
+
+use crate::remote::http::{HttpGet, HttpReply};
+use crate::remote::{Host, Output, Running};
+use crate::server::{ServerCommand, Stdin};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The command fails (exit 1) without doing anything.
+    Exit,
+    /// The command runs, then the connection drops before its result arrives.
+    ConnectionLost,
+    /// The command hangs until the server stops it at `command_timeout` (exit 124).
+    Hang,
+    /// SIGTERM arrives while the command runs (it completes).
+    Sigterm,
+    /// bluegreen is killed as the command starts (it never runs).
+    Kill,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::Exit,
+        FaultKind::ConnectionLost,
+        FaultKind::Hang,
+        FaultKind::Sigterm,
+        FaultKind::Kill,
+    ];
+}
+
+#[derive(Clone, Debug)]
+pub struct Container {
+    pub image_ref: String,
+    pub running: bool,
+    pub port: u16,
+    pub app: String,
+    pub color: String,
+}
+
+/// An image in the fake registry.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub digest_ref: String,
+    pub id: String,
+    pub healthy: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct Server {
+    pub containers: BTreeMap<String, Container>,
+    pub files: BTreeMap<String, String>,
+    /// The switch content nginx routes by (what it loaded at the last reload).
+    pub nginx_loaded: Option<String>,
+    /// nginx includes the switch file (false: a file nginx never reads).
+    pub nginx_includes_switch: bool,
+    /// The registry: tag reference → image.
+    pub registry: HashMap<String, Image>,
+    pub lock_held: bool,
+    /// Commands run, rendered without sudo.
+    pub log: Vec<String>,
+    /// Connections accepted per host port (each request is one).
+    pub accepted: BTreeMap<u16, u64>,
+    /// Port of nginx (the verify URL).
+    pub nginx_port: u16,
+    pub switch_file: String,
+    fault: Option<(usize, FaultKind)>,
+    commands: usize,
+}
+
+#[derive(Clone)]
+pub struct FakeHost {
+    pub server: Arc<Mutex<Server>>,
+    cancel: Arc<watch::Sender<bool>>,
+    pub killed: Arc<Notify>,
+    deadline: Duration,
+}
+
+impl FakeHost {
+    pub fn new(server: Server, cancel: watch::Sender<bool>, deadline: Duration) -> FakeHost {
+        FakeHost {
+            server: Arc::new(Mutex::new(server)),
+            cancel: Arc::new(cancel),
+            killed: Arc::new(Notify::new()),
+            deadline,
+        }
+    }
+
+    /// Injects `kind` at the `index`-th command from now (0: the next one).
+    pub fn fault_at(&self, index: usize, kind: FaultKind) {
+        let mut server = self.server.lock().unwrap();
+        let at = server.commands + index;
+        server.fault = Some((at, kind));
+    }
+
+    pub fn commands_run(&self) -> usize {
+        self.server.lock().unwrap().commands
+    }
+
+    /// Takes the fault due for the command about to run, if any.
+    fn fault_now(&self) -> Option<FaultKind> {
+        let mut server = self.server.lock().unwrap();
+        let index = server.commands;
+        server.commands += 1;
+        match server.fault {
+            Some((at, kind)) if at == index => {
+                server.fault = None;
+                Some(kind)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Server {
+    pub fn new(nginx_port: u16, switch_file: &str) -> Server {
+        Server {
+            nginx_port,
+            switch_file: switch_file.into(),
+            nginx_includes_switch: true,
+            ..Server::default()
+        }
+    }
+
+    pub fn push_image(&mut self, tag_ref: &str, healthy: bool) {
+        let n = self.registry.len() + 1;
+        let repo = crate::engine::deploy::repository_of(tag_ref);
+        self.registry.insert(
+            tag_ref.into(),
+            Image {
+                digest_ref: format!(
+                    "{repo}@sha256:{}",
+                    format!("{n:x}").repeat(64)[..64].to_owned()
+                ),
+                id: format!(
+                    "sha256:{}",
+                    format!("{:x}", n + 100).repeat(64)[..64].to_owned()
+                ),
+                healthy,
+            },
+        );
+    }
+
+    fn image_by_ref(&self, reference: &str) -> Option<&Image> {
+        self.registry
+            .get(reference)
+            .or_else(|| self.registry.values().find(|i| i.digest_ref == reference))
+    }
+
+    /// Whether a container answers on `port` with 2xx.
+    fn healthy_on(&self, port: u16) -> Option<bool> {
+        self.containers
+            .values()
+            .find(|c| c.running && c.port == port)
+            .map(|c| self.image_by_ref(&c.image_ref).is_some_and(|i| i.healthy))
+    }
+
+    /// The port nginx routes to now.
+    pub fn routed_port(&self) -> Option<u16> {
+        let loaded = self.nginx_loaded.as_deref()?;
+        let at = loaded.rfind(':')?;
+        loaded[at + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .ok()
+    }
+
+    fn run(&mut self, command: &ServerCommand) -> Output {
+        let argv = &command.argv;
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let ok = |stdout: String| Output {
+            code: Some(0),
+            stdout,
+            stderr: String::new(),
+        };
+        let fail = |stderr: &str| Output {
+            code: Some(1),
+            stdout: String::new(),
+            stderr: stderr.into(),
+        };
+        match command.script_name {
+            Some("bluegreen-read-state") => return ok(self.read_state(args[5])),
+            Some("bluegreen-record") => {
+                if !args[5].is_empty() {
+                    self.files.insert("state.json".into(), args[5].to_owned());
+                }
+                if !args[6].is_empty() {
+                    let history = self.files.entry("history.jsonl".into()).or_default();
+                    history.push_str(args[6]);
+                    history.push('\n');
+                }
+                return ok(String::new());
+            }
+            Some("bluegreen-pull") => {
+                let reference = args[6];
+                return match self.image_by_ref(reference) {
+                    Some(image) => ok(format!(
+                        "{reference}\n[\"{}\"]\nid {}\n",
+                        image.digest_ref, image.id
+                    )),
+                    None => fail("manifest unknown"),
+                };
+            }
+            Some("bluegreen-write-switch-file") => {
+                let Stdin::Text(content) = &command.stdin else {
+                    return fail("no content");
+                };
+                self.files.insert(args[4].to_owned(), content.clone());
+                return ok(String::new());
+            }
+            Some("bluegreen-drain") => return ok("drained 0\n".into()),
+            Some("bluegreen-connections") => {
+                let mut out = String::new();
+                for (color, port) in [("blue", args[4]), ("green", args[6])] {
+                    let port: u16 = port.parse().unwrap();
+                    for n in 0..self.accepted.get(&port).copied().unwrap_or(0) {
+                        out.push_str(&format!("{color} {port}-{n}\n"));
+                    }
+                }
+                out.push_str("done\n");
+                return ok(out);
+            }
+            Some(other) => return fail(&format!("the fake host does not know script {other}")),
+            None => {}
+        }
+        match args.as_slice() {
+            ["sh", "-c", shell] if command.purpose == "test nginx configuration" => {
+                let _ = shell;
+                ok(String::new())
+            }
+            ["sh", "-c", _] if command.purpose == "reload nginx" => {
+                if self.nginx_includes_switch {
+                    self.nginx_loaded = self.files.get(&self.switch_file).cloned();
+                }
+                ok(String::new())
+            }
+            ["rm", "-f", path] => {
+                self.files.remove(*path);
+                ok(String::new())
+            }
+            ["docker", "inspect", "--type", "container", names @ ..] => {
+                let found: Vec<String> = names
+                    .iter()
+                    .filter_map(|name| self.containers.get(*name).map(|c| self.inspect(name, c)))
+                    .collect();
+                Output {
+                    code: Some(if found.len() == names.len() { 0 } else { 1 }),
+                    stdout: format!("[{}]", found.join(",")),
+                    stderr: String::new(),
+                }
+            }
+            ["docker", "run", rest @ ..] => self.docker_run(rest),
+            ["docker", "start", name] => match self.containers.get_mut(*name) {
+                Some(c) => {
+                    c.running = true;
+                    ok(String::new())
+                }
+                None => fail("No such container"),
+            },
+            ["docker", "stop", "--time", _, name] => match self.containers.get_mut(*name) {
+                Some(c) => {
+                    c.running = false;
+                    ok(String::new())
+                }
+                None => fail("No such container"),
+            },
+            ["docker", "rm", "-f", name] => {
+                self.containers.remove(*name);
+                ok(String::new())
+            }
+            ["docker", "logs", ..] => ok("app log line\n".into()),
+            _ => fail(&format!("the fake host does not know `{}`", args.join(" "))),
+        }
+    }
+
+    fn docker_run(&mut self, rest: &[&str]) -> Output {
+        let value = |flag: &str| {
+            rest.windows(2)
+                .find(|w| w[0] == flag)
+                .map(|w| w[1].to_owned())
+                .unwrap_or_default()
+        };
+        let name = value("--name");
+        if self.containers.contains_key(&name) {
+            return Output {
+                code: Some(125),
+                stdout: String::new(),
+                stderr: format!("Conflict. The container name \"/{name}\" is already in use"),
+            };
+        }
+        let publish = value("--publish");
+        let port: u16 = publish
+            .split(':')
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0);
+        let labels: Vec<String> = rest
+            .windows(2)
+            .filter(|w| w[0] == "--label")
+            .map(|w| w[1].to_owned())
+            .collect();
+        let label = |key: &str| {
+            labels
+                .iter()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let image_ref = rest.last().copied().unwrap_or_default().to_owned();
+        self.containers.insert(
+            name,
+            Container {
+                image_ref,
+                running: true,
+                port,
+                app: label("bluegreen.app"),
+                color: label("bluegreen.color"),
+            },
+        );
+        Output {
+            code: Some(0),
+            stdout: "0123abcd\n".into(),
+            stderr: String::new(),
+        }
+    }
+
+    fn inspect(&self, name: &str, c: &Container) -> String {
+        let id = self
+            .image_by_ref(&c.image_ref)
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
+        serde_json::json!({
+            "Id": format!("id-{name}"),
+            "Name": format!("/{name}"),
+            "Image": id,
+            "RestartCount": 0,
+            "State": {"Status": if c.running {"running"} else {"exited"}, "Running": c.running,
+                      "Restarting": false, "ExitCode": 0, "Pid": if c.running {c.port as u32} else {0}},
+            "Config": {"Image": c.image_ref, "Labels": {
+                "bluegreen.app": c.app, "bluegreen.color": c.color, "bluegreen.image": c.image_ref}}
+        })
+        .to_string()
+    }
+
+    fn read_state(&self, switch_file: &str) -> String {
+        let mut out = String::from("::bluegreen::switch\n");
+        match self.files.get(switch_file) {
+            Some(content) => out.push_str(content),
+            None => out.push_str("::bluegreen::missing\n"),
+        }
+        out.push_str("::bluegreen::state\n");
+        if let Some(state) = self.files.get("state.json") {
+            out.push_str(state);
+            out.push('\n');
+        }
+        out.push_str("::bluegreen::lock\n::bluegreen::history\n");
+        if let Some(history) = self.files.get("history.jsonl") {
+            out.push_str(history);
+        }
+        out
+    }
+
+    fn http(&mut self, request: &HttpGet) -> Result<HttpReply, String> {
+        let reply = |status| HttpReply {
+            status,
+            color_header: None,
+            body: r#"{"status":"UP"}"#.into(),
+        };
+        let port = if request.port == self.nginx_port {
+            match self.routed_port() {
+                Some(port) => port,
+                None => return Ok(reply(502)),
+            }
+        } else {
+            request.port
+        };
+        match self.healthy_on(port) {
+            Some(healthy) => {
+                *self.accepted.entry(port).or_default() += 1;
+                Ok(reply(if healthy { 200 } else { 500 }))
+            }
+            None if request.port == self.nginx_port => Ok(reply(502)),
+            None => Err("connection refused".into()),
+        }
+    }
+
+    pub fn history_len(&self) -> usize {
+        self.files
+            .get("history.jsonl")
+            .map_or(0, |h| h.lines().count())
+    }
+}
+
+/// The lock holder's output; dropping it is the SSH channel closing: the lock is free.
+struct LockStream {
+    text: std::io::Cursor<Vec<u8>>,
+    server: Arc<Mutex<Server>>,
+}
+
+impl Drop for LockStream {
+    fn drop(&mut self) {
+        self.server.lock().unwrap().lock_held = false;
+    }
+}
+
+impl AsyncRead for LockStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.text).poll_read(cx, buf)
+    }
+}
+
+impl AsyncBufRead for LockStream {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
+        Pin::new(&mut self.get_mut().text).poll_fill_buf(cx)
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amt: usize) {
+        Pin::new(&mut self.text).consume(amt)
+    }
+}
+
+impl Host for FakeHost {
+    async fn run(&self, command: &ServerCommand) -> Result<Output> {
+        let fault = self.fault_now();
+        if fault != Some(FaultKind::Kill) {
+            self.server.lock().unwrap().log.push(command.render(false));
+        }
+        match fault {
+            Some(FaultKind::Exit) => {
+                return Ok(Output {
+                    code: Some(1),
+                    stdout: String::new(),
+                    stderr: "injected failure".into(),
+                })
+            }
+            Some(FaultKind::Hang) => {
+                tokio::time::sleep(self.deadline).await;
+                return Ok(Output {
+                    code: Some(124),
+                    stdout: String::new(),
+                    stderr: String::new(),
+                });
+            }
+            Some(FaultKind::Kill) => {
+                self.killed.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Some(FaultKind::Sigterm) => {
+                let _ = self.cancel.send(true);
+            }
+            _ => {}
+        }
+        let output = self.server.lock().unwrap().run(command);
+        tokio::task::yield_now().await;
+        if fault == Some(FaultKind::ConnectionLost) {
+            return Err(anyhow!(
+                "{}: the SSH connection failed (injected)",
+                command.purpose
+            ));
+        }
+        Ok(output)
+    }
+
+    async fn spawn(&self, command: &ServerCommand) -> Result<Running> {
+        let fault = self.fault_now();
+        if matches!(fault, Some(FaultKind::Kill)) {
+            self.killed.notify_one();
+            std::future::pending::<()>().await;
+        }
+        if matches!(
+            fault,
+            Some(FaultKind::Exit | FaultKind::ConnectionLost | FaultKind::Hang)
+        ) {
+            return Err(anyhow!("{}: injected failure", command.purpose));
+        }
+        if matches!(fault, Some(FaultKind::Sigterm)) {
+            let _ = self.cancel.send(true);
+        }
+        let mut server = self.server.lock().unwrap();
+        server.log.push(command.render(false));
+        assert!(!server.lock_held, "the fake lock is already held");
+        server.lock_held = true;
+        let stream = LockStream {
+            text: std::io::Cursor::new(b"acquired\n".to_vec()),
+            server: self.server.clone(),
+        };
+        Ok(Running {
+            stdout: Box::new(stream),
+            finish: Box::new(|| {}),
+        })
+    }
+
+    async fn http_get(&self, request: &HttpGet) -> Result<HttpReply, String> {
+        self.server.lock().unwrap().http(request)
+    }
+
+    fn sudo(&self) -> bool {
+        false
+    }
+
+    fn round_trips(&self) -> usize {
+        self.commands_run()
+    }
+}
