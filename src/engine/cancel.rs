@@ -70,6 +70,17 @@ impl Cancel {
         }
     }
 
+    /// Runs read-only `work`, abandoned at once when a signal arrives.
+    pub async fn unless_cancelled<T>(
+        &self,
+        work: impl std::future::Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<T> {
+        tokio::select! {
+            result = work => result,
+            _ = self.cancelled() => Err(Cancelled.into()),
+        }
+    }
+
     /// Resolves when cancelled (never otherwise).
     pub async fn cancelled(&self) {
         let mut receiver = self.0.clone();

@@ -127,7 +127,16 @@ pub async fn under_lock<H: Host>(
         }),
     };
     if let Some(entry) = entry {
-        if let Err(error) = save_history(ctx, &entry).await {
+        // After a signal the runner allows seconds: the entry is written if the server answers.
+        let budget = if ctx.cancel.is_cancelled() {
+            std::time::Duration::from_millis(1500)
+        } else {
+            ctx.config.command_timeout + std::time::Duration::from_secs(10)
+        };
+        let saved = tokio::time::timeout(budget, save_history(ctx, &entry))
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the server did not answer in time")));
+        if let Err(error) = saved {
             ctx.printer.warn(&format!(
                 "recording the result in {} failed: {error:#}",
                 ctx.config.state_dir
@@ -170,7 +179,11 @@ fn nothing_changed(error: anyhow::Error) -> anyhow::Error {
 /// Reads the state and says what was found.
 pub async fn observe_for_swap<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     ctx.printer.phase("read server state");
-    let observed = observe::observe(ctx).await.map_err(nothing_changed)?;
+    let observed = ctx
+        .cancel
+        .unless_cancelled(observe::observe(ctx))
+        .await
+        .map_err(nothing_changed)?;
     for note in &observed.notes {
         ctx.printer.notice(note);
     }

@@ -188,7 +188,10 @@ pub async fn run<H: Host>(
         }
         let outcome = match ctx.cancel.check() {
             Err(cancelled) => Err(StepError::from(anyhow::Error::new(cancelled))),
-            Ok(()) => step(ctx, observed, runbook, request, &entry.step, &mut progress).await,
+            Ok(()) => {
+                let running = step(ctx, observed, runbook, request, &entry.step, &mut progress);
+                within_grace_of_a_signal(ctx, running).await
+            }
         };
         let Err(error) = outcome else { continue };
         if entry.undo == Undo::Report {
@@ -223,6 +226,24 @@ pub async fn run<H: Host>(
             .map(|p| p.describe(runbook.target))
             .unwrap_or_default(),
     })
+}
+
+/// Runs a step; on a signal, the step gets 1.5 s to finish so that what it did is known
+/// (its own result is kept when it finishes), then the run is cancelled.
+async fn within_grace_of_a_signal<H: Host>(
+    ctx: &Ctx<'_, H>,
+    running: impl std::future::Future<Output = Result<(), StepError>>,
+) -> Result<(), StepError> {
+    tokio::pin!(running);
+    tokio::select! {
+        result = &mut running => result,
+        _ = ctx.cancel.cancelled() => {
+            match tokio::time::timeout(Duration::from_millis(1500), running).await {
+                Ok(result) => result,
+                Err(_still_running) => Err(StepError::from(anyhow::Error::new(Cancelled))),
+            }
+        }
+    }
 }
 
 /// Runs a command; on a signal, a command already under way gets 1.5 s to finish so

@@ -33,12 +33,12 @@ pub const READ_SCRIPT: Script = Script {
     text: r#"dir=$1 switch=$2
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
 echo "::bluegreen::switch"
-if [ -e "$switch" ]; then head -c 65536 "$switch"; [ -z "$(tail -c 1 "$switch")" ] || echo; else echo "::bluegreen::missing"; fi
-echo "::bluegreen::state"
+if [ -e "$switch" ]; then head -c 65536 "$switch"; else echo "::bluegreen::missing"; fi
+printf '\n::bluegreen::state\n'
 head -c 65536 "$dir/state.json" 2>/dev/null
-echo "::bluegreen::lock"
+printf '\n::bluegreen::lock\n'
 if [ -e "$dir/lock" ] && ! flock -n "$dir/lock" true 2>/dev/null; then head -c 65536 "$dir/lock.json" 2>/dev/null; fi
-echo "::bluegreen::history"
+printf '\n::bluegreen::history\n'
 tail -n 20 "$dir/history.jsonl" 2>/dev/null | head -c 262144
 exit 0
 "#,
@@ -141,8 +141,20 @@ pub fn parse_sections(output: &str) -> StateSections {
         target.push_str(line);
         target.push('\n');
     }
-    sections.switch = (!switch_missing).then_some(switch);
+    sections.switch = (!switch_missing).then(|| without_trailing_blank_lines(switch));
+    sections.state = without_trailing_blank_lines(std::mem::take(&mut sections.state));
+    sections.lock = without_trailing_blank_lines(std::mem::take(&mut sections.lock));
     sections
+}
+
+/// The script ends every section with a newline of its own (a file need not end with one), so
+/// blank lines at a section's end carry no content.
+fn without_trailing_blank_lines(mut text: String) -> String {
+    text.truncate(text.trim_end_matches(['\n', '\r']).len());
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text
 }
 
 #[cfg(test)]
@@ -163,11 +175,11 @@ mod tests {
 
     #[test]
     fn parses_sections() {
-        let output = "::bluegreen::switch\nset $x 1;\n::bluegreen::state\n{\"a\":1}\n::bluegreen::lock\n::bluegreen::history\n{\"h\":1}\n{\"h\":2}\n";
+        let output = "::bluegreen::switch\nset $x 1;\n::bluegreen::state\n{\"a\":1}\n\n::bluegreen::lock\n{\"pid\":1}\n::bluegreen::history\n{\"h\":1}\n{\"h\":2}\n";
         let sections = parse_sections(output);
         assert_eq!(sections.switch.as_deref(), Some("set $x 1;\n"));
         assert_eq!(sections.state, "{\"a\":1}\n");
-        assert_eq!(sections.lock, "");
+        assert_eq!(sections.lock, "{\"pid\":1}\n");
         assert_eq!(sections.history, vec!["{\"h\":1}", "{\"h\":2}"]);
         let missing =
             parse_sections("::bluegreen::switch\n::bluegreen::missing\n::bluegreen::state\n");
