@@ -135,6 +135,30 @@ fn a_switch_nginx_does_not_take_fails_and_keeps_the_old_color() {
     assert_eq!(site.status_json()["live_color"], "blue");
 }
 
+/// Case 3 (seed 003): nginx whose switch file is a single-file bind mount keeps the old inode,
+/// answers 2xx from the old color after every reload; the deploy must say so and switch back.
+#[test]
+fn a_single_file_bind_mount_is_not_taken_and_says_so() {
+    let mut site = Site::new("bindmount");
+    site.set(
+        "BLUEGREEN_VERIFY_URL",
+        &format!("http://127.0.0.1:{}/ping", site.nginx_port),
+    );
+    site.deploy("v1").success();
+    site.restart_nginx_with_the_switch_file_bind_mounted();
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    let run = site.deploy("v2");
+    run.code(1);
+    let last = run.last_line();
+    assert!(last.contains("was not taken"), "{last}");
+    assert!(last.contains("blue still serves traffic"), "{last}");
+    assert!(run.stderr.contains("bind-mounted"), "{}", run.stderr);
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    assert_ne!(site.container_state("green").as_deref(), Some("running"));
+    assert_eq!(site.status_json()["live_color"], "blue");
+    assert_eq!(site.status_json()["history"][0]["result"], "failed");
+}
+
 /// Case 3b: the same page (no color named in it) through a switch nginx does take is proven
 /// by the new color's own connections.
 #[test]

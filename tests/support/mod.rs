@@ -471,6 +471,35 @@ impl Site {
         wait_for_port(self.nginx_port, "nginx");
     }
 
+    /// Restarts nginx the way seed 003 runs it: with the switch file bind-mounted as a single
+    /// file at a path of nginx's own (what `docker run -v /host/x.inc:/etc/nginx/x.inc` does),
+    /// in a mount namespace of its own. A file replaced by rename on the host is a new inode
+    /// this nginx never sees. (Mounted over its own path instead, the kernel would detach the
+    /// mount on the rename, which is not what a container does.)
+    pub fn restart_nginx_with_the_switch_file_bind_mounted(&mut self) {
+        self.stop_nginx();
+        let dir = self.dir.display().to_string();
+        let inside = self.dir.join("container-conf.d");
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::write(inside.join("service-url.inc"), "").unwrap();
+        let config = std::fs::read_to_string(self.dir.join("nginx.conf"))
+            .unwrap()
+            .replace(&format!("{dir}/conf.d/"), &format!("{dir}/container-conf.d/"));
+        std::fs::write(self.dir.join("nginx-container.conf"), config).unwrap();
+        let script = format!(
+            "mount --bind '{file}' '{dir}/container-conf.d/service-url.inc' && \
+             exec /usr/sbin/nginx -p '{dir}' -e '{dir}/logs/error.log' -c '{dir}/nginx-container.conf'",
+            file = self.switch_file.display()
+        );
+        self.nginx = spawn_daemon(
+            Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+                .arg(script),
+            &self.dir.join("nginx.out"),
+        );
+        wait_for_port(self.nginx_port, "nginx");
+    }
+
     /// Stops this site's nginx (the site is down until `restart_nginx`).
     pub fn stop_nginx(&mut self) {
         unsafe { libc::kill(self.nginx.id() as i32, libc::SIGQUIT) };
