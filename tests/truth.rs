@@ -416,3 +416,48 @@ fn a_state_dir_that_cannot_be_written_fails_the_deploy_safely() {
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
     assert_ne!(site.container_state("green").as_deref(), Some("running"));
 }
+
+/// Case 6c: SIGTERM during a pull that does not progress (a registry that accepts the
+/// connection and never answers): out within 5 s, the kept rollback container untouched.
+#[test]
+fn sigterm_during_a_stuck_pull_is_honoured_and_keeps_the_rollback_container() {
+    let site = Site::new("termpull");
+    site.deploy("v1").success();
+    site.deploy("v2").success();
+    assert_eq!(site.container_state("blue").as_deref(), Some("exited"));
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for connection in silent.incoming().flatten() {
+            keep.lock().unwrap().push(connection);
+        }
+    });
+    let stuck = format!("127.0.0.1:{silent_port}/demo/app:v3");
+    let mut child = site
+        .bluegreen(&["deploy", "--image-ref", &stuck])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the docker daemon connects to the silent registry",
+        Duration::from_secs(30),
+        || !held.lock().unwrap().is_empty(),
+    );
+    let signalled = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(5), "took {took:?}\n{stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+    assert_eq!(site.container_state("blue").as_deref(), Some("exited"));
+    assert_eq!(site.status_json()["history"][0]["result"], "cancelled");
+    site.run(&["rollback"]).success();
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+}
