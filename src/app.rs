@@ -19,6 +19,9 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
     let action = name == "action";
     let raw = load_raw(sub, action)?;
     printer.mask(&raw.secrets());
+    for unknown in &raw.unknown_variables {
+        printer.warn(unknown);
+    }
     let needs = match name {
         "build" => Needs::BuildOnly,
         "deploy" | "ship" | "plan" | "action" => Needs::Image,
@@ -163,18 +166,24 @@ fn load_raw(sub: &ArgMatches, action: bool) -> Result<RawSettings> {
 }
 
 fn report_config_errors(printer: &Printer, errors: ConfigErrors) -> anyhow::Error {
-    for problem in &errors.0 {
-        printer.info(&format!("- {problem}"));
-    }
     let names: Vec<&str> = errors
         .0
         .iter()
         .filter_map(|p| p.split(':').next())
         .collect();
+    if let [problem] = errors.0.as_slice() {
+        return Failure::config(format!(
+            "invalid setting {problem}; nothing on the server was touched; fix it and run again"
+        ))
+        .into();
+    }
+    for problem in &errors.0 {
+        printer.info(&format!("- {problem}"));
+    }
     Failure::config(format!(
-        "invalid settings ({}): {}; nothing on the server was touched; fix them and run again",
-        names.join(", "),
-        errors.0.join("; ")
+        "invalid settings ({}), each listed above; nothing on the server was touched; fix them \
+         and run again",
+        names.join(", ")
     ))
     .into()
 }

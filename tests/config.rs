@@ -110,6 +110,56 @@ fn all_problems_are_reported_together() {
     let mut names: Vec<&str> = named.split(", ").collect();
     names.sort();
     assert_eq!(names, ["green_port", "health_timeout", "port"], "{last}");
+    // Each problem is printed once: listed, not repeated in the last line.
+    assert_eq!(
+        run.stderr.matches("is not a duration").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn newcomer_paths_work_or_say_what_to_fix() {
+    let mut site = Site::new("newcomer");
+    // `~` in key_file is the home directory, as in the README's example.
+    let home = site.dir.join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    let key = site
+        .env
+        .iter()
+        .find(|(name, _)| name == "BLUEGREEN_KEY_FILE")
+        .map(|(_, path)| path.clone())
+        .unwrap();
+    std::fs::copy(&key, home.join(".ssh/deploy_key")).unwrap();
+    site.set("HOME", home.to_str().unwrap());
+    site.set("BLUEGREEN_KEY_FILE", "~/.ssh/deploy_key");
+    // No registry setting: the private registry is taken from the image's host part, so the
+    // pull logs in there (it refuses anonymous pulls), not to Docker Hub.
+    site.env.retain(|(name, _)| name != "BLUEGREEN_REGISTRY");
+    // A misspelled variable is named, with the setting it most likely meant.
+    site.set("BLUEGREEN_HELTH_TIMEOUT", "5s");
+    let run = site.deploy("v1");
+    run.success();
+    assert!(
+        run.stderr
+            .contains("BLUEGREEN_HELTH_TIMEOUT names no setting (did you mean `health_timeout`?)"),
+        "{}",
+        run.stderr
+    );
+    // A health path the app does not serve is named after 10 s of 404s, not only at the end.
+    site.set("BLUEGREEN_HEALTH_PATH", "/no-such-health");
+    site.set("BLUEGREEN_HEALTH_TIMEOUT", "12s");
+    let run = site.deploy("v2");
+    run.code(1);
+    assert!(
+        run.stderr
+            .contains("answers 404 Not Found on /no-such-health for 10s")
+            && run.stderr.contains("check health_path"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
 }
 
 #[test]
@@ -120,7 +170,8 @@ fn unknown_keys_in_the_settings_file_are_errors() {
     let run = site.run(&["status", "--config", file.to_str().unwrap()]);
     run.code(2);
     assert!(
-        run.last_line().contains("unknown setting `helth_path`"),
+        run.last_line()
+            .contains("unknown setting `helth_path` (did you mean `health_path`?)"),
         "{}",
         run.last_line()
     );

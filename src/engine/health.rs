@@ -64,6 +64,9 @@ async fn probe<H: Host>(ctx: &Ctx<'_, H>, request: &HttpGet) -> Result<(), Strin
     }
 }
 
+/// A health path answered 404 this long is most likely wrong, not slow: say so once.
+const NOT_FOUND_HINT_AFTER: Duration = Duration::from_secs(10);
+
 pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Healthy, Unhealthy> {
     let config = ctx.config;
     let port = config.port_of(color);
@@ -79,6 +82,8 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
     let started = Instant::now();
     let mut attempts = 0;
     let mut last_container_check = None::<Instant>;
+    let mut not_found_since = None::<Instant>;
+    let mut hinted = false;
     loop {
         attempts += 1;
         // Probes keep a fixed cadence: the container check below eats into the pause.
@@ -96,6 +101,21 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
             }
             Err(reason) => reason,
         };
+        not_found_since = match (last.as_str(), not_found_since) {
+            ("HTTP 404", None) => Some(Instant::now()),
+            ("HTTP 404", since) => since,
+            _ => None,
+        };
+        if !hinted && not_found_since.is_some_and(|since| since.elapsed() >= NOT_FOUND_HINT_AFTER) {
+            hinted = true;
+            ctx.printer.warn(&format!(
+                "{color} answers 404 Not Found on {} for {}s: the app runs but serves no such \
+                 path; check health_path (Spring Boot: /actuator/health needs \
+                 spring-boot-starter-actuator)",
+                config.health_path,
+                NOT_FOUND_HINT_AFTER.as_secs()
+            ));
+        }
         let elapsed = started.elapsed();
         ctx.printer.progress(&format!(
             "{color} on 127.0.0.1:{port}{}: {last} (probe {attempts}, {:.1}s of {}s)",

@@ -86,12 +86,18 @@ pub trait Host {
 pub async fn run_ok(host: &impl Host, command: &ServerCommand) -> Result<Output> {
     let output = host.run(command).await?;
     if !output.success() {
+        // The cause first: the command line (often long) comes last.
+        let said = output.tail(5);
+        let said = if said.trim().is_empty() {
+            "it printed nothing".to_owned()
+        } else {
+            said
+        };
         anyhow::bail!(
-            "{} failed ({}): `{}`: {}",
+            "{} failed ({}): {said} (the command was `{}`)",
             command.purpose,
             exit_text(output.code),
             command.render(host.sudo()),
-            output.tail(5)
         );
     }
     Ok(output)

@@ -337,12 +337,14 @@ impl Config {
             key,
             host_key,
             sudo,
-            registry: c.text("registry").unwrap_or_default(),
+            registry: c
+                .text("registry")
+                .unwrap_or_else(|| values::registry_of(&image)),
             docker_username: c.text("docker_username"),
             docker_token: c.text("docker_token").map(Secret::new),
             environment,
             build_command: c.text("build_command").unwrap_or_default(),
-            context: PathBuf::from(c.text("context").unwrap_or_default()),
+            context: PathBuf::from(values::expand_home(&c.text("context").unwrap_or_default())),
             dockerfile: c.text("dockerfile").unwrap_or_default(),
             build_args,
             platform,
@@ -405,6 +407,7 @@ fn read_key(c: &mut Checker) -> KeySource {
             KeySource::Content(Secret::new(key))
         }
         (None, Some(path)) => {
+            let path = values::expand_home(&path);
             match std::fs::read_to_string(&path) {
                 Ok(text) if text.contains("PRIVATE KEY") => {}
                 Ok(_) => c.fail(
@@ -429,7 +432,7 @@ fn read_host_key(c: &mut Checker, host: &str, port: u16) -> HostKeyCheck {
     let accept_new = c.parsed("accept_new_host_key", values::parse_bool);
     let known_hosts = match (c.text("known_hosts"), c.text("known_hosts_file")) {
         (Some(text), _) => Some(("known_hosts", text)),
-        (None, Some(path)) => match std::fs::read_to_string(&path) {
+        (None, Some(path)) => match std::fs::read_to_string(values::expand_home(&path)) {
             Ok(text) => Some(("known_hosts_file", text)),
             Err(error) => {
                 c.fail("known_hosts_file", format!("cannot read {path}: {error}"));

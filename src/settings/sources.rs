@@ -23,6 +23,8 @@ pub enum Origin {
 #[derive(Clone, Debug, Default)]
 pub struct RawSettings {
     values: BTreeMap<&'static str, (String, Origin)>,
+    /// `BLUEGREEN_*` variables that name no setting (a typo is ignored otherwise).
+    pub unknown_variables: Vec<String>,
 }
 
 /// Everything the loader reads, gathered by the caller so loading itself is pure and testable.
@@ -48,6 +50,9 @@ impl Sources {
         Ok(())
     }
 }
+
+/// `BLUEGREEN_*` names the tool itself gives meaning to without being settings.
+const NOT_SETTINGS: &[&str] = &["COLOR", "BIN", "LOG"];
 
 impl RawSettings {
     pub fn gather(sources: &Sources) -> Result<Self> {
@@ -79,7 +84,18 @@ impl RawSettings {
                 values.insert(name, chosen);
             }
         }
-        Ok(Self { values })
+        let unknown_variables = sources
+            .env
+            .keys()
+            .filter_map(|key| key.strip_prefix("BLUEGREEN_").map(|name| (key, name)))
+            .filter(|(_, name)| !NOT_SETTINGS.contains(name))
+            .filter(|(_, name)| spec::find(&name.to_ascii_lowercase()).is_none())
+            .map(|(key, name)| format!("{key} names no setting{}", spec::did_you_mean(name)))
+            .collect();
+        Ok(Self {
+            values,
+            unknown_variables,
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -142,6 +158,19 @@ mod tests {
         assert_eq!(raw.origin("host"), Some(Origin::Flag));
         assert_eq!(raw.get("username"), Some("ubuntu"));
         assert_eq!(raw.origin("username"), Some(Origin::Default));
+    }
+
+    #[test]
+    fn a_misspelled_variable_is_named_with_a_suggestion() {
+        let mut sources = sources();
+        sources
+            .env
+            .insert("BLUEGREEN_HELTH_PATH".into(), "/up".into());
+        let raw = RawSettings::gather(&sources).unwrap();
+        assert_eq!(
+            raw.unknown_variables,
+            ["BLUEGREEN_HELTH_PATH names no setting (did you mean `health_path`?)"]
+        );
     }
 
     #[test]

@@ -61,7 +61,11 @@ pub const SETTINGS: &[SettingSpec] = &[
         "run privileged server commands with sudo -n: auto, true, false",
     ),
     s("image", None, "image repository, e.g. myorg/myapp"),
-    s("registry", Some("docker.io"), "registry host to log in to"),
+    s(
+        "registry",
+        None,
+        "registry host to log in to (default: the image's host part, else docker.io)",
+    ),
     s("docker_username", None, "registry user"),
     secret(
         "docker_token",
@@ -233,6 +237,36 @@ pub fn env_name(name: &str) -> String {
     format!("BLUEGREEN_{}", name.to_ascii_uppercase())
 }
 
+/// The setting a misspelled name most likely meant (`helth_path` → `health_path`).
+pub fn closest(name: &str) -> Option<&'static str> {
+    let wanted = name.to_ascii_lowercase().replace('-', "_");
+    SETTINGS
+        .iter()
+        .map(|setting| (edit_distance(&wanted, setting.name), setting.name))
+        .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// ` (did you mean `x`?)` when a setting name is close, else nothing.
+pub fn did_you_mean(name: &str) -> String {
+    closest(name).map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
+}
+
 /// `health_timeout` → `INPUT_HEALTH_TIMEOUT`, as the Actions runner names inputs.
 pub fn input_name(name: &str) -> String {
     format!("INPUT_{}", name.to_ascii_uppercase())
@@ -254,6 +288,15 @@ mod tests {
                 setting.name
             );
         }
+    }
+
+    #[test]
+    fn misspelled_names_get_a_suggestion() {
+        assert_eq!(closest("helth_path"), Some("health_path"));
+        assert_eq!(closest("imgae"), Some("image"));
+        assert_eq!(closest("HEALTH-TIMEOUT"), Some("health_timeout"));
+        assert_eq!(closest("completely_unrelated"), None);
+        assert_eq!(did_you_mean("hots"), " (did you mean `host`?)");
     }
 
     #[test]

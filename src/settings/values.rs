@@ -64,6 +64,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// `~` and `~/…` in a local path mean the home directory, as in a shell.
+pub fn expand_home(path: &str) -> String {
+    let home = || std::env::var("HOME").ok().filter(|h| !h.is_empty());
+    match path.strip_prefix('~') {
+        Some("") => home().unwrap_or_else(|| path.to_owned()),
+        Some(rest) if rest.starts_with('/') => {
+            home().map_or_else(|| path.to_owned(), |home| format!("{home}{rest}"))
+        }
+        _ => path.to_owned(),
+    }
+}
+
+/// The registry an image reference names (`reg.example.com/team/app` → `reg.example.com`),
+/// or Docker Hub when its first segment is not a host.
+pub fn registry_of(image: &str) -> String {
+    match image.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first.to_owned(),
+        _ => "docker.io".to_owned(),
+    }
+}
+
 pub fn parse_port(text: &str) -> Result<u16, String> {
     match text.trim().parse::<u32>() {
         Ok(port) if (1..=65535).contains(&port) => Ok(port as u16),
@@ -183,5 +204,23 @@ mod tests {
     fn secrets_do_not_print() {
         let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret} {secret:?}"), "*** Secret(***)");
+    }
+
+    #[test]
+    fn home_is_expanded_in_local_paths() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(expand_home("~/.ssh/id"), format!("{home}/.ssh/id"));
+        assert_eq!(expand_home("~"), home);
+        assert_eq!(expand_home("/etc/x"), "/etc/x");
+        assert_eq!(expand_home("~other/x"), "~other/x");
+    }
+
+    #[test]
+    fn the_registry_is_the_images_host() {
+        assert_eq!(registry_of("reg.example.com/team/app"), "reg.example.com");
+        assert_eq!(registry_of("127.0.0.1:5000/app"), "127.0.0.1:5000");
+        assert_eq!(registry_of("localhost/app"), "localhost");
+        assert_eq!(registry_of("myorg/myapp"), "docker.io");
+        assert_eq!(registry_of("ubuntu"), "docker.io");
     }
 }

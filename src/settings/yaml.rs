@@ -32,7 +32,10 @@ pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, 
             continue;
         };
         if spec::find(&key).is_none() {
-            problems.push(format!("{origin}: unknown setting `{key}`"));
+            problems.push(format!(
+                "{origin}: unknown setting `{key}`{}",
+                spec::did_you_mean(&key)
+            ));
             continue;
         }
         match scalar_text(&value) {
@@ -174,7 +177,10 @@ mod tests {
         let error = parse_settings_file("hots: x\nimgae: y\n", "bluegreen.yml").unwrap_err();
         let text = error.to_string();
         assert!(text.contains("unknown setting `hots`"), "{text}");
-        assert!(text.contains("unknown setting `imgae`"), "{text}");
+        assert!(
+            text.contains("unknown setting `imgae` (did you mean `image`?)"),
+            "{text}"
+        );
     }
 
     #[test]

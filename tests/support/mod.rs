@@ -484,7 +484,10 @@ impl Site {
         std::fs::write(inside.join("service-url.inc"), "").unwrap();
         let config = std::fs::read_to_string(self.dir.join("nginx.conf"))
             .unwrap()
-            .replace(&format!("{dir}/conf.d/"), &format!("{dir}/container-conf.d/"));
+            .replace(
+                &format!("{dir}/conf.d/"),
+                &format!("{dir}/container-conf.d/"),
+            );
         std::fs::write(self.dir.join("nginx-container.conf"), config).unwrap();
         let script = format!(
             "mount --bind '{file}' '{dir}/container-conf.d/service-url.inc' && \
