@@ -134,6 +134,7 @@ async fn dispatch(
             }
             verdict?;
         }
+        "doctor" => engine::doctor::doctor(ctx).await?,
         "unlock" => {
             let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;
             let text = output.stdout.trim();

@@ -55,6 +55,9 @@ pub fn command() -> Command {
                 .about("print every server command `deploy` would run, change nothing")
                 .arg(Arg::new("image_ref").long("image-ref").value_name("REF")),
         )
+        .subcommand(Command::new("doctor").about(
+            "read-only checks of the server and the settings, one ✓/✗ line each with the fix",
+        ))
         .subcommand(
             Command::new("action")
                 .about("entry point of the GitHub Action: reads INPUT_* and GITHUB_*, runs ship"),

@@ -2,6 +2,7 @@
 
 pub mod cancel;
 pub mod deploy;
+pub mod doctor;
 #[cfg(test)]
 mod faults;
 pub mod health;

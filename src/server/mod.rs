@@ -4,6 +4,7 @@
 pub mod command;
 pub mod compose;
 pub mod docker;
+pub mod doctor;
 pub mod nft;
 pub mod nginx;
 pub mod routes;

@@ -1,0 +1,148 @@
+//! What `bluegreen doctor` reads on the server, in one read-only script: facts only, printed in
+//! sections; judging them is [`crate::engine::doctor`]'s job.
+
+use super::command::{Script, ServerCommand};
+
+/// `$1` switch file, `$2` state dir, `$3` blue port, `$4` green port, `$5` the nginx command
+/// that dumps the configuration (`nginx -T`), `$6` the one that prints the version.
+pub const DOCTOR_SCRIPT: Script = Script {
+    name: "bluegreen-doctor",
+    text: r#"switch=$1 dir=$2
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+echo "::section user"
+id -un; id -u
+echo "::section docker"
+docker version --format '{{.Server.Version}}' 2>&1 | head -n 3
+echo "::section compose"
+docker compose version --short 2>/dev/null || docker-compose version --short 2>/dev/null || echo none
+echo "::section switch"
+if [ -L "$switch" ]; then echo "symlink $(readlink -f "$switch")"; fi
+if [ -e "$switch" ]; then echo exists; else echo missing; fi
+if [ -w "$(dirname "$switch")" ]; then echo writable; fi
+echo "::section nginx_config"
+sh -c "$5" 2>&1 | head -c 2000000
+echo
+echo "::section nginx_version"
+sh -c "$6" 2>&1 | head -n 2
+echo "::section mounts"
+for c in $(docker ps -q 2>/dev/null); do
+  docker inspect --format '{{.Name}}{{range .Mounts}} {{.Source}}={{.Destination}}{{end}}' "$c" 2>/dev/null
+done
+echo "::section ports"
+for port in "$3" "$4"; do
+  hex=$(printf '%04X' "$port")
+  inodes=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }')
+  if [ -z "$inodes" ]; then echo "$port free"; continue; fi
+  holder=""
+  for inode in $inodes; do
+    for fd in /proc/[0-9]*/fd/*; do
+      if [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ]; then
+        pid=${fd#/proc/}; pid=${pid%%/*}
+        holder="process $(cat /proc/$pid/comm 2>/dev/null) $pid"
+        break 2
+      fi
+    done
+  done
+  container=$(docker ps --filter "publish=$port" --format '{{.Names}} {{.Image}} {{.Label "bluegreen.app"}}' 2>/dev/null | head -n 1)
+  if [ -n "$container" ]; then echo "$port container $container"; else echo "$port ${holder:-process unknown 0}"; fi
+done
+echo "::section disk"
+d=$dir; while [ ! -d "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done
+df -Pk "$d" 2>/dev/null | tail -n 1
+echo "::section nft"
+if command -v nft >/dev/null 2>&1; then nft list tables >/dev/null 2>&1 && echo usable || echo unprivileged; else echo absent; fi
+exit 0
+"#,
+};
+
+pub fn read(
+    switch_file: &str,
+    state_dir: &str,
+    ports: (u16, u16),
+    nginx_dump: &str,
+    nginx_version: &str,
+) -> ServerCommand {
+    ServerCommand::script(
+        "read the server for doctor",
+        &DOCTOR_SCRIPT,
+        &[
+            switch_file,
+            state_dir,
+            &ports.0.to_string(),
+            &ports.1.to_string(),
+            nginx_dump,
+            nginx_version,
+        ],
+    )
+    .privileged()
+}
+
+/// The script's output split into its sections.
+pub fn sections(output: &str) -> std::collections::BTreeMap<String, String> {
+    let mut sections = std::collections::BTreeMap::new();
+    let mut current = String::new();
+    for line in output.lines() {
+        if let Some(name) = line.strip_prefix("::section ") {
+            current = name.trim().to_owned();
+            sections.entry(current.clone()).or_insert_with(String::new);
+            continue;
+        }
+        if let Some(text) = sections.get_mut(&current) {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    sections
+}
+
+/// `nginx -t -q` (the test command) → `nginx -T` (dump) and `nginx -v` (version), keeping the
+/// operator's prefix and config flags.
+pub fn nginx_variants(test_command: &str) -> (String, String) {
+    let words: Vec<&str> = test_command
+        .split_whitespace()
+        .filter(|w| *w != "-q")
+        .collect();
+    let replace = |with: &str| {
+        if words.contains(&"-t") {
+            words
+                .iter()
+                .map(|w| if *w == "-t" { with } else { w })
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            format!("nginx {with}")
+        }
+    };
+    (replace("-T"), replace("-v"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_commands_keep_the_operators_flags() {
+        assert_eq!(
+            nginx_variants("/usr/sbin/nginx -p /x -c /x/nginx.conf -t -q"),
+            (
+                "/usr/sbin/nginx -p /x -c /x/nginx.conf -T".to_owned(),
+                "/usr/sbin/nginx -p /x -c /x/nginx.conf -v".to_owned()
+            )
+        );
+        assert_eq!(
+            nginx_variants("docker exec web nginx -t"),
+            (
+                "docker exec web nginx -T".to_owned(),
+                "docker exec web nginx -v".to_owned()
+            )
+        );
+        assert_eq!(nginx_variants("true").0, "nginx -T");
+    }
+
+    #[test]
+    fn sections_are_split() {
+        let parsed = sections("::section user\nroot\n0\n::section nft\nabsent\n");
+        assert_eq!(parsed["user"], "root\n0\n");
+        assert_eq!(parsed["nft"], "absent\n");
+    }
+}
