@@ -16,6 +16,9 @@ use crate::settings::{values, Config, ConfigErrors, Mode, Needs, RawSettings, So
 
 pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
     let (name, sub) = matches.subcommand().expect("a subcommand is required");
+    if name == "init" {
+        return crate::init::init(std::path::Path::new("."));
+    }
     let action = name == "action";
     let raw = load_raw(sub, action)?;
     printer.mask(&raw.secrets());

@@ -55,6 +55,9 @@ pub fn command() -> Command {
                 .about("print every server command `deploy` would run, change nothing")
                 .arg(Arg::new("image_ref").long("image-ref").value_name("REF")),
         )
+        .subcommand(Command::new("init").about(
+            "write a commented bluegreen.yml for the project here; print the nginx snippet and server steps",
+        ))
         .subcommand(Command::new("doctor").about(
             "read-only checks of the server and the settings, one ✓/✗ line each with the fix",
         ))

@@ -100,3 +100,31 @@ fn doctor_reads_the_server_and_names_each_problem_with_its_fix() {
     // doctor changed nothing: the site still serves v1 from blue.
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
 }
+
+/// `init` writes a settings file the tool then reads (here with the sandbox's settings given
+/// in the environment, as CI secrets would be), and never overwrites one.
+#[test]
+fn init_writes_a_settings_file_that_doctor_reads() {
+    let site = Site::new("init");
+    let project = site.dir.join("shop-api");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("pom.xml"), "<project/>").unwrap();
+    let run = |args: &[&str]| {
+        let mut command = site.bluegreen(args);
+        command.current_dir(&project);
+        crate::support::Run::from(command.output().unwrap())
+    };
+    let init = run(&["init"]);
+    init.success();
+    assert!(init.stdout.contains("found a Maven build"), "{}", init.stdout);
+    assert!(init.stdout.contains("include /etc/nginx/conf.d/*.inc;"), "{}", init.stdout);
+    assert!(init.stdout.contains("No Dockerfile here"), "{}", init.stdout);
+    let written = std::fs::read_to_string(project.join("bluegreen.yml")).unwrap();
+    assert!(written.contains("image: REPLACE-ME/shop-api"), "{written}");
+    assert!(written.contains("build_command: auto"), "{written}");
+    run(&["doctor"]).success();
+    let again = run(&["init"]);
+    again.code(2);
+    assert!(again.last_line().contains("already exists"), "{}", again.last_line());
+    assert_eq!(std::fs::read_to_string(project.join("bluegreen.yml")).unwrap(), written);
+}

@@ -4,7 +4,7 @@ pub mod config;
 pub mod sources;
 pub mod spec;
 pub mod values;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use config::{
     ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs,

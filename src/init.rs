@@ -1,0 +1,199 @@
+//! `bluegreen init`: a commented `bluegreen.yml` for the project in the current directory, then
+//! the nginx snippet and the one-time server steps.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::failure::Failure;
+
+/// How the project builds its jar, as far as the files here tell.
+#[derive(Debug, PartialEq)]
+enum JarBuild {
+    Gradle,
+    Maven,
+    NoneFound,
+}
+
+fn detect_build(dir: &Path) -> JarBuild {
+    let has = |name: &str| dir.join(name).exists();
+    if has("gradlew") || has("build.gradle") || has("build.gradle.kts") {
+        JarBuild::Gradle
+    } else if has("mvnw") || has("pom.xml") {
+        JarBuild::Maven
+    } else {
+        JarBuild::NoneFound
+    }
+}
+
+pub fn init(dir: &Path) -> Result<()> {
+    let file = dir.join("bluegreen.yml");
+    if file.exists() {
+        return Err(Failure::config(format!(
+            "{} already exists; nothing was written (remove it to start over)",
+            file.display()
+        ))
+        .into());
+    }
+    let name = dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .map(|n| {
+            n.to_ascii_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "-")
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "app".to_owned());
+    let build = detect_build(dir);
+    std::fs::write(&file, settings_file(&name, &build))
+        .map_err(|e| Failure::config(format!("cannot write {}: {e}", file.display())))?;
+    println!(
+        "wrote {} (edit host and image, then run `bluegreen doctor`)",
+        file.display()
+    );
+    match build {
+        JarBuild::Gradle => {
+            println!("found a Gradle build: build_command auto runs ./gradlew bootJar")
+        }
+        JarBuild::Maven => {
+            println!("found a Maven build: build_command auto runs ./mvnw package -DskipTests")
+        }
+        JarBuild::NoneFound => println!("found no Gradle or Maven build: build_command is none"),
+    }
+    if !dir.join("Dockerfile").exists() {
+        println!("\nNo Dockerfile here. For a Spring Boot jar this one is enough:\n");
+        println!("{}", indent(DOCKERFILE));
+    }
+    println!("\nOn the server, once:\n");
+    println!("{}", indent(&server_steps()));
+    Ok(())
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("    {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const DOCKERFILE: &str = "FROM eclipse-temurin:21-jre
+WORKDIR /app
+COPY build/libs/*.jar app.jar    # Maven: COPY target/*.jar app.jar
+EXPOSE 8080
+ENTRYPOINT [\"java\", \"-jar\", \"/app/app.jar\"]
+";
+
+fn server_steps() -> String {
+    "1. Install Docker Engine and nginx (Ubuntu: `sudo apt-get install -y docker.io nginx`).
+2. In the server block that serves the app (e.g. /etc/nginx/sites-available/default):
+
+       server {
+           listen 80;
+           set $service_url http://127.0.0.1:8081;      # before the first deploy
+           include /etc/nginx/conf.d/*.inc;             # bluegreen writes service-url.inc
+           location / {
+               proxy_pass $service_url;
+               proxy_http_version 1.1;
+               proxy_set_header Connection \"\";
+               proxy_set_header Host $host;
+           }
+       }
+
+   then `sudo nginx -t && sudo nginx -s reload`.
+3. The SSH user needs passwordless sudo (EC2's ubuntu has it) or docker and nginx rights.
+4. Put the server's host key in known_hosts: `ssh-keyscan -p 22 HOST` (or host_fingerprint).
+5. Check everything: `bluegreen doctor`."
+        .to_owned()
+}
+
+fn settings_file(name: &str, build: &JarBuild) -> String {
+    let build_command = match build {
+        JarBuild::Gradle | JarBuild::Maven => "auto",
+        JarBuild::NoneFound => "none",
+    };
+    format!(
+        "# bluegreen settings: every key is also BLUEGREEN_<KEY>, --<key> and an action input.
+# Precedence: flag > environment > action input > this file > default.
+
+# The server (an EC2 host) and how to reach it.
+host: REPLACE-ME.example.com
+# port: 22
+# username: ubuntu
+# key_file: ~/.ssh/id_ed25519        # in CI use the KEY secret (BLUEGREEN_KEY / input key)
+# known_hosts_file: ~/.ssh/known_hosts   # or host_fingerprint: SHA256:...
+
+# The image: a private Docker Hub repository (docker_token comes from the DOCKER_TOKEN secret).
+image: REPLACE-ME/{name}
+# docker_username: REPLACE-ME
+# environment: dev                   # pushes and deploys the tag dev (and dev-<sha7>)
+
+# The jar build before `docker build`: auto (Gradle/Maven wrapper), none, or a command.
+build_command: {build_command}
+
+# The app: its port in the container and its readiness check.
+# container_port: 8080
+# health_path: /actuator/health
+# health_timeout: 120s
+
+# Traffic: the file nginx includes, written to point at the live color.
+# nginx_switch_file: /etc/nginx/conf.d/service-url.inc
+# blue_port: 8081
+# green_port: 8082
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_file_is_valid_settings() {
+        for build in [JarBuild::Gradle, JarBuild::Maven, JarBuild::NoneFound] {
+            let text = settings_file("shop-api", &build);
+            let values = crate::settings::yaml::parse_settings_file(&text, "bluegreen.yml")
+                .expect("the generated file parses with no unknown key");
+            assert_eq!(values["image"], "REPLACE-ME/shop-api");
+            // Every commented-out key is a real setting too.
+            for line in text.lines().filter_map(|l| l.strip_prefix("# ")) {
+                if let Some((key, _)) = line.split_once(": ") {
+                    if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                        assert!(
+                            crate::settings::spec::find(key).is_some(),
+                            "`{key}` in the template is not a setting"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_build_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(detect_build(dir.path()), JarBuild::NoneFound);
+        std::fs::write(dir.path().join("pom.xml"), "<project/>").unwrap();
+        assert_eq!(detect_build(dir.path()), JarBuild::Maven);
+        std::fs::write(dir.path().join("build.gradle.kts"), "").unwrap();
+        assert_eq!(detect_build(dir.path()), JarBuild::Gradle);
+    }
+
+    #[test]
+    fn an_existing_file_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bluegreen.yml"), "host: mine\n").unwrap();
+        let error = init(dir.path()).unwrap_err();
+        assert!(format!("{error:#}").contains("already exists; nothing was written"));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("bluegreen.yml")).unwrap(),
+            "host: mine\n"
+        );
+    }
+}
