@@ -116,15 +116,34 @@ fn init_writes_a_settings_file_that_doctor_reads() {
     };
     let init = run(&["init"]);
     init.success();
-    assert!(init.stdout.contains("found a Maven build"), "{}", init.stdout);
-    assert!(init.stdout.contains("include /etc/nginx/conf.d/*.inc;"), "{}", init.stdout);
-    assert!(init.stdout.contains("No Dockerfile here"), "{}", init.stdout);
+    assert!(
+        init.stdout.contains("found a Maven build"),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        init.stdout.contains("include /etc/nginx/conf.d/*.inc;"),
+        "{}",
+        init.stdout
+    );
+    assert!(
+        init.stdout.contains("No Dockerfile here"),
+        "{}",
+        init.stdout
+    );
     let written = std::fs::read_to_string(project.join("bluegreen.yml")).unwrap();
     assert!(written.contains("image: REPLACE-ME/shop-api"), "{written}");
     assert!(written.contains("build_command: auto"), "{written}");
     run(&["doctor"]).success();
     let again = run(&["init"]);
     again.code(2);
-    assert!(again.last_line().contains("already exists"), "{}", again.last_line());
-    assert_eq!(std::fs::read_to_string(project.join("bluegreen.yml")).unwrap(), written);
+    assert!(
+        again.last_line().contains("already exists"),
+        "{}",
+        again.last_line()
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join("bluegreen.yml")).unwrap(),
+        written
+    );
 }

@@ -9,6 +9,7 @@ mod compose;
 mod config;
 mod deploy;
 mod doctor;
+mod hooks;
 mod lock;
 mod resilience;
 mod truth;

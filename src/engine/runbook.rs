@@ -47,6 +47,32 @@ pub enum Step {
     /// Writes state.json (the new live and previous images) and the history entry.
     Record,
     Stop(Color),
+    /// An operator's command (`pre_switch_command`, `post_deploy_command`) for the new color.
+    Hook(Hook, Color),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// After the new color is healthy, before traffic moves; a failure aborts safely.
+    PreSwitch,
+    /// After a successful deploy; a failure is reported, never undone.
+    PostDeploy,
+}
+
+impl Hook {
+    pub fn setting(self) -> &'static str {
+        match self {
+            Hook::PreSwitch => "pre_switch_command",
+            Hook::PostDeploy => "post_deploy_command",
+        }
+    }
+
+    fn command(self, config: &crate::settings::Config) -> Option<&str> {
+        match self {
+            Hook::PreSwitch => config.pre_switch_command.as_deref(),
+            Hook::PostDeploy => config.post_deploy_command.as_deref(),
+        }
+    }
 }
 
 /// What a failure at a step leaves to undo. Later steps undo more.
@@ -96,7 +122,7 @@ pub fn deploy<H: Host>(
     if matches!(ctx.runtime, super::Runtime::Compose(_)) {
         entries.push(entry(Step::CheckRunsImage(target), Undo::StopNew));
     }
-    Ok(finish(observed, target, entries))
+    Ok(finish(ctx, observed, target, entries, WithHooks::Yes))
 }
 
 /// The steps of a rollback to the recorded previous image; `Err`: nothing to roll back to.
@@ -131,7 +157,15 @@ pub fn rollback<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<Runboo
             ));
         }
     }
-    Ok(finish(observed, target, entries))
+    // A rollback never depends on hooks: a migration must not run backwards.
+    Ok(finish(ctx, observed, target, entries, WithHooks::No))
+}
+
+fn hook_undo(hook: Hook) -> Undo {
+    match hook {
+        Hook::PreSwitch => Undo::StopNew,
+        Hook::PostDeploy => Undo::Report,
+    }
 }
 
 fn entry(step: Step, undo: Undo) -> Entry {
@@ -158,12 +192,29 @@ fn replace_idle(observed: &Observed, target: Color) -> Vec<Entry> {
     entries
 }
 
-fn finish(observed: &Observed, target: Color, mut entries: Vec<Entry>) -> Runbook {
+#[derive(PartialEq)]
+enum WithHooks {
+    Yes,
+    No,
+}
+
+fn finish<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    target: Color,
+    mut entries: Vec<Entry>,
+    hooks: WithHooks,
+) -> Runbook {
     let old = observed
         .live
         .filter(|live| *live != target && observed.running(*live));
+    let hook = |kind: Hook| {
+        (hooks == WithHooks::Yes && kind.command(ctx.config).is_some())
+            .then(|| entry(Step::Hook(kind, target), hook_undo(kind)))
+    };
+    entries.push(entry(Step::WaitHealthy(target), Undo::StopNew));
+    entries.extend(hook(Hook::PreSwitch));
     entries.extend([
-        entry(Step::WaitHealthy(target), Undo::StopNew),
         entry(Step::Baseline, Undo::StopNew),
         entry(Step::Switch(target), Undo::SwitchBack),
         entry(Step::Verify(target), Undo::SwitchBack),
@@ -173,6 +224,7 @@ fn finish(observed: &Observed, target: Color, mut entries: Vec<Entry>) -> Runboo
         entries.push(entry(Step::Drain(old), Undo::Report));
         entries.push(entry(Step::Stop(old), Undo::Report));
     }
+    entries.extend(hook(Hook::PostDeploy));
     Runbook {
         target,
         old,
@@ -239,6 +291,21 @@ impl Step {
                 "<state>",
                 "<history entry>",
             )],
+            Step::Hook(hook, color) => {
+                let template = hook.command(config).unwrap_or_default();
+                let text = template
+                    .replace("{color}", &color.to_string())
+                    .replace("{port}", &config.port_of(*color).to_string())
+                    .replace(
+                        "{container}",
+                        &ctx.runtime.container_or_service(config, *color),
+                    )
+                    .replace("{image}", image);
+                vec![
+                    ServerCommand::operator_shell(format!("run {}", hook.setting()), &text)
+                        .privileged(),
+                ]
+            }
             Step::StopIfLive
             | Step::CheckRunsImage(_)
             | Step::WaitHealthy(_)
@@ -282,6 +349,12 @@ impl Step {
             ),
             Step::Record => "record the new live and previous images and the history entry".into(),
             Step::Stop(color) => format!("stop {color}"),
+            Step::Hook(Hook::PreSwitch, color) => format!(
+                "run pre_switch_command for {color}, before traffic moves (a failure stops {color}; nothing else changes)"
+            ),
+            Step::Hook(Hook::PostDeploy, color) => format!(
+                "run post_deploy_command for {color} (a failure is reported; the deploy stands)"
+            ),
         }
     }
 }

@@ -17,7 +17,11 @@ impl<'a> Runtime<'a> {
     pub fn new(config: &'a Config, tool: ComposeTool) -> Runtime<'a> {
         match &config.mode {
             Mode::Container(mode) => Runtime::Container(mode),
-            Mode::Compose(mode) => Runtime::Compose(Compose { mode, tool }),
+            Mode::Compose(mode) => Runtime::Compose(Compose {
+                mode,
+                tool,
+                app_env: &config.app_env,
+            }),
         }
     }
 
@@ -25,6 +29,14 @@ impl<'a> Runtime<'a> {
         match self {
             Runtime::Container(_) => format!("container {}", docker::container_name(config, color)),
             Runtime::Compose(compose) => format!("service {}", compose.service(color)),
+        }
+    }
+
+    /// What `{container}` means in a hook: the container's name, or the compose service.
+    pub fn container_or_service(&self, config: &Config, color: Color) -> String {
+        match self {
+            Runtime::Container(_) => docker::container_name(config, color),
+            Runtime::Compose(compose) => compose.service(color).to_owned(),
         }
     }
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::health::{self, Unhealthy};
 use super::observe::{ColorContainer, Observed};
 use super::record::{self, StateFile};
-use super::runbook::{Image, Runbook, Step, Undo};
+use super::runbook::{Hook, Image, Runbook, Step, Undo};
 use super::verify::{self, Proof};
 use super::{cancel::Cancelled, switch, Ctx};
 use crate::color::Color;
@@ -411,6 +411,19 @@ async fn step<H: Host>(
         Step::Stop(_) => {
             run_all(ctx, &step.commands(ctx, observed, "")).await?;
             progress.timings.stop = secs(started);
+        }
+        Step::Hook(hook, _) => {
+            let commands = step.commands(ctx, observed, &progress.image);
+            run_all(ctx, &commands).await.map_err(|e| {
+                StepError::new(
+                    e,
+                    |e| format!("{} failed: {e:#}", hook.setting()),
+                    match hook {
+                        Hook::PreSwitch => "fix pre_switch_command and deploy again",
+                        Hook::PostDeploy => "fix post_deploy_command",
+                    },
+                )
+            })?;
         }
     }
     Ok(())

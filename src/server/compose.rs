@@ -1,9 +1,9 @@
 //! Commands of compose mode: colors are services of the operator's compose file.
 //! Every compose command carries `BLUEGREEN_IMAGE` and `BLUEGREEN_COLOR` in its environment.
 
-use super::command::ServerCommand;
+use super::command::{quote, Script, ServerCommand, Stdin};
 use crate::color::Color;
-use crate::settings::ComposeMode;
+use crate::settings::{AppEnv, ComposeMode, Secret};
 
 /// `docker compose` (v2 plugin) or `docker-compose` (v1), whichever the server has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,9 +36,19 @@ impl ComposeTool {
     }
 }
 
+/// Exports the `KEY='value'` lines on stdin, then runs its arguments.
+pub const SECRET_ENV_SCRIPT: Script = Script {
+    name: "bluegreen-secret-env",
+    text: "set -a; . /dev/stdin; set +a; exec \"$@\"",
+};
+
 pub struct Compose<'a> {
     pub mode: &'a ComposeMode,
     pub tool: ComposeTool,
+    /// `env` values join `BLUEGREEN_*` in every compose command's environment; `secret_env`
+    /// only reaches `up`, through stdin (a compose file passes them on with
+    /// `environment: [KEY]`).
+    pub app_env: &'a AppEnv,
 }
 
 impl Compose<'_> {
@@ -56,6 +66,7 @@ impl Compose<'_> {
             format!("BLUEGREEN_IMAGE={image_ref}"),
             format!("BLUEGREEN_COLOR={color}"),
         ];
+        argv.extend(self.app_env.plain.iter().map(|(k, v)| format!("{k}={v}")));
         match self.tool {
             ComposeTool::V2 => argv.extend(["docker".to_owned(), "compose".to_owned()]),
             ComposeTool::V1 => argv.push("docker-compose".to_owned()),
@@ -87,12 +98,27 @@ impl Compose<'_> {
 
     pub fn up(&self, image_ref: &str, color: Color) -> ServerCommand {
         let service = self.service(color);
-        self.command(
+        let up = self.command(
             format!("start {color}"),
             image_ref,
             color,
             &["up", "-d", "--no-deps", "--force-recreate", service],
-        )
+        );
+        if self.app_env.secret.is_empty() {
+            return up;
+        }
+        // Secrets are exported from stdin by a fixed script, then the same argv runs.
+        let mut command = ServerCommand::script(up.purpose.clone(), &SECRET_ENV_SCRIPT, &[]);
+        command.argv.extend(up.argv);
+        let exports: String = self
+            .app_env
+            .secret
+            .iter()
+            .map(|(key, value)| format!("{key}={}\n", quote(value.expose())))
+            .collect();
+        command
+            .stdin(Stdin::Secret(Secret::new(exports)))
+            .privileged()
     }
 
     pub fn start(&self, image_ref: &str, color: Color) -> ServerCommand {
@@ -153,9 +179,11 @@ mod tests {
     #[test]
     fn v1_commands_are_exact() {
         let mode = mode();
+        let app_env = AppEnv::default();
         let compose = Compose {
             mode: &mode,
             tool: ComposeTool::V1,
+            app_env: &app_env,
         };
         assert_eq!(
             compose.up("r/app@sha256:ab", Color::Green).render(true),
@@ -175,9 +203,11 @@ mod tests {
     #[test]
     fn v2_uses_the_plugin_and_lists_stopped_containers() {
         let mode = mode();
+        let app_env = AppEnv::default();
         let compose = Compose {
             mode: &mode,
             tool: ComposeTool::V2,
+            app_env: &app_env,
         };
         assert_eq!(
             compose.pull_argv("r/app:dev", Color::Blue).join(" "),
@@ -189,5 +219,31 @@ mod tests {
             .ends_with("ps -q -a blue green"));
         assert_eq!(ComposeTool::parse("v1\n"), Some(ComposeTool::V1));
         assert_eq!(ComposeTool::parse("none\n"), None);
+    }
+
+    #[test]
+    fn secrets_reach_compose_on_stdin_only() {
+        let mode = mode();
+        let app_env = AppEnv {
+            plain: vec![("SPRING_PROFILES_ACTIVE".into(), "prod".into())],
+            secret: vec![("DB_PASSWORD".into(), Secret::new("it's s3cret"))],
+        };
+        let compose = Compose {
+            mode: &mode,
+            tool: ComposeTool::V2,
+            app_env: &app_env,
+        };
+        let up = compose.up("r/app@sha256:ab", Color::Green);
+        assert_eq!(
+            up.render(false),
+            "sh -c <bluegreen-secret-env> bluegreen-secret-env env BLUEGREEN_IMAGE=r/app@sha256:ab \
+             BLUEGREEN_COLOR=green SPRING_PROFILES_ACTIVE=prod docker compose -f \
+             /srv/app/docker-compose.yml -p shop up -d --no-deps --force-recreate green < (secret on stdin)"
+        );
+        assert!(!up.argv.iter().any(|a| a.contains("s3cret")));
+        assert_eq!(
+            up.stdin,
+            Stdin::Secret(Secret::new("DB_PASSWORD='it'\\''s s3cret'\n"))
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use super::command::{Script, ServerCommand, Stdin};
 use crate::color::Color;
-use crate::settings::{Config, ContainerMode, Secret};
+use crate::settings::{AppEnv, Config, ContainerMode, Secret};
 
 pub const LABEL_APP: &str = "bluegreen.app";
 pub const LABEL_COLOR: &str = "bluegreen.color";
@@ -116,11 +116,29 @@ pub fn run(config: &Config, mode: &ContainerMode, spec: &RunSpec) -> ServerComma
     if let Some(env_file) = &mode.env_file {
         command = command.args(["--env-file", env_file]);
     }
+    for (key, value) in &config.app_env.plain {
+        command = command.args(["--env", &format!("{key}={value}")]);
+    }
+    if !config.app_env.secret.is_empty() {
+        // The docker client reads the file itself: the secrets travel on stdin, never argv.
+        command = command
+            .args(["--env-file", "/dev/stdin"])
+            .stdin(Stdin::Secret(Secret::new(env_file_text(&config.app_env))));
+    }
     command
         .args(mode.run_args.iter().cloned())
         .arg("--")
         .arg(spec.image_ref)
         .privileged()
+}
+
+/// `KEY=value` lines as docker's `--env-file` reads them (the value verbatim to the line end).
+fn env_file_text(app_env: &AppEnv) -> String {
+    app_env
+        .secret
+        .iter()
+        .map(|(key, value)| format!("{key}={}\n", value.expose()))
+        .collect()
 }
 
 pub fn start(config: &Config, color: Color) -> ServerCommand {

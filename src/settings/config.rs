@@ -125,6 +125,18 @@ pub struct Config {
     pub state_dir: String,
     pub github_token: Option<Secret>,
     pub deployment: bool,
+    /// `env` and `secret_env`: added to the app's environment.
+    pub app_env: AppEnv,
+    pub pre_switch_command: Option<String>,
+    pub post_deploy_command: Option<String>,
+}
+
+/// What the app gets in its environment beyond the image's own: plain values (visible in
+/// `plan` and on argv) and secrets (only ever on stdin, masked).
+#[derive(Clone, Debug, Default)]
+pub struct AppEnv {
+    pub plain: Vec<(String, String)>,
+    pub secret: Vec<(String, Secret)>,
 }
 
 /// All problems found while checking settings; `Display` lists one per line.
@@ -372,6 +384,15 @@ impl Config {
             host,
             image,
             app_name,
+            app_env: AppEnv {
+                plain: env_lines(&mut c, "env"),
+                secret: env_lines(&mut c, "secret_env")
+                    .into_iter()
+                    .map(|(key, value)| (key, Secret::new(value)))
+                    .collect(),
+            },
+            pre_switch_command: hook(&mut c, "pre_switch_command"),
+            post_deploy_command: hook(&mut c, "post_deploy_command"),
         };
         if config.docker_token.is_some() && config.docker_username.is_none() {
             c.fail("docker_username", "is required when docker_token is set");
@@ -502,6 +523,65 @@ fn read_mode(c: &mut Checker) -> Mode {
             run_args: lines(c.text("run_args")),
         }),
     }
+}
+
+/// `KEY=VALUE` lines; the key must be a valid environment variable name. A secret's value is
+/// never repeated in a message.
+fn env_lines(c: &mut Checker, name: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for (number, line) in lines(c.text(name)).into_iter().enumerate() {
+        let Some((key, value)) = line.split_once('=') else {
+            c.fail(name, format!("line {} is not KEY=VALUE", number + 1));
+            continue;
+        };
+        let key = key.trim();
+        let valid = key.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
+            && key
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_');
+        if !valid {
+            c.fail(
+                name,
+                format!(
+                    "line {}: `{key}` is not an environment variable name",
+                    number + 1
+                ),
+            );
+            continue;
+        }
+        pairs.push((key.to_owned(), value.to_owned()));
+    }
+    pairs
+}
+
+/// A hook command: placeholders `{color}`, `{port}`, `{container}`, `{image}` only.
+fn hook(c: &mut Checker, name: &str) -> Option<String> {
+    let command = c.text(name)?;
+    for word in placeholders(&command) {
+        if !["color", "port", "container", "image"].contains(&word.as_str()) {
+            c.fail(
+                name,
+                format!("unknown placeholder `{{{word}}}` (use {{color}}, {{port}}, {{container}}, {{image}})"),
+            );
+        }
+    }
+    Some(command)
+}
+
+fn placeholders(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let word_len = after
+            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+            .unwrap_or(after.len());
+        if word_len > 0 && after[word_len..].starts_with('}') {
+            found.push(after[..word_len].to_owned());
+        }
+        rest = after;
+    }
+    found
 }
 
 /// Only `{port}`, `{color}` and `{service}` are placeholders; nginx's own `{ … }` blocks pass.

@@ -7,7 +7,7 @@ pub mod values;
 pub(crate) mod yaml;
 
 pub use config::{
-    ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs,
+    AppEnv, ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs,
     TrafficSwitch,
 };
 pub use sources::{RawSettings, Sources};

@@ -113,7 +113,16 @@ impl RawSettings {
         SETTINGS
             .iter()
             .filter(|spec| spec.secret)
-            .filter_map(|spec| self.get(spec.name).map(str::to_owned))
+            .filter_map(|spec| self.get(spec.name).map(|value| (spec.name, value)))
+            .flat_map(|(name, value)| match name {
+                // Each secret value is masked on its own: the lines are not secrets as a whole.
+                "secret_env" => value
+                    .lines()
+                    .filter_map(|line| line.split_once('=').map(|(_, v)| v.trim().to_owned()))
+                    .filter(|v| !v.is_empty())
+                    .collect::<Vec<_>>(),
+                _ => vec![value.to_owned()],
+            })
             .collect()
     }
 }

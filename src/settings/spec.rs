@@ -125,6 +125,15 @@ pub const SETTINGS: &[SettingSpec] = &[
         "env file on the server passed to docker run",
     ),
     s("run_args", None, "extra docker run arguments, one per line"),
+    s(
+        "env",
+        None,
+        "KEY=VALUE lines added to the app's environment",
+    ),
+    secret(
+        "secret_env",
+        "KEY=VALUE lines added to the app's environment as secrets: masked, never on any argv",
+    ),
     s("blue_port", Some("8081"), "host port of the blue color"),
     s("green_port", Some("8082"), "host port of the green color"),
     s(
@@ -181,6 +190,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         "verify_url",
         None,
         "URL fetched on the server through nginx after the switch",
+    ),
+    s(
+        "pre_switch_command",
+        None,
+        "run on the server after the new color is healthy, before traffic moves (e.g. migrations); {color} {port} {container} {image}; a failure aborts safely",
+    ),
+    s(
+        "post_deploy_command",
+        None,
+        "run on the server after a successful deploy; a failure is reported, not rolled back",
     ),
     s(
         "drain_timeout",
