@@ -11,5 +11,6 @@ mod deploy;
 mod doctor;
 mod hooks;
 mod lock;
+mod migrate;
 mod resilience;
 mod truth;

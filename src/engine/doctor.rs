@@ -11,6 +11,7 @@ use crate::failure::Failure;
 use crate::remote::Host;
 use crate::server::command::ServerCommand;
 use crate::server::doctor as facts;
+use crate::server::ports::{self, PortHolder};
 use crate::settings::{Config, Mode, TrafficSwitch};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,12 +90,14 @@ pub async fn doctor<H: Host>(ctx: &Ctx<'_, H>) -> Result<()> {
     let read = facts::read(
         &config.nginx_switch_file,
         &config.state_dir,
-        (config.blue_port, config.green_port),
         &dump,
         &version,
     );
-    let output = ctx.host.run(&read).await?;
-    checks.extend(evaluate(config, &facts::sections(&output.stdout)));
+    let holders = ports::holders(&[config.blue_port, config.green_port]);
+    let (output, holders) = tokio::join!(ctx.host.run(&read), ctx.host.run(&holders));
+    let mut sections = facts::sections(&output?.stdout);
+    sections.insert("ports".into(), holders?.stdout);
+    checks.extend(evaluate(config, &sections));
     for check in &checks {
         println!("{}", check.line());
     }
@@ -282,32 +285,27 @@ fn single_file_mounts(config: &Config, switch: &str, mounts: &str) -> Check {
 fn port_holder(config: &Config, color: Color, ports: &str) -> Check {
     let port = config.port_of(color);
     let setting = format!("{color}_port");
-    let line = ports
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(&port.to_string()))
-        .unwrap_or("");
-    let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
-        [_, "free"] => Check::pass(format!("{color} port {port} is free")),
-        [_, "container", name, image, rest @ ..] => {
-            if rest.first() == Some(&config.app_name.as_str()) {
-                Check::pass(format!(
-                    "{color} port {port}: {name} ({image}), started by bluegreen"
-                ))
-            } else {
-                Check::fail(
-                    format!("{color} port {port} is held by container {name} ({image}), not started by bluegreen"),
-                    format!("once nothing needs it: `docker stop {name}`; or choose another {setting}"),
-                )
-            }
-        }
-        [_, "process", name, pid] => Check::fail(
-            format!("{color} port {port} is held by process {name} (pid {pid})"),
-            format!("once nothing needs it: `kill {pid}`; or choose another {setting}"),
-        ),
-        _ => Check::advice(
+    let holder = ports::parse(ports, port);
+    match &holder {
+        PortHolder::Free => Check::pass(format!("{color} port {port} is free")),
+        held if held.started_by(&config.app_name) => Check::pass(format!(
+            "{color} port {port}: {}, started by bluegreen",
+            held.describe()
+        )),
+        PortHolder::Unknown => Check::advice(
             format!("{color} port {port}: could not tell what holds it"),
             "check with `ss -ltnp` on the server",
+        ),
+        held => Check::fail(
+            format!(
+                "{color} port {port} is held by {}, not started by bluegreen",
+                held.describe()
+            ),
+            format!(
+                "a deploy keeps it serving while it is the live color, then stops it; on the \
+                 idle color it refuses: free it (`{}`) or choose another {setting}",
+                held.freeing_command().unwrap_or_default()
+            ),
         ),
     }
 }
@@ -525,7 +523,8 @@ mod tests {
         assert!(failed[3].contains("mounts") && failed[3].contains("mount the directory"));
         assert!(failed[4].contains("container app-blue (old/app:prod), not started by bluegreen"));
         assert!(failed[4].contains("`docker stop app-blue`"));
-        assert!(failed[5].contains("process java (pid 4242)") && failed[5].contains("`kill 4242`"));
+        assert!(failed[5].contains("process java (pid 4242), not started by bluegreen"));
+        assert!(failed[5].contains("`kill 4242`"));
         assert!(failed[6].contains("only 1 MiB free"));
     }
 

@@ -10,6 +10,7 @@
 
 use super::swap::Summary;
 use super::{Cancel, Ctx, Runtime};
+use crate::color::Color;
 use crate::printer::{Printer, Style};
 use crate::server::compose::ComposeTool;
 use crate::settings::Config;
@@ -358,6 +359,73 @@ async fn a_switch_nginx_does_not_take_is_switched_back() {
     assert_eq!(serving(&after), serving(&one));
 }
 
+/// Seed 000's server: its script started `app-blue` (our name, without our label) on the blue
+/// port, and the switch file points there. The deploy keeps it serving, verifies green, then
+/// stops it and frees the name (kept, never removed); the next deploy can use blue.
+#[tokio::test]
+async fn an_app_started_by_an_old_script_is_adopted_then_kept() {
+    let config = config();
+    let mut before = server();
+    let old_image = digest_of(&before, "v1");
+    before.containers.insert(
+        "app-blue".into(),
+        crate::testing::fake_host::Container {
+            image_ref: old_image.clone(),
+            running: true,
+            port: 8081,
+            app: String::new(),
+            color: String::new(),
+        },
+    );
+    before.files.insert(
+        SWITCH.into(),
+        "set $service_url http://127.0.0.1:8081;\n".into(),
+    );
+    before.nginx_loaded = before.files.get(SWITCH).cloned();
+    let (after, outcome) = run(&config, before, Command::Deploy("v2"), None).await;
+    let summary = outcome.unwrap().unwrap();
+    assert_eq!(summary.new, Color::Green, "{}", summary.line());
+    assert_eq!(serving(&after), Some((8082, digest_of(&after, "v2"))));
+    let kept = &after.containers["app-blue-before-bluegreen"];
+    assert!(!kept.running && kept.image_ref == old_image);
+    assert_eq!(state_of(&after)["previous_image"], serde_json::Value::Null);
+    let (again, outcome) = run(&config, after, Command::Deploy("v3"), None).await;
+    let summary = outcome.unwrap().unwrap();
+    assert_eq!(summary.new, Color::Blue, "{}", summary.line());
+    assert_eq!(serving(&again), Some((8081, digest_of(&again, "v3"))));
+    assert!(again.containers.contains_key("app-blue-before-bluegreen"));
+}
+
+/// Something bluegreen did not start on the idle color's port: refused before any change.
+#[tokio::test]
+async fn a_foreign_app_on_the_idle_port_is_refused_before_any_change() {
+    let config = config();
+    let mut before = prepared(&config, &[Command::Deploy("v1")]).await;
+    before.containers.insert(
+        "legacy".into(),
+        crate::testing::fake_host::Container {
+            image_ref: "old/app:1".into(),
+            running: true,
+            port: 8082,
+            app: String::new(),
+            color: String::new(),
+        },
+    );
+    let commands_before = before.log.len();
+    let (after, outcome) = run(&config, before.clone(), Command::Deploy("v2"), None).await;
+    let error = format!("{:#}", outcome.unwrap().unwrap_err());
+    assert!(
+        error.contains("green's port 8082 is held by container legacy (old/app:1)")
+            && error.contains("`docker stop legacy`")
+            && error.contains("nothing was changed"),
+        "{error}"
+    );
+    assert_eq!(serving(&after), serving(&before));
+    assert!(after.log[commands_before..]
+        .iter()
+        .all(|l| !l.starts_with("docker run") && !l.contains("pull")));
+}
+
 /// `plan` prints exactly the commands a deploy then runs (the lock, which a plan shows as a
 /// placeholder, and the recorded values aside).
 #[tokio::test]
@@ -401,6 +469,7 @@ async fn plan_equals_the_commands_a_deploy_runs() {
             .collect();
         let skip_observe = |l: &&String| {
             !l.contains("bluegreen-read-state")
+                && !l.contains("bluegreen-port-holders")
                 && !l.starts_with("docker inspect")
                 && !l.contains("bluegreen-connections")
         };

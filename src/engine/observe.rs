@@ -10,6 +10,7 @@ use super::record::{self, HistoryEntry, LockRecord, StateFile};
 use super::{Ctx, Runtime};
 use crate::color::Color;
 use crate::remote::{run_ok, Host};
+use crate::server::ports::{self, PortHolder};
 use crate::server::{docker, nginx, state};
 use crate::settings::Config;
 
@@ -45,6 +46,19 @@ pub struct Observed {
     pub history: Vec<HistoryEntry>,
     /// What was odd and how it is handled, said out loud.
     pub notes: Vec<String>,
+    /// What listens on each color's port (container mode; empty in compose mode).
+    pub holders: HashMap<Color, PortHolder>,
+    /// The app an earlier, hand-made setup started on the live color's port.
+    pub adopted: Option<Adopted>,
+}
+
+/// An app bluegreen did not start that serves on the live color's port (a migration from the
+/// old scripts): it keeps serving until the new color is verified, then it is stopped, never
+/// removed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adopted {
+    pub color: Color,
+    pub holder: PortHolder,
 }
 
 impl Observed {
@@ -60,6 +74,11 @@ impl Observed {
 
     pub fn running(&self, color: Color) -> bool {
         self.containers.get(&color).is_some_and(|c| c.running)
+    }
+
+    /// Running as that color: our container, or the adopted app on its port.
+    pub fn serving(&self, color: Color) -> bool {
+        self.running(color) || self.adopted.as_ref().is_some_and(|a| a.color == color)
     }
 }
 
@@ -198,12 +217,33 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
     parse_inspect(&output.stdout, ctx.config, &ctx.runtime)
 }
 
+/// What holds each color's port (container mode only: compose publishes its own ports).
+async fn port_holders<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, PortHolder>> {
+    if !matches!(ctx.runtime, Runtime::Container(_)) {
+        return Ok(HashMap::new());
+    }
+    let config = ctx.config;
+    let output = run_ok(
+        ctx.host,
+        &ports::holders(&[config.blue_port, config.green_port]),
+    )
+    .await?;
+    Ok(Color::BOTH
+        .into_iter()
+        .map(|color| (color, ports::parse(&output.stdout, config.port_of(color))))
+        .collect())
+}
+
 pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let config = ctx.config;
     // Two channels of the one connection at once: the state files and the containers.
     let read_state = state::read(&config.state_dir, &config.nginx_switch_file);
-    let (read, containers) = tokio::join!(run_ok(ctx.host, &read_state), containers(ctx));
-    let (read, containers) = (read?, containers?);
+    let (read, containers, holders) = tokio::join!(
+        run_ok(ctx.host, &read_state),
+        containers(ctx),
+        port_holders(ctx)
+    );
+    let (read, containers, holders) = (read?, containers?, holders?);
     let sections = state::parse_sections(&read.stdout);
     let state: StateFile = serde_json::from_str(sections.state.trim()).unwrap_or_default();
     let lock = serde_json::from_str(sections.lock.trim()).ok();
@@ -218,6 +258,8 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
         lock,
         history,
         notes: Vec::new(),
+        holders,
+        adopted: None,
     };
     decide_live(&mut observed, config, &ctx.runtime)?;
     if let Some(question) = cross_check(&mut observed) {
@@ -248,7 +290,7 @@ pub fn cross_check(observed: &mut Observed) -> Option<Disagreement> {
     match (observed.running(file), observed.running(recorded)) {
         (true, false) | (false, false) => {
             observed.notes.push(format!(
-                "the switch file points at {file} but the last recorded live color is {recorded},                  which is not running: {file} is taken as live (an earlier run switched but did not record it)"
+                "the switch file points at {file} but the last recorded live color is {recorded}, which is not running: {file} is taken as live (an earlier run switched but did not record it)"
             ));
             None
         }
@@ -256,7 +298,7 @@ pub fn cross_check(observed: &mut Observed) -> Option<Disagreement> {
             observed.live = Some(recorded);
             observed.repoint = Some(recorded);
             observed.notes.push(format!(
-                "the switch file points at {file}, which is not running, but the last verified live                  color is {recorded}: an earlier switch was interrupted; nginx is pointed back at {recorded} first"
+                "the switch file points at {file}, which is not running, but the last verified live color is {recorded}: an earlier switch was interrupted; nginx is pointed back at {recorded} first"
             ));
             None
         }
@@ -278,12 +320,12 @@ pub fn settle(observed: &mut Observed, question: Disagreement, routed: Option<Co
     };
     if serving == file && routed.is_some() {
         observed.notes.push(format!(
-            "the switch file points at {file} and {how}, but the last recorded live color is              {recorded}: an earlier run switched without recording it; {file} is taken as live"
+            "the switch file points at {file} and {how}, but the last recorded live color is {recorded}: an earlier run switched without recording it; {file} is taken as live"
         ));
     } else {
         observed.repoint = Some(serving);
         observed.notes.push(format!(
-            "the switch file points at {file} but the last verified live color is {recorded},              and both run; {how}; nginx is pointed at {serving} first and {} is drained before it is replaced",
+            "the switch file points at {file} but the last verified live color is {recorded}, and both run; {how}; nginx is pointed at {serving} first and {} is drained before it is replaced",
             serving.other()
         ));
     }
@@ -302,6 +344,39 @@ pub fn switch_name(config: &Config) -> String {
             )
         }
     }
+}
+
+/// The live color's port served by an app bluegreen did not start (a container under our
+/// name without our label, or anything else listening there) is that color's old app.
+fn adopt_what_serves(observed: &mut Observed, config: &Config, live: Color) {
+    let port = config.port_of(live);
+    let holder = match observed.containers.get(&live) {
+        Some(container) if container.running && !container.ours => PortHolder::Container {
+            name: container.name.clone(),
+            image: container.image_ref.clone(),
+            app: String::new(),
+        },
+        Some(container) if container.running => return,
+        _ => match observed.holders.get(&live) {
+            Some(holder @ (PortHolder::Container { .. } | PortHolder::Process { .. }))
+                if !holder.started_by(&config.app_name) =>
+            {
+                holder.clone()
+            }
+            _ => return,
+        },
+    };
+    observed.notes.push(format!(
+        "{live}'s port {port} is served by {}, which bluegreen did not start (an earlier \
+         setup): it is the old app; it keeps serving until {} is verified, then it is stopped, \
+         never removed",
+        holder.describe(),
+        live.other()
+    ));
+    observed.adopted = Some(Adopted {
+        color: live,
+        holder,
+    });
 }
 
 /// The live color is the one the switch file points at; drift is named, never silently fixed.
@@ -351,7 +426,8 @@ fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> R
     };
     observed.switch_color = Some(color);
     observed.live = Some(color);
-    if !observed.running(color) {
+    adopt_what_serves(observed, config, color);
+    if !observed.serving(color) {
         observed.notes.push(format!(
             "the switch file points at {color}, but {} is not running: nginx has no healthy backend; \
              this deploy goes to {}",
@@ -428,6 +504,8 @@ mod tests {
             lock: None,
             history: vec![],
             notes: vec![],
+            holders: HashMap::new(),
+            adopted: None,
         }
     }
 

@@ -47,6 +47,9 @@ pub enum Step {
     /// Writes state.json (the new live and previous images) and the history entry.
     Record,
     Stop(Color),
+    /// Stops the app an earlier setup started on the old color's port (adopted); a container
+    /// under our name is renamed so the color's name is free; nothing is removed.
+    StopAdopted(Color),
     /// An operator's command (`pre_switch_command`, `post_deploy_command`) for the new color.
     Hook(Hook, Color),
 }
@@ -207,7 +210,7 @@ fn finish<H: Host>(
 ) -> Runbook {
     let old = observed
         .live
-        .filter(|live| *live != target && observed.running(*live));
+        .filter(|live| *live != target && observed.serving(*live));
     let hook = |kind: Hook| {
         (hooks == WithHooks::Yes && kind.command(ctx.config).is_some())
             .then(|| entry(Step::Hook(kind, target), hook_undo(kind)))
@@ -222,7 +225,13 @@ fn finish<H: Host>(
     ]);
     if let Some(old) = old {
         entries.push(entry(Step::Drain(old), Undo::Report));
-        entries.push(entry(Step::Stop(old), Undo::Report));
+        let adopted = observed.adopted.as_ref().is_some_and(|a| a.color == old);
+        let stop = if adopted {
+            Step::StopAdopted(old)
+        } else {
+            Step::Stop(old)
+        };
+        entries.push(entry(stop, Undo::Report));
     }
     entries.extend(hook(Hook::PostDeploy));
     Runbook {
@@ -232,10 +241,33 @@ fn finish<H: Host>(
     }
 }
 
-/// A container under our color's name that we did not start is never touched.
+/// A container under our color's name that we did not start is never touched, and the
+/// target color's port must be free (or held by our own container of that color).
 fn refuse_foreign<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<(), Failure> {
     let target = observed.target();
-    match observed.containers.get(&target).filter(|c| !c.ours) {
+    let config = ctx.config;
+    let foreign_named = observed.containers.get(&target).filter(|c| !c.ours);
+    if let (None, Some(holder)) = (foreign_named, observed.holders.get(&target)) {
+        let ours = holder.started_by(&config.app_name)
+            && matches!(holder, crate::server::ports::PortHolder::Container { name, .. }
+                if *name == docker::container_name(config, target));
+        let foreign = matches!(
+            holder,
+            crate::server::ports::PortHolder::Container { .. }
+                | crate::server::ports::PortHolder::Process { .. }
+        );
+        if foreign && !ours {
+            return Err(Failure::deploy(format!(
+                "{target}'s port {} is held by {}, which bluegreen did not start; {}; nothing \
+                 was changed; free it (`{}`) or choose another {target}_port",
+                config.port_of(target),
+                holder.describe(),
+                super::swap::serving_now(observed),
+                holder.freeing_command().unwrap_or_default()
+            )));
+        }
+    }
+    match foreign_named {
         Some(foreign) => Err(Failure::deploy(format!(
             "a container named {} exists that bluegreen did not start (no {}={} label); {}; \
              nothing was changed; remove or rename it (docker rm -f {}) or choose another app_name",
@@ -291,6 +323,23 @@ impl Step {
                 "<state>",
                 "<history entry>",
             )],
+            Step::StopAdopted(color) => match observed.adopted.as_ref().map(|a| &a.holder) {
+                Some(crate::server::ports::PortHolder::Container { name, .. }) => {
+                    let mut commands =
+                        vec![docker::stop_named(name, config.stop_timeout.as_secs())];
+                    if *name == docker::container_name(config, *color) {
+                        commands.push(docker::rename(name, &format!("{name}-before-bluegreen")));
+                    }
+                    commands
+                }
+                Some(crate::server::ports::PortHolder::Process { pid, .. }) => {
+                    vec![crate::server::ports::stop_process(
+                        *pid,
+                        config.stop_timeout,
+                    )]
+                }
+                _ => Vec::new(),
+            },
             Step::Hook(hook, color) => {
                 let template = hook.command(config).unwrap_or_default();
                 let text = template
@@ -349,6 +398,9 @@ impl Step {
             ),
             Step::Record => "record the new live and previous images and the history entry".into(),
             Step::Stop(color) => format!("stop {color}"),
+            Step::StopAdopted(color) => format!(
+                "stop the app an earlier setup started on {color}'s port (kept, never removed)"
+            ),
             Step::Hook(Hook::PreSwitch, color) => format!(
                 "run pre_switch_command for {color}, before traffic moves (a failure stops {color}; nothing else changes)"
             ),

@@ -69,7 +69,7 @@ impl Summary {
 /// What serves traffic now, for failure messages.
 pub fn serving_now(observed: &Observed) -> String {
     match observed.live {
-        Some(color) if observed.running(color) => format!("{color} still serves traffic"),
+        Some(color) if observed.serving(color) => format!("{color} still serves traffic"),
         Some(color) => format!(
             "nginx still points at {color}, which was not running before this run: nothing serves"
         ),
@@ -81,7 +81,7 @@ pub fn serving_now(observed: &Observed) -> String {
 /// itself does not answer. (Skipped after a signal: there is no time for a request.)
 async fn serving_after_failure<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> String {
     let claimed = serving_now(observed);
-    let Some(live) = observed.live.filter(|c| observed.running(*c)) else {
+    let Some(live) = observed.live.filter(|c| observed.serving(*c)) else {
         return claimed;
     };
     if ctx.cancel.is_cancelled() {
@@ -182,7 +182,7 @@ pub async fn run<H: Host>(
         }
         let keeps_old = progress.proof == Some(Proof::Unverified);
         if keeps_old
-            && matches!(entry.step, Step::Drain(c) | Step::Stop(c) if Some(c) == runbook.old)
+            && matches!(entry.step, Step::Drain(c) | Step::Stop(c) | Step::StopAdopted(c) if Some(c) == runbook.old)
         {
             continue;
         }
@@ -408,7 +408,7 @@ async fn step<H: Host>(
                 )
             })?;
         }
-        Step::Stop(_) => {
+        Step::Stop(_) | Step::StopAdopted(_) => {
             run_all(ctx, &step.commands(ctx, observed, "")).await?;
             progress.timings.stop = secs(started);
         }
@@ -502,13 +502,17 @@ fn short_id(id: &str) -> &str {
 /// state.json after the switch: the new live image, and the previous good one.
 fn state_after(observed: &Observed, runbook: &Runbook, progress: &Progress) -> String {
     let previous_color = observed.live.filter(|live| *live != runbook.target);
-    let previous_image = previous_color.and_then(|color| {
-        observed
-            .containers
-            .get(&color)
-            .map(|c| c.image_ref.clone())
-            .or_else(|| observed.state.live_image.clone())
-    });
+    // An adopted app was not built by bluegreen: there is no image of it to roll back to.
+    let adopted = observed.adopted.as_ref().map(|a| a.color);
+    let previous_image = previous_color
+        .filter(|c| Some(*c) != adopted)
+        .and_then(|color| {
+            observed
+                .containers
+                .get(&color)
+                .map(|c| c.image_ref.clone())
+                .or_else(|| observed.state.live_image.clone())
+        });
     let state = StateFile {
         live_color: Some(runbook.target),
         live_image: Some(progress.image.clone()),

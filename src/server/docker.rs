@@ -150,6 +150,25 @@ pub fn start(config: &Config, color: Color) -> ServerCommand {
     .privileged()
 }
 
+/// Stops a container bluegreen did not start (an earlier setup's app), by its name.
+pub fn stop_named(name: &str, grace_secs: u64) -> ServerCommand {
+    ServerCommand::new(
+        format!("stop {name}, started by an earlier setup"),
+        &["docker", "stop", "--time"],
+    )
+    .args([grace_secs.to_string(), name.to_owned()])
+    .privileged()
+}
+
+/// Frees a color's container name without removing the container.
+pub fn rename(name: &str, new_name: &str) -> ServerCommand {
+    ServerCommand::new(
+        format!("rename {name} to {new_name} (kept)"),
+        &["docker", "rename", name, new_name],
+    )
+    .privileged()
+}
+
 pub fn stop(config: &Config, color: Color, grace_secs: u64) -> ServerCommand {
     ServerCommand::new(format!("stop {color}"), &["docker", "stop", "--time"])
         .arg(grace_secs.to_string())

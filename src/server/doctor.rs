@@ -3,8 +3,9 @@
 
 use super::command::{Script, ServerCommand};
 
-/// `$1` switch file, `$2` state dir, `$3` blue port, `$4` green port, `$5` the nginx command
-/// that dumps the configuration (`nginx -T`), `$6` the one that prints the version.
+/// `$1` switch file, `$2` state dir, `$3` the nginx command that dumps the configuration
+/// (`nginx -T`), `$4` the one that prints the version. (What holds the color ports is
+/// [`super::ports`]'s job.)
 pub const DOCTOR_SCRIPT: Script = Script {
     name: "bluegreen-doctor",
     text: r#"switch=$1 dir=$2
@@ -20,31 +21,13 @@ if [ -L "$switch" ]; then echo "symlink $(readlink -f "$switch")"; fi
 if [ -e "$switch" ]; then echo exists; else echo missing; fi
 if [ -w "$(dirname "$switch")" ]; then echo writable; fi
 echo "::section nginx_config"
-sh -c "$5" 2>&1 | head -c 2000000
+sh -c "$3" 2>&1 | head -c 2000000
 echo
 echo "::section nginx_version"
-sh -c "$6" 2>&1 | head -n 2
+sh -c "$4" 2>&1 | head -n 2
 echo "::section mounts"
 for c in $(docker ps -q 2>/dev/null); do
   docker inspect --format '{{.Name}}{{range .Mounts}} {{.Source}}={{.Destination}}{{end}}' "$c" 2>/dev/null
-done
-echo "::section ports"
-for port in "$3" "$4"; do
-  hex=$(printf '%04X' "$port")
-  inodes=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }')
-  if [ -z "$inodes" ]; then echo "$port free"; continue; fi
-  holder=""
-  for inode in $inodes; do
-    for fd in /proc/[0-9]*/fd/*; do
-      if [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$inode]" ]; then
-        pid=${fd#/proc/}; pid=${pid%%/*}
-        holder="process $(cat /proc/$pid/comm 2>/dev/null) $pid"
-        break 2
-      fi
-    done
-  done
-  container=$(docker ps --filter "publish=$port" --format '{{.Names}} {{.Image}} {{.Label "bluegreen.app"}}' 2>/dev/null | head -n 1)
-  if [ -n "$container" ]; then echo "$port container $container"; else echo "$port ${holder:-process unknown 0}"; fi
 done
 echo "::section disk"
 d=$dir; while [ ! -d "$d" ] && [ "$d" != / ]; do d=$(dirname "$d"); done
@@ -58,21 +41,13 @@ exit 0
 pub fn read(
     switch_file: &str,
     state_dir: &str,
-    ports: (u16, u16),
     nginx_dump: &str,
     nginx_version: &str,
 ) -> ServerCommand {
     ServerCommand::script(
         "read the server for doctor",
         &DOCTOR_SCRIPT,
-        &[
-            switch_file,
-            state_dir,
-            &ports.0.to_string(),
-            &ports.1.to_string(),
-            nginx_dump,
-            nginx_version,
-        ],
+        &[switch_file, state_dir, nginx_dump, nginx_version],
     )
     .privileged()
 }

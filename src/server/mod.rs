@@ -7,6 +7,7 @@ pub mod docker;
 pub mod doctor;
 pub mod nft;
 pub mod nginx;
+pub mod ports;
 pub mod routes;
 pub mod state;
 

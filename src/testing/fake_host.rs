@@ -235,6 +235,24 @@ impl Server {
                 out.push_str("done\n");
                 return ok(out);
             }
+            Some("bluegreen-port-holders") => {
+                let mut out = String::new();
+                for port in &args[4..] {
+                    let port_number: u16 = port.parse().unwrap();
+                    let holder = self
+                        .containers
+                        .iter()
+                        .find(|(_, c)| c.running && c.port == port_number);
+                    match holder {
+                        Some((name, c)) => out.push_str(&format!(
+                            "{port} container {name} {} {}\n",
+                            c.image_ref, c.app
+                        )),
+                        None => out.push_str(&format!("{port} free\n")),
+                    }
+                }
+                return ok(out);
+            }
             Some(other) => return fail(&format!("the fake host does not know script {other}")),
             None => {}
         }
@@ -275,6 +293,13 @@ impl Server {
             ["docker", "stop", "--time", _, name] => match self.containers.get_mut(*name) {
                 Some(c) => {
                     c.running = false;
+                    ok(String::new())
+                }
+                None => fail("No such container"),
+            },
+            ["docker", "rename", name, new_name] => match self.containers.remove(*name) {
+                Some(c) => {
+                    self.containers.insert((*new_name).to_owned(), c);
                     ok(String::new())
                 }
                 None => fail("No such container"),

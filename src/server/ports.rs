@@ -1,0 +1,177 @@
+//! What listens on the colors' ports: nothing, a container (named, with its image and whether
+//! bluegreen started it), or a plain process (name and pid). Migration from hand-made scripts
+//! depends on telling these apart before anything is touched.
+
+use super::command::{Script, ServerCommand};
+
+/// Prints one line per port argument: `PORT free`, `PORT container NAME IMAGE APP-LABEL` or
+/// `PORT process COMM PID`. Reads the kernel's socket tables (no `ss`/`lsof` needed).
+pub const PORTS_SCRIPT: Script = Script {
+    name: "bluegreen-port-holders",
+    text: r#"for port in "$@"; do
+  # A published port may have no listener on the host (docker without its userland proxy).
+  container=$(docker ps --filter "publish=$port" --format '{{.Names}} {{.Image}} {{.Label "bluegreen.app"}}' 2>/dev/null | head -n 1)
+  if [ -n "$container" ]; then echo "$port container $container"; continue; fi
+  hex=$(printf '%04X' "$port")
+  inodes=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }')
+  if [ -z "$inodes" ]; then echo "$port free"; continue; fi
+  holder="process unknown 0"
+  for inode in $inodes; do
+    fd=$(find /proc/[0-9]*/fd -maxdepth 1 -lname "socket:\[$inode\]" 2>/dev/null | head -n 1)
+    if [ -n "$fd" ]; then
+      pid=${fd#/proc/}; pid=${pid%%/*}
+      holder="process $(tr -d ' ' < /proc/$pid/comm 2>/dev/null) $pid"
+      break
+    fi
+  done
+  echo "$port $holder"
+done
+exit 0
+"#,
+};
+
+pub fn holders(ports: &[u16]) -> ServerCommand {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let args: Vec<&str> = ports.iter().map(String::as_str).collect();
+    ServerCommand::script("find what holds the color ports", &PORTS_SCRIPT, &args).privileged()
+}
+
+/// SIGTERM, then SIGKILL after `$2` tenths of a second if it still runs.
+pub const STOP_PROCESS_SCRIPT: Script = Script {
+    name: "bluegreen-stop-process",
+    text: r#"pid=$1 tries=$2 i=0
+kill -TERM "$pid" 2>/dev/null || exit 0
+# A zombie has exited (its parent has not reaped it yet).
+while kill -0 "$pid" 2>/dev/null && [ "$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)" != Z ]; do
+  i=$((i + 1))
+  if [ "$i" -ge "$tries" ]; then kill -KILL "$pid" 2>/dev/null; echo killed; exit 0; fi
+  sleep 0.1
+done
+echo stopped
+"#,
+};
+
+/// Stops a process an earlier setup started (the old app on the live port).
+pub fn stop_process(pid: u32, grace: std::time::Duration) -> ServerCommand {
+    let tenths = (grace.as_millis() / 100).max(1).to_string();
+    ServerCommand::script(
+        format!("stop process {pid}, started by an earlier setup"),
+        &STOP_PROCESS_SCRIPT,
+        &[&pid.to_string(), &tenths],
+    )
+    .privileged()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortHolder {
+    Free,
+    Container {
+        name: String,
+        image: String,
+        /// The `bluegreen.app` label it carries (empty: not started by bluegreen).
+        app: String,
+    },
+    Process {
+        name: String,
+        pid: u32,
+    },
+    /// Listening, but what holds it could not be read.
+    Unknown,
+}
+
+impl PortHolder {
+    /// For messages: "container shop-api (myorg/shop:prod)", "process java (pid 4242)".
+    pub fn describe(&self) -> String {
+        match self {
+            PortHolder::Free => "nothing".into(),
+            PortHolder::Container { name, image, .. } => format!("container {name} ({image})"),
+            PortHolder::Process { name, pid } => format!("process {name} (pid {pid})"),
+            PortHolder::Unknown => "an unknown process".into(),
+        }
+    }
+
+    /// The command that frees the port, for messages.
+    pub fn freeing_command(&self) -> Option<String> {
+        match self {
+            PortHolder::Container { name, .. } => Some(format!("docker stop {name}")),
+            PortHolder::Process { pid, .. } if *pid > 0 => Some(format!("kill {pid}")),
+            _ => None,
+        }
+    }
+
+    pub fn started_by(&self, app: &str) -> bool {
+        matches!(self, PortHolder::Container { app: label, .. } if label == app)
+    }
+}
+
+/// The holder of `port` in the script's output (`Unknown` when the line is missing).
+pub fn parse(output: &str, port: u16) -> PortHolder {
+    let Some(line) = output
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&port.to_string()))
+    else {
+        return PortHolder::Unknown;
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [_, "free"] => PortHolder::Free,
+        [_, "container", name, image, rest @ ..] => PortHolder::Container {
+            name: (*name).to_owned(),
+            image: (*image).to_owned(),
+            app: rest.first().map(|s| (*s).to_owned()).unwrap_or_default(),
+        },
+        [_, "process", name, pid] => match pid.parse() {
+            Ok(0) | Err(_) => PortHolder::Unknown,
+            Ok(pid) => PortHolder::Process {
+                name: (*name).to_owned(),
+                pid,
+            },
+        },
+        _ => PortHolder::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holders_are_parsed() {
+        let output = "8081 container shop-blue myorg/shop:prod shop\n8082 process java 4242\n8083 free\n8084 process unknown 0\n";
+        assert_eq!(
+            parse(output, 8081),
+            PortHolder::Container {
+                name: "shop-blue".into(),
+                image: "myorg/shop:prod".into(),
+                app: "shop".into()
+            }
+        );
+        assert!(parse(output, 8081).started_by("shop"));
+        assert_eq!(
+            parse(output, 8082),
+            PortHolder::Process {
+                name: "java".into(),
+                pid: 4242
+            }
+        );
+        assert_eq!(parse(output, 8083), PortHolder::Free);
+        assert_eq!(parse(output, 8084), PortHolder::Unknown);
+        assert_eq!(parse(output, 9999), PortHolder::Unknown);
+        assert_eq!(
+            parse(output, 8082).freeing_command().as_deref(),
+            Some("kill 4242")
+        );
+        assert_eq!(
+            parse("8081 container old myorg/shop:1 \n", 8081).describe(),
+            "container old (myorg/shop:1)"
+        );
+    }
+
+    #[test]
+    fn the_command_is_exact() {
+        assert_eq!(
+            holders(&[8081, 8082]).render(true),
+            "sudo -n sh -c <bluegreen-port-holders> bluegreen-port-holders 8081 8082"
+        );
+    }
+}
