@@ -477,11 +477,19 @@ impl Site {
     /// this nginx never sees. (Mounted over its own path instead, the kernel would detach the
     /// mount on the rename, which is not what a container does.)
     pub fn restart_nginx_with_the_switch_file_bind_mounted(&mut self) {
-        self.stop_nginx();
-        let dir = self.dir.display().to_string();
         let inside = self.dir.join("container-conf.d");
         std::fs::create_dir_all(&inside).unwrap();
         std::fs::write(inside.join("service-url.inc"), "").unwrap();
+        let file = self.switch_file.clone();
+        self.restart_nginx_like_a_container(&file, &inside.join("service-url.inc"));
+    }
+
+    /// Restarts nginx as a container would run it: `source` bind-mounted at `inside` (in a
+    /// mount namespace of its own), reading `nginx.conf` with every `conf.d/` path replaced by
+    /// `container-conf.d/`.
+    pub fn restart_nginx_like_a_container(&mut self, source: &Path, inside: &Path) {
+        self.stop_nginx();
+        let dir = self.dir.display().to_string();
         let config = std::fs::read_to_string(self.dir.join("nginx.conf"))
             .unwrap()
             .replace(
@@ -490,9 +498,10 @@ impl Site {
             );
         std::fs::write(self.dir.join("nginx-container.conf"), config).unwrap();
         let script = format!(
-            "mount --bind '{file}' '{dir}/container-conf.d/service-url.inc' && \
+            "mount --bind '{source}' '{inside}' && \
              exec /usr/sbin/nginx -p '{dir}' -e '{dir}/logs/error.log' -c '{dir}/nginx-container.conf'",
-            file = self.switch_file.display()
+            source = source.display(),
+            inside = inside.display()
         );
         self.nginx = spawn_daemon(
             Command::new("unshare")
