@@ -269,6 +269,21 @@ fn a_hung_server_command_ends_at_command_timeout() {
     assert_eq!(site.status_json()["lock"], serde_json::Value::Null);
 }
 
+/// Sends SIGTERM to a running deploy: it must end within 5 s, exit 1, saying "cancelled".
+/// Returns its stderr.
+fn terminated_within_five_seconds(mut child: std::process::Child) -> String {
+    let signalled = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(5), "took {took:?}\n{stderr}");
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    stderr
+}
+
 /// Case 6b: SIGTERM while a server command hangs: out within 5 s, the old color serving.
 #[test]
 fn sigterm_during_a_hung_switch_is_honoured_within_five_seconds() {
@@ -276,7 +291,7 @@ fn sigterm_during_a_hung_switch_is_honoured_within_five_seconds() {
     site.deploy("v1").success();
     site.set("BLUEGREEN_NGINX_TEST_COMMAND", "sleep 600");
     site.set("BLUEGREEN_COMMAND_TIMEOUT", "40s");
-    let mut child = site
+    let child = site
         .bluegreen(&["deploy", "--image-ref", &shared().image("v2")])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -291,15 +306,7 @@ fn sigterm_during_a_hung_switch_is_honoured_within_five_seconds() {
         },
     );
     std::thread::sleep(Duration::from_millis(300));
-    let signalled = Instant::now();
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    let took = signalled.elapsed();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(took < Duration::from_secs(5), "took {took:?}\n{stderr}");
-    assert!(stderr.contains("cancelled"), "{stderr}");
+    let stderr = terminated_within_five_seconds(child);
     assert!(!stderr.contains("fix the app"), "{stderr}");
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
 }
@@ -435,7 +442,7 @@ fn sigterm_during_a_stuck_pull_is_honoured_and_keeps_the_rollback_container() {
         }
     });
     let stuck = format!("127.0.0.1:{silent_port}/demo/app:v3");
-    let mut child = site
+    let child = site
         .bluegreen(&["deploy", "--image-ref", &stuck])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -446,15 +453,7 @@ fn sigterm_during_a_stuck_pull_is_honoured_and_keeps_the_rollback_container() {
         Duration::from_secs(30),
         || !held.lock().unwrap().is_empty(),
     );
-    let signalled = Instant::now();
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    let took = signalled.elapsed();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(took < Duration::from_secs(5), "took {took:?}\n{stderr}");
-    assert!(stderr.contains("cancelled"), "{stderr}");
+    terminated_within_five_seconds(child);
     assert_eq!(site.served(), Some(("v2".into(), "green".into())));
     assert_eq!(site.container_state("blue").as_deref(), Some("exited"));
     assert_eq!(site.status_json()["history"][0]["result"], "cancelled");

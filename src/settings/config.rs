@@ -586,21 +586,13 @@ fn placeholders(text: &str) -> Vec<String> {
 
 /// Only `{port}`, `{color}` and `{service}` are placeholders; nginx's own `{ … }` blocks pass.
 pub fn check_template(template: &str) -> Result<(), String> {
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let word_len = after
-            .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-            .unwrap_or(after.len());
-        if word_len > 0 && after[word_len..].starts_with('}') {
-            let word = &after[..word_len];
-            if !["port", "color", "service"].contains(&word) {
-                return Err(format!(
-                    "unknown placeholder `{{{word}}}` (use {{port}}, {{color}}, {{service}})"
-                ));
-            }
-        }
-        rest = after;
+    if let Some(word) = placeholders(template)
+        .into_iter()
+        .find(|word| !["port", "color", "service"].contains(&word.as_str()))
+    {
+        return Err(format!(
+            "unknown placeholder `{{{word}}}` (use {{port}}, {{color}}, {{service}})"
+        ));
     }
     if template.trim().is_empty() {
         return Err("must not be empty".into());
