@@ -62,8 +62,8 @@ pub async fn run(
         (None, None) => format!("{}:{}", config.image, config.environment),
     };
 
-    let github =
-        crate::github::GitHub::from_env(config.github_token.as_ref()).unwrap_or_else(|error| {
+    let github = crate::github::GitHub::from_env(config.github_token.as_ref(), printer.redactor())
+        .unwrap_or_else(|error| {
             printer.warn(&format!("GitHub API unavailable: {error:#}"));
             None
         });
@@ -157,11 +157,7 @@ async fn dispatch(
     Ok(())
 }
 
-fn load_raw(
-    sub: &ArgMatches,
-    env: BTreeMap<String, String>,
-    action: bool,
-) -> Result<RawSettings> {
+fn load_raw(sub: &ArgMatches, env: BTreeMap<String, String>, action: bool) -> Result<RawSettings> {
     let flags = crate::cli::setting_flags(sub);
     crate::cli::refuse_secret_flags(&flags)?;
     let mut sources = Sources {

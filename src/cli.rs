@@ -130,7 +130,14 @@ mod tests {
     #[test]
     fn secret_flags_are_refused_naming_the_variable() {
         let matches = command()
-            .try_get_matches_from(["bluegreen", "status", "--docker-token", "t0k", "--port", "2"])
+            .try_get_matches_from([
+                "bluegreen",
+                "status",
+                "--docker-token",
+                "t0k",
+                "--port",
+                "2",
+            ])
             .unwrap();
         let (_, sub) = matches.subcommand().unwrap();
         let error = refuse_secret_flags(&setting_flags(sub)).unwrap_err();

@@ -134,7 +134,9 @@ mod tests {
     fn untrusted_text_never_becomes_a_workflow_command() {
         let redactor = Redactor::default();
         assert_eq!(
-            redactor.untrusted_lines("ok\r::set-output name=x::1\n  ::add-mask::y\nx ##[set-output name=a;]b"),
+            redactor.untrusted_lines(
+                "ok\r::set-output name=x::1\n  ::add-mask::y\nx ##[set-output name=a;]b"
+            ),
             vec![
                 "ok",
                 ": :set-output name=x::1",
