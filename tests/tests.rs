@@ -8,6 +8,7 @@ mod build;
 mod compose;
 mod config;
 mod deploy;
+mod leaks;
 mod lock;
 mod resilience;
 mod truth;
