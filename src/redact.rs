@@ -78,9 +78,9 @@ pub fn neutralize_commands(line: &str) -> String {
         line = line.replace("##[", "## [");
     }
     let trimmed = line.trim_start();
-    if trimmed.starts_with("::") {
-        let indent = line.len() - trimmed.len();
-        line = format!("{}: :{}", &line[..indent], &trimmed[2..]);
+    if let Some(rest) = trimmed.strip_prefix("::") {
+        let indent = &line[..line.len() - trimmed.len()];
+        return format!("{indent}: :{rest}");
     }
     line
 }

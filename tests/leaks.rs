@@ -45,9 +45,10 @@ impl Sandbox {
         }
     }
 
-    /// A line of the private key that identifies it (not a BEGIN/END line).
+    /// A line of the private key that only this key has: the first base64 lines are the
+    /// same in every unencrypted ed25519 key; the fourth holds private key bytes.
     fn key_line(&self) -> &str {
-        self.key.lines().nth(1).unwrap()
+        self.key.lines().nth(3).unwrap()
     }
 
     /// The ssh processes on this machine talking to this sandbox's sshd.
@@ -341,6 +342,7 @@ fn during_a_ship_no_other_process_holds_a_secret_and_the_build_sees_none() {
     let site = &mut sandbox.site;
     site.set("BLUEGREEN_IMAGE", &image);
     site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set("GITHUB_SHA", &"9".repeat(40));
     // Prints its whole environment, and lives long enough to be sampled.
     site.set("BLUEGREEN_BUILD_COMMAND", "env; sleep 1");
     let variables = [
@@ -536,10 +538,13 @@ fn a_crafted_lock_json_and_container_log_issue_no_workflow_command() {
             "client_pid": 1
         }
     });
-    std::fs::write(site.state_dir.join("lock.json"), holder.to_string()).unwrap();
-    let mut holder_process = Command::new("flock")
-        .arg(site.state_dir.join("lock"))
-        .args(["sleep", "60"])
+    std::fs::write(site.state_dir.join("lock.json"), format!("{holder}\n")).unwrap();
+    // The sleeping process itself holds the lock, so killing it frees the lock.
+    let mut holder_process = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 9>>"$1/lock"; flock 9; exec sleep 60"#)
+        .arg("holder")
+        .arg(&site.state_dir)
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
