@@ -66,6 +66,9 @@ pub fn command() -> Command {
             help.push_str(&format!(" [default: {default}]"));
         }
         help.push_str(&format!(" [env: {}]", spec::env_name(setting.name)));
+        if setting.secret {
+            help.push_str(" (a secret: refused as a flag, set the variable)");
+        }
         command = command.arg(
             Arg::new(setting.name)
                 .long(flag)

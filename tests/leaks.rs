@@ -233,6 +233,7 @@ fn no_ssh_process_or_connection_outlives_a_run_that_succeeds_or_fails() {
         vec![],
         "the private temp dir is removed"
     );
+    assert_private(&sandbox.site.state_dir);
 
     sandbox.site.set("BLUEGREEN_HEALTH_TIMEOUT", "3s");
     let (run, peak) = run_counting(
@@ -627,4 +628,42 @@ fn the_deployment_status_sent_to_github_carries_no_secret() {
     }
     let summary = std::fs::read_to_string(summary).unwrap();
     assert!(!summary.contains(REGISTRY_TOKEN) && summary.contains("***"));
+}
+
+/// `dir` is 0700 and every file in it 0600.
+#[track_caller]
+fn assert_private(dir: &Path) {
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("history.jsonl")),
+        "{files:?}"
+    );
+    for file in files {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
+#[test]
+fn secret_flags_are_refused_naming_the_variable_to_use() {
+    let site = Site::new("leak-flags");
+    for (flag, variable) in [
+        ("--key", "BLUEGREEN_KEY"),
+        ("--docker-token", "BLUEGREEN_DOCKER_TOKEN"),
+        ("--github-token", "BLUEGREEN_GITHUB_TOKEN"),
+    ] {
+        let run = site.run(&["status", flag, "s3cret-on-argv"]);
+        run.code(2);
+        let last = run.last_line();
+        assert!(
+            last.contains(flag) && last.contains(&format!("set {variable} in the environment")),
+            "{last}"
+        );
+        assert!(!run.stderr.contains("s3cret-on-argv"), "{}", run.stderr);
+    }
 }
