@@ -123,7 +123,8 @@ async fn dispatch(
         "status" => {
             let status = engine::status::status(ctx).await?;
             if sub.get_flag("json") {
-                ctx.printer.stdout(&serde_json::to_string_pretty(&status)?);
+                ctx.printer
+                    .stdout_json(&serde_json::to_string_pretty(&status)?);
             } else {
                 ctx.printer.stdout(status.human().trim_end_matches('\n'));
             }

@@ -151,19 +151,31 @@ impl Printer {
         }
     }
 
-    /// Machine output on stdout (reference, status, plan): redacted, and made unable to start a
-    /// workflow command in the Actions log. `##[` becomes `##\u005b` there, which is the same
-    /// text for a JSON reader.
+    /// Output on stdout (reference, status, plan): redacted, and unable to start a workflow
+    /// command in the Actions log (each line neutralized like any text from outside).
     pub fn stdout(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        for line in self.redact(text).split(['\n', '\r']) {
+        let text = self.redact(text).replace("\r\n", "\n");
+        let lines = text.split(['\n', '\r']).map(redact::neutralize_commands);
+        self.stdout_lines(lines.collect());
+    }
+
+    /// JSON on stdout: redacted; `##[` (only possible inside a JSON string) is written
+    /// `##\u005b`, the same text for a JSON reader and no command for the runner.
+    pub fn stdout_json(&self, json: &str) {
+        let json = self.redact(json);
+        let lines = json.lines().map(|line| {
             let mut line = line.to_owned();
             while line.contains("##[") {
                 line = line.replace("##[", "##\\u005b");
             }
-            if line.trim_start().starts_with("::") {
-                line = redact::neutralize_commands(&line);
-            }
+            line
+        });
+        self.stdout_lines(lines.collect());
+    }
+
+    fn stdout_lines(&self, lines: Vec<String>) {
+        let mut out = std::io::stdout().lock();
+        for line in lines {
             let _ignore_closed_stdout = writeln!(out, "{line}");
         }
     }
