@@ -3,7 +3,7 @@
 
 pub mod hostkey;
 pub mod http;
-mod private_dir;
+pub mod private_dir;
 pub mod ssh;
 
 use std::time::Duration;

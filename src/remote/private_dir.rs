@@ -1,5 +1,5 @@
-//! The private temp directory of one run's SSH connection: the key, known_hosts, the ssh
-//! config and the control socket. Created 0700 and its files 0600 from the first byte (no
+//! A private temp directory of one run: the SSH connection's (key, known_hosts, the ssh config
+//! and the control socket) or docker's (the registry login). Created 0700 and its files 0600 from the first byte (no
 //! window in which another local user can read them); removed when dropped. A directory left
 //! behind by a killed run (SIGKILL cannot be caught) is removed by the next run.
 
@@ -9,17 +9,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-const PREFIX: &str = "bluegreen-ssh-";
+/// Directories are named `bluegreen-{purpose}-{pid}-…`, so abandoned ones can be found.
+const PREFIX: &str = "bluegreen-";
 
 pub struct PrivateDir {
     dir: tempfile::TempDir,
 }
 
 impl PrivateDir {
-    pub fn create() -> Result<PrivateDir> {
+    /// `purpose`: one word without `-` (`ssh`, `docker`).
+    pub fn create(purpose: &str) -> Result<PrivateDir> {
         remove_abandoned(&std::env::temp_dir());
         let dir = tempfile::Builder::new()
-            .prefix(&format!("{PREFIX}{}-", std::process::id()))
+            .prefix(&format!("{PREFIX}{purpose}-{}-", std::process::id()))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .context("creating a private temp directory for the SSH connection")?;
@@ -63,7 +65,7 @@ fn remove_abandoned(temp: &Path) {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name
             .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split('-').next())
+            .and_then(|rest| rest.split('-').nth(1))
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
             continue;
@@ -82,7 +84,7 @@ mod tests {
 
     #[test]
     fn directory_0700_files_0600_gone_on_drop() {
-        let dir = PrivateDir::create().unwrap();
+        let dir = PrivateDir::create("test").unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(dir.path()), 0o700);
         let key = dir.write("key", "secret").unwrap();
@@ -106,7 +108,7 @@ mod tests {
             std::fs::create_dir(dir).unwrap();
         }
         remove_abandoned(temp.path());
-        assert!(!dead.exists());
+        assert!(!dead.exists() && !dead_docker.exists());
         assert!(live.exists() && other.exists());
     }
 }

@@ -47,7 +47,7 @@ pub struct SshHost {
 
 impl SshHost {
     pub async fn connect(config: &Config) -> Result<SshHost> {
-        let secrets = PrivateDir::create()?;
+        let secrets = PrivateDir::create("ssh")?;
         let (key_path, key_is_ours) = match &config.key {
             KeySource::Content(key) => (secrets.write("key", key.expose())?, true),
             KeySource::File(path) => (path.clone(), false),
