@@ -99,12 +99,13 @@ mod tests {
     fn abandoned_directories_are_removed_live_ones_kept() {
         let temp = tempfile::tempdir().unwrap();
         // 4194305 is above the highest pid Linux allows; our own pid is alive.
-        let dead = temp.path().join(format!("{PREFIX}4194305-abc"));
+        let dead = temp.path().join(format!("{PREFIX}ssh-4194305-abc"));
+        let dead_docker = temp.path().join(format!("{PREFIX}docker-4194305-abc"));
         let live = temp
             .path()
-            .join(format!("{PREFIX}{}-abc", std::process::id()));
-        let other = temp.path().join("something-else");
-        for dir in [&dead, &live, &other] {
+            .join(format!("{PREFIX}ssh-{}-abc", std::process::id()));
+        let other = temp.path().join("bluegreen-sandbox123");
+        for dir in [&dead, &dead_docker, &live, &other] {
             std::fs::create_dir(dir).unwrap();
         }
         remove_abandoned(temp.path());
