@@ -14,6 +14,9 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "BLUEGREEN_DOCKER_TOKEN",
     "BLUEGREEN_GITHUB_TOKEN",
     "GITHUB_TOKEN",
+    // `secret_env` (the app's secret variables), for when that setting exists.
+    "INPUT_SECRET_ENV",
+    "BLUEGREEN_SECRET_ENV",
 ];
 
 /// Returns every variable as it was at start, and removes the secret ones from the process.
