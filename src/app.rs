@@ -1,5 +1,6 @@
 //! Runs one subcommand: load settings, connect once, dispatch to the engine, print the result.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -14,13 +15,17 @@ use crate::server::compose::ComposeTool;
 use crate::server::state;
 use crate::settings::{values, Config, ConfigErrors, Mode, Needs, RawSettings, Sources};
 
-pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
+pub async fn run(
+    matches: ArgMatches,
+    env: BTreeMap<String, String>,
+    printer: &Printer,
+) -> Result<()> {
     let (name, sub) = matches.subcommand().expect("a subcommand is required");
     if name == "init" {
-        return crate::init::init(std::path::Path::new("."));
+        return crate::init::init(std::path::Path::new("."), printer);
     }
     let action = name == "action";
-    let raw = load_raw(sub, action)?;
+    let raw = load_raw(sub, env, action)?;
     printer.mask(&raw.secrets());
     for unknown in &raw.unknown_variables {
         printer.warn(unknown);
@@ -48,7 +53,7 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
         ));
         if name == "build" {
             printer.end_phase();
-            println!("{}", built.reference);
+            printer.stdout(&built.reference);
             return Ok(());
         }
     }
@@ -63,8 +68,8 @@ pub async fn run(matches: ArgMatches, printer: &Printer) -> Result<()> {
         (None, None) => format!("{}:{}", config.image, config.environment),
     };
 
-    let github =
-        crate::github::GitHub::from_env(config.github_token.as_ref()).unwrap_or_else(|error| {
+    let github = crate::github::GitHub::from_env(config.github_token.as_ref(), printer.redactor())
+        .unwrap_or_else(|error| {
             printer.warn(&format!("GitHub API unavailable: {error:#}"));
             None
         });
@@ -114,7 +119,7 @@ async fn dispatch(
             };
             ctx.printer.end_phase();
             ctx.printer.info(&summary.line());
-            println!("{}", summary.image);
+            ctx.printer.stdout(&summary.image);
         }
         "rollback" => {
             let summary = engine::rollback::rollback(ctx).await?;
@@ -124,16 +129,17 @@ async fn dispatch(
         "status" => {
             let status = engine::status::status(ctx).await?;
             if sub.get_flag("json") {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                ctx.printer
+                    .stdout_json(&serde_json::to_string_pretty(&status)?);
             } else {
-                print!("{}", status.human());
+                ctx.printer.stdout(status.human().trim_end_matches('\n'));
             }
         }
         "plan" => {
             let (lines, verdict) =
                 engine::plan::plan(ctx, image_ref, &commit_sha(ctx.config)).await;
             for line in lines {
-                println!("{line}");
+                ctx.printer.stdout(&line);
             }
             verdict?;
         }
@@ -142,12 +148,16 @@ async fn dispatch(
             let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;
             let text = output.stdout.trim();
             if text == "free" {
-                println!("the deploy lock in {} was not held", ctx.config.state_dir);
+                ctx.printer.stdout(&format!(
+                    "the deploy lock in {} was not held",
+                    ctx.config.state_dir
+                ));
             } else {
                 let holder = serde_json::from_str::<engine::record::LockRecord>(text)
                     .map(|record| record.holder.describe())
                     .unwrap_or_else(|_| text.to_owned());
-                println!("removed the deploy lock held by {holder}");
+                ctx.printer
+                    .stdout(&format!("removed the deploy lock held by {holder}"));
             }
         }
         other => unreachable!("unknown subcommand {other}"),
@@ -155,10 +165,12 @@ async fn dispatch(
     Ok(())
 }
 
-fn load_raw(sub: &ArgMatches, action: bool) -> Result<RawSettings> {
+fn load_raw(sub: &ArgMatches, env: BTreeMap<String, String>, action: bool) -> Result<RawSettings> {
+    let flags = crate::cli::setting_flags(sub);
+    crate::cli::refuse_secret_flags(&flags)?;
     let mut sources = Sources {
-        flags: crate::cli::setting_flags(sub),
-        env: std::env::vars().collect(),
+        flags,
+        env,
         read_action_inputs: action,
         file: None,
     };

@@ -72,6 +72,9 @@ pub fn command() -> Command {
             help.push_str(&format!(" [default: {default}]"));
         }
         help.push_str(&format!(" [env: {}]", spec::env_name(setting.name)));
+        if setting.secret {
+            help.push_str(" (a secret: refused as a flag, set the variable)");
+        }
         command = command.arg(
             Arg::new(setting.name)
                 .long(flag)
@@ -101,4 +104,61 @@ pub fn setting_flags(matches: &ArgMatches) -> std::collections::BTreeMap<String,
                 .map(|v| (s.name.to_owned(), v.clone()))
         })
         .collect()
+}
+
+/// Secrets are refused as flags: argv is world-readable in `/proc/PID/cmdline` for as long as
+/// the process runs. The error names the variable to use instead.
+pub fn refuse_secret_flags(
+    flags: &std::collections::BTreeMap<String, String>,
+) -> Result<(), crate::failure::Failure> {
+    let refused: Vec<String> = SETTINGS
+        .iter()
+        .filter(|s| s.secret && flags.contains_key(s.name))
+        .map(|s| {
+            format!(
+                "--{} puts a secret on the command line, readable by every local user; \
+                 set {} in the environment instead",
+                spec::flag_name(s.name),
+                spec::env_name(s.name)
+            )
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(crate::failure::Failure::config(format!(
+        "{}; nothing was run",
+        refused.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_flags_are_refused_naming_the_variable() {
+        let matches = command()
+            .try_get_matches_from([
+                "bluegreen",
+                "status",
+                "--docker-token",
+                "t0k",
+                "--port",
+                "2",
+            ])
+            .unwrap();
+        let (_, sub) = matches.subcommand().unwrap();
+        let error = refuse_secret_flags(&setting_flags(sub)).unwrap_err();
+        assert_eq!(
+            error.message,
+            "--docker-token puts a secret on the command line, readable by every local user; \
+             set BLUEGREEN_DOCKER_TOKEN in the environment instead; nothing was run"
+        );
+        assert!(!error.message.contains("t0k"));
+        let fine = command()
+            .try_get_matches_from(["bluegreen", "status", "--port", "2"])
+            .unwrap();
+        assert!(refuse_secret_flags(&setting_flags(fine.subcommand().unwrap().1)).is_ok());
+    }
 }

@@ -6,16 +6,19 @@ use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{json, Value};
 
+use crate::redact::Redactor;
 use crate::settings::Secret;
 
 pub struct GitHub {
     client: Octocrab,
     repository: String,
+    /// Everything we send is redacted first: a status description can quote a failed build.
+    redactor: Redactor,
 }
 
 impl GitHub {
     /// `None` without a token or outside a repository's workflow (no GITHUB_REPOSITORY).
-    pub fn from_env(token: Option<&Secret>) -> Result<Option<GitHub>> {
+    pub fn from_env(token: Option<&Secret>, redactor: Redactor) -> Result<Option<GitHub>> {
         let (Some(token), Ok(repository)) = (token, std::env::var("GITHUB_REPOSITORY")) else {
             return Ok(None);
         };
@@ -27,7 +30,11 @@ impl GitHub {
             .personal_token(token.expose().to_owned())
             .build()
             .context("creating the GitHub client")?;
-        Ok(Some(GitHub { client, repository }))
+        Ok(Some(GitHub {
+            client,
+            repository,
+            redactor,
+        }))
     }
 
     pub async fn create_deployment(&self, sha: &str, environment: &str) -> Result<u64> {
@@ -59,7 +66,8 @@ impl GitHub {
         log_url: Option<&str>,
         description: &str,
     ) -> Result<()> {
-        let mut body = json!({ "state": state, "description": truncate(description, 140) });
+        let description = self.redactor.untrusted(description);
+        let mut body = json!({ "state": state, "description": truncate(&description, 140) });
         if let Some(url) = log_url {
             body["log_url"] = json!(url);
         }

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::failure::Failure;
+use crate::printer::Printer;
 
 /// How the project builds its jar, as far as the files here tell.
 #[derive(Debug, PartialEq)]
@@ -26,7 +27,7 @@ fn detect_build(dir: &Path) -> JarBuild {
     }
 }
 
-pub fn init(dir: &Path) -> Result<()> {
+pub fn init(dir: &Path, printer: &Printer) -> Result<()> {
     let file = dir.join("bluegreen.yml");
     if file.exists() {
         return Err(Failure::config(format!(
@@ -48,25 +49,26 @@ pub fn init(dir: &Path) -> Result<()> {
     let build = detect_build(dir);
     std::fs::write(&file, settings_file(&name, &build))
         .map_err(|e| Failure::config(format!("cannot write {}: {e}", file.display())))?;
-    println!(
+    printer.stdout(&format!(
         "wrote {} (edit host and image, then run `bluegreen doctor`)",
         file.display()
-    );
+    ));
     match build {
         JarBuild::Gradle => {
-            println!("found a Gradle build: build_command auto runs ./gradlew bootJar")
+            printer.stdout("found a Gradle build: build_command auto runs ./gradlew bootJar")
         }
-        JarBuild::Maven => {
-            println!("found a Maven build: build_command auto runs ./mvnw package -DskipTests")
+        JarBuild::Maven => printer
+            .stdout("found a Maven build: build_command auto runs ./mvnw package -DskipTests"),
+        JarBuild::NoneFound => {
+            printer.stdout("found no Gradle or Maven build: build_command is none")
         }
-        JarBuild::NoneFound => println!("found no Gradle or Maven build: build_command is none"),
     }
     if !dir.join("Dockerfile").exists() {
-        println!("\nNo Dockerfile here. For a Spring Boot jar this one is enough:\n");
-        println!("{}", indent(DOCKERFILE));
+        printer.stdout("\nNo Dockerfile here. For a Spring Boot jar this one is enough:\n");
+        printer.stdout(&indent(DOCKERFILE));
     }
-    println!("\nOn the server, once:\n");
-    println!("{}", indent(&server_steps()));
+    printer.stdout("\nOn the server, once:\n");
+    printer.stdout(&indent(&server_steps()));
     Ok(())
 }
 
@@ -189,7 +191,7 @@ mod tests {
     fn an_existing_file_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bluegreen.yml"), "host: mine\n").unwrap();
-        let error = init(dir.path()).unwrap_err();
+        let error = init(dir.path(), &Printer::new(crate::printer::Style::Plain)).unwrap_err();
         assert!(format!("{error:#}").contains("already exists; nothing was written"));
         assert_eq!(
             std::fs::read_to_string(dir.path().join("bluegreen.yml")).unwrap(),

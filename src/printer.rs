@@ -1,12 +1,15 @@
-//! All human output goes through here, to stderr (stdout is for machine output). Chosen once:
-//! spinners on a terminal, plain lines otherwise, `::group::` per phase inside GitHub Actions.
-//! Every line is passed through the secret mask first.
+//! All human output goes through here, to stderr (stdout is for machine output, see
+//! [`Printer::stdout`]). Chosen once: spinners on a terminal, plain lines otherwise,
+//! `::group::` per phase inside GitHub Actions. Every line passes the [`Redactor`]: secrets
+//! become `***`, and no text but our own deliberate workflow commands can start one.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::redact::{self, Redactor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
@@ -17,8 +20,23 @@ pub enum Style {
 
 pub struct Printer {
     style: Style,
-    secrets: Mutex<Vec<String>>,
+    redactor: Redactor,
     spinner: Mutex<Option<ProgressBar>>,
+}
+
+/// While alive (in Actions), the runner ignores workflow commands: streamed build output and
+/// container logs cannot issue any, whatever they print. Ends with the token on drop.
+pub struct CommandsStopped<'a> {
+    printer: &'a Printer,
+    token: Option<String>,
+}
+
+impl Drop for CommandsStopped<'_> {
+    fn drop(&mut self) {
+        if let Some(token) = &self.token {
+            self.printer.raw(&format!("::{token}::"));
+        }
+    }
 }
 
 impl Printer {
@@ -36,42 +54,37 @@ impl Printer {
     pub fn new(style: Style) -> Printer {
         Printer {
             style,
-            secrets: Mutex::new(Vec::new()),
+            redactor: Redactor::default(),
             spinner: Mutex::new(None),
         }
     }
 
-    /// Registers secrets; in Actions also tells the runner to mask them (before anything else).
+    /// The redactor every other way out of the process (summary, outputs, GitHub) uses too.
+    pub fn redactor(&self) -> Redactor {
+        self.redactor.clone()
+    }
+
+    /// Registers secrets; in Actions also tells the runner to mask them (before anything else),
+    /// escaped so the runner registers exactly the value (it decodes `%25`, `%0D`, `%0A`).
     pub fn mask(&self, secrets: &[String]) {
-        let mut known = self.secrets.lock().unwrap();
         for secret in secrets.iter().filter(|s| !s.trim().is_empty()) {
             if self.style == Style::Actions {
-                for line in secret.lines().filter(|l| !l.trim().is_empty()) {
-                    eprintln!("::add-mask::{}", line.trim());
+                let lines = secret.lines().map(str::trim).filter(|l| !l.is_empty());
+                for line in lines {
+                    self.raw(&format!("::add-mask::{}", redact::escape_data(line)));
                 }
             }
-            known.push(secret.clone());
-            known.extend(
-                secret
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| l.len() >= 8)
-                    .map(str::to_owned),
-            );
+            self.redactor.add(secret);
         }
     }
 
     pub fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
-        for secret in self.secrets.lock().unwrap().iter() {
-            text = text.replace(secret.as_str(), "***");
-        }
-        text
+        self.redactor.redact(text)
     }
 
-    fn line(&self, text: &str) {
+    /// Writes one line exactly as given (our own workflow commands only).
+    fn raw(&self, text: &str) {
         self.finish_spinner();
-        let text = self.redact(text);
         if cfg!(test) {
             // Unit tests: the test harness captures this and shows it only on a failure.
             eprintln!("{text}");
@@ -81,12 +94,25 @@ impl Printer {
         let _ignore_closed_stderr = writeln!(err, "{text}");
     }
 
+    /// Writes text that is not a workflow command: redacted, each physical line neutralized.
+    fn line(&self, text: &str) {
+        for line in self.redactor.untrusted_lines(text) {
+            self.raw(&line);
+        }
+    }
+
+    /// A workflow command of ours (`::warning::` …) whose data is redacted and escaped.
+    fn command(&self, name: &str, data: &str) {
+        let data = redact::escape_data(&self.redact(data));
+        self.raw(&format!("::{name}::{data}"));
+    }
+
     /// Starts a phase: a header line, or a collapsible group in Actions.
     pub fn phase(&self, name: &str) {
         match self.style {
             Style::Actions => {
                 self.end_phase();
-                self.line(&format!("::group::{name}"));
+                self.command("group", name);
             }
             _ => self.line(&format!("==> {name}")),
         }
@@ -94,24 +120,76 @@ impl Printer {
 
     pub fn end_phase(&self) {
         if self.style == Style::Actions {
-            self.line("::endgroup::");
+            self.raw("::endgroup::");
         }
     }
 
     pub fn info(&self, text: &str) {
-        self.line(&format!("    {text}"));
+        for line in self.redactor.untrusted_lines(text) {
+            self.raw(&format!("    {line}"));
+        }
+    }
+
+    /// Lines another program wrote (build output, container logs, the server's lock holder):
+    /// indented under a `|` so they read as quoted, never as ours.
+    pub fn quoted(&self, text: &str) {
+        for line in self.redactor.untrusted_lines(text) {
+            self.raw(&format!("    | {line}"));
+        }
+    }
+
+    /// Stops workflow command processing until the returned guard is dropped (Actions only).
+    /// Print nothing of ours but plain lines while it lives.
+    pub fn stop_commands(&self) -> CommandsStopped<'_> {
+        let token = (self.style == Style::Actions).then(redact::random_token);
+        if let Some(token) = &token {
+            self.raw(&format!("::stop-commands::{token}"));
+        }
+        CommandsStopped {
+            printer: self,
+            token,
+        }
+    }
+
+    /// Output on stdout (reference, status, plan): redacted, and unable to start a workflow
+    /// command in the Actions log (each line neutralized like any text from outside).
+    pub fn stdout(&self, text: &str) {
+        let text = self.redact(text).replace("\r\n", "\n");
+        let lines = text.split(['\n', '\r']).map(redact::neutralize_commands);
+        self.stdout_lines(lines.collect());
+    }
+
+    /// JSON on stdout: redacted; `##[` (only possible inside a JSON string) is written
+    /// `##\u005b`, the same text for a JSON reader and no command for the runner.
+    pub fn stdout_json(&self, json: &str) {
+        let json = self.redact(json);
+        let lines = json.lines().map(|line| {
+            let mut line = line.to_owned();
+            while line.contains("##[") {
+                line = line.replace("##[", "##\\u005b");
+            }
+            line
+        });
+        self.stdout_lines(lines.collect());
+    }
+
+    fn stdout_lines(&self, lines: Vec<String>) {
+        let mut out = std::io::stdout().lock();
+        for line in lines {
+            let _ignore_closed_stdout = writeln!(out, "{line}");
+        }
     }
 
     pub fn warn(&self, text: &str) {
         match self.style {
-            Style::Actions => self.line(&format!("::warning::{}", self.redact(text))),
+            Style::Actions => self.command("warning", text),
             _ => self.line(&format!("warning: {text}")),
         }
     }
 
     pub fn notice(&self, text: &str) {
         match self.style {
-            Style::Actions => self.line(&format!("::notice::{}", self.redact(text))),
+            Style::Actions => self.command("notice", text),
             _ => self.line(&format!("note: {text}")),
         }
     }
@@ -126,15 +204,15 @@ impl Printer {
             .collect::<Vec<_>>()
             .join(" / ");
         match self.style {
-            Style::Actions => self.line(&format!("::error::{}", self.redact(text))),
+            Style::Actions => self.command("error", text),
             _ => self.line(&format!("error: {text}")),
         }
     }
 
     /// Progress of a wait: a spinner on a terminal, one line per update elsewhere.
     pub fn progress(&self, text: &str) {
-        let text = self.redact(text);
         if self.style == Style::Terminal {
+            let text = self.redactor.untrusted(text);
             let mut spinner = self.spinner.lock().unwrap();
             let bar = spinner.get_or_insert_with(|| {
                 let bar = ProgressBar::new_spinner();
@@ -144,7 +222,7 @@ impl Printer {
             });
             bar.set_message(text);
         } else {
-            self.line(&format!("    {text}"));
+            self.info(text);
         }
     }
 
@@ -168,5 +246,6 @@ mod tests {
         ]);
         assert_eq!(printer.redact("token tok3n-value here"), "token *** here");
         assert_eq!(printer.redact("line AAAABBBBCCCCDDDD"), "line ***");
+        assert_eq!(printer.redactor().redact("x tok3n-value"), "x ***");
     }
 }

@@ -66,7 +66,7 @@ fn action_env(
 }
 
 /// The binary run directly with the action's environment.
-fn action_command(
+pub(crate) fn action_command(
     site: &Site,
     github: &FakeGitHub,
     sha: &str,
@@ -108,7 +108,7 @@ fn run_action(
     }
 }
 
-fn output(outputs: &str, name: &str) -> Option<String> {
+pub(crate) fn output(outputs: &str, name: &str) -> Option<String> {
     let mut lines = outputs.lines();
     while let Some(line) = lines.next() {
         if let Some(delimiter) = line.strip_prefix(&format!("{name}<<")) {

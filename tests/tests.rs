@@ -10,6 +10,7 @@ mod config;
 mod deploy;
 mod doctor;
 mod hooks;
+mod leaks;
 mod lock;
 mod migrate;
 mod recipes;

@@ -72,7 +72,7 @@ async fn run_with(
     report.environment = config.environment.clone();
     report.app_name = config.app_name.clone();
     report.commit = crate::build::commit_sha(config).unwrap_or_default();
-    let github = match GitHub::from_env(config.github_token.as_ref()) {
+    let github = match GitHub::from_env(config.github_token.as_ref(), printer.redactor()) {
         Ok(Some(github)) => Some(github),
         Ok(None) => {
             let notice = "no github_token (or no GITHUB_REPOSITORY): GitHub Deployments, the run-aware lock and the older-commit check are skipped";
@@ -215,6 +215,10 @@ fn write_files(runner: &Runner, report: &Report, printer: &Printer) {
                 ("digest", report.digest().unwrap_or_default().to_owned()),
             ]);
         }
+        let values: Vec<(&str, String)> = values
+            .into_iter()
+            .map(|(name, value)| (name, printer.redact(&value)))
+            .collect();
         let delimiter = outputs::delimiter(&values);
         if let Err(error) = outputs::append(path, &outputs::render(&values, &delimiter)) {
             printer.warn(&format!("writing the outputs failed: {error:#}"));

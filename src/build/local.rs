@@ -97,19 +97,21 @@ pub async fn run(printer: &Printer, local: &LocalCommand) -> Result<String> {
     let mut stderr_lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut stdout, mut tail) = (String::new(), Vec::<String>::new());
     let (mut out_open, mut err_open) = (true, true);
+    let commands_stopped = printer.stop_commands();
     while out_open || err_open {
         let line = tokio::select! {
             line = stdout_lines.next_line(), if out_open => match line? { Some(l) => { stdout.push_str(&l); stdout.push('\n'); Some(l) } None => { out_open = false; None } },
             line = stderr_lines.next_line(), if err_open => match line? { Some(l) => Some(l), None => { err_open = false; None } },
         };
         if let Some(line) = line {
-            printer.info(&format!("| {line}"));
+            printer.quoted(&line);
             tail.push(line);
             if tail.len() > 20 {
                 tail.remove(0);
             }
         }
     }
+    drop(commands_stopped);
     let status = child.wait().await?;
     if !status.success() {
         bail!(

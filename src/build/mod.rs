@@ -98,9 +98,8 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
 
     printer.phase(&format!("push to {}", config.registry));
     let started = Instant::now();
-    let docker_config = tempfile::Builder::new()
-        .prefix("bluegreen-docker")
-        .tempdir()?;
+    // Holds the registry login after `docker login`: private, removed at the end.
+    let docker_config = crate::remote::private_dir::PrivateDir::create("docker")?;
     if let (Some(user), Some(token)) = (&config.docker_username, &config.docker_token) {
         let login = image::login(docker_config.path(), &config.registry, user, token);
         printer.info(&login.render());

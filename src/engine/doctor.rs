@@ -99,7 +99,7 @@ pub async fn doctor<H: Host>(ctx: &Ctx<'_, H>) -> Result<()> {
     sections.insert("ports".into(), holders?.stdout);
     checks.extend(evaluate(config, &sections));
     for check in &checks {
-        println!("{}", check.line());
+        ctx.printer.stdout(&check.line());
     }
     let failed = checks.iter().filter(|c| c.mark == Mark::Fail).count();
     if failed > 0 {

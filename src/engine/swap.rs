@@ -641,8 +641,9 @@ async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Vec<String> {
         .take(40)
         .map(str::to_owned)
         .collect();
+    let _commands_stopped = ctx.printer.stop_commands();
     for line in &lines {
-        ctx.printer.info(&format!("  | {line}"));
+        ctx.printer.quoted(line);
     }
     lines
 }

@@ -3,6 +3,7 @@
 
 pub mod hostkey;
 pub mod http;
+pub mod private_dir;
 pub mod ssh;
 
 use std::time::Duration;

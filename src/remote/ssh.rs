@@ -1,75 +1,67 @@
 //! The real [`Host`]: one OpenSSH master connection (ControlMaster, native mux) for the whole
-//! run. The key and known_hosts live in a private temp dir (0700, files 0600) removed on drop.
+//! run, and nothing of it outlives the run:
+//! - the master persists only 3 s after its last session (`ControlPersist=3s`); one idle
+//!   session (`cat`) lives as long as this process, so when the process dies — even by
+//!   SIGKILL — the session ends and the master exits a few seconds later;
+//! - on every path the process can act on, dropping [`SshHost`] tells the master to exit
+//!   (`ssh -O exit`), whoever still holds a clone of the session;
+//! - the key lives in a private temp dir (0700, files 0600 from creation) and is deleted as
+//!   soon as the master has authenticated.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use openssh::{ForwardType, KnownHosts, Session, SessionBuilder, Stdio};
+use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::http::{self, HttpGet, HttpReply};
+use super::private_dir::PrivateDir;
 use super::{hostkey, Host, Output, Running};
 use crate::failure::Failure;
 use crate::server::{ServerCommand, Stdin};
 use crate::settings::{Config, HostKeyCheck, KeySource};
 
+/// How long the master stays after its last session: short, so a killed run leaves nothing.
+const MASTER_PERSIST_SECS: usize = 3;
+
 pub struct SshHost {
     session: Arc<Session>,
+    /// The master's control socket, to tell it to exit however many clones of `session` exist.
+    control_socket: PathBuf,
+    /// The session that keeps the master alive for exactly as long as this process runs.
+    _keepalive: openssh::Child<Arc<Session>>,
     sudo: bool,
     round_trips: AtomicUsize,
     deadline: Duration,
     /// One local forward per remote address, opened on first use.
     forwards: Mutex<HashMap<(String, u16), SocketAddr>>,
-    // Dropped last: holds the key and known_hosts files.
-    _secrets: tempfile::TempDir,
-}
-
-fn write_private(path: &Path, content: &str) -> Result<()> {
-    let mut text = content.replace("\r\n", "\n");
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
+    // Dropped last: the known_hosts and config files and the control socket's directory.
+    _secrets: PrivateDir,
 }
 
 impl SshHost {
     pub async fn connect(config: &Config) -> Result<SshHost> {
-        let secrets = tempfile::Builder::new().prefix("bluegreen-ssh").tempdir()?;
-        let key_path = match &config.key {
-            KeySource::Content(key) => {
-                let path = secrets.path().join("key");
-                write_private(&path, key.expose())?;
-                path
-            }
-            KeySource::File(path) => path.clone(),
+        let secrets = PrivateDir::create("ssh")?;
+        let (key_path, key_is_ours) = match &config.key {
+            KeySource::Content(key) => (secrets.write("key", key.expose())?, true),
+            KeySource::File(path) => (path.clone(), false),
         };
-        let known_hosts_path = secrets.path().join("known_hosts");
-        let strictness = match &config.host_key {
-            HostKeyCheck::KnownHosts(text) => {
-                write_private(&known_hosts_path, text)?;
-                KnownHosts::Strict
-            }
-            HostKeyCheck::Fingerprint(fingerprint) => {
-                let pinned =
-                    hostkey::pinned_known_hosts(&config.host, config.port, fingerprint).await?;
-                write_private(&known_hosts_path, &pinned)?;
-                KnownHosts::Strict
-            }
-            HostKeyCheck::AcceptNew => {
-                write_private(&known_hosts_path, "")?;
-                KnownHosts::Add
-            }
+        let (known_hosts, strictness) = match &config.host_key {
+            HostKeyCheck::KnownHosts(text) => (text.clone(), KnownHosts::Strict),
+            HostKeyCheck::Fingerprint(fingerprint) => (
+                hostkey::pinned_known_hosts(&config.host, config.port, fingerprint).await?,
+                KnownHosts::Strict,
+            ),
+            HostKeyCheck::AcceptNew => (String::new(), KnownHosts::Add),
         };
-        let ssh_config = secrets.path().join("config");
-        write_private(&ssh_config, &ssh_config_text(&known_hosts_path))?;
+        let known_hosts_path = secrets.write("known_hosts", &known_hosts)?;
+        let ssh_config = secrets.write("config", &ssh_config_text(&known_hosts_path))?;
         let mut builder = SessionBuilder::default();
         builder
             .user(config.username.clone())
@@ -79,14 +71,32 @@ impl SshHost {
             .known_hosts_check(strictness)
             .user_known_hosts_file(&known_hosts_path)
             .control_directory(secrets.path())
+            .control_persist(ControlPersist::IdleFor(
+                NonZeroUsize::new(MASTER_PERSIST_SECS).expect("not zero"),
+            ))
             .connect_timeout(std::time::Duration::from_secs(15))
             .server_alive_interval(std::time::Duration::from_secs(5));
-        let session = match builder.connect_mux(&config.host).await {
-            Ok(session) => session,
+        let connected = builder.connect_mux(&config.host).await;
+        if key_is_ours {
+            // The master has authenticated (or failed to): the key is not needed again.
+            let _already_gone_is_fine = std::fs::remove_file(&key_path);
+        }
+        let session = match connected {
+            Ok(session) => Arc::new(session),
             Err(error) => return Err(explain_connect_error(error, config, &known_hosts_path).await),
         };
+        let control_socket = session.control_socket().to_path_buf();
+        let keepalive = match keep_master_alive(&session).await {
+            Ok(child) => child,
+            Err(error) => {
+                exit_master(&control_socket);
+                return Err(error);
+            }
+        };
         Ok(SshHost {
-            session: Arc::new(session),
+            session,
+            control_socket,
+            _keepalive: keepalive,
             sudo: config.sudo,
             round_trips: AtomicUsize::new(0),
             deadline: config.command_timeout,
@@ -95,10 +105,9 @@ impl SshHost {
         })
     }
 
+    /// Ends the connection (also what dropping does; this reads better at the call site).
     pub async fn close(self) {
-        if let Ok(session) = Arc::try_unwrap(self.session) {
-            let _best_effort = session.close().await;
-        }
+        drop(self);
     }
 
     fn command(&self, command: &ServerCommand) -> openssh::OwningCommand<Arc<Session>> {
@@ -110,6 +119,41 @@ impl SshHost {
         remote.args(&argv[1..]);
         remote
     }
+}
+
+impl Drop for SshHost {
+    fn drop(&mut self) {
+        exit_master(&self.control_socket);
+    }
+}
+
+/// One idle remote session for the life of this process: its stdin is a pipe only this
+/// process holds, so the session ends when the process ends, however it ends.
+async fn keep_master_alive(session: &Arc<Session>) -> Result<openssh::Child<Arc<Session>>> {
+    let mut keepalive = Session::to_command(session.clone(), "cat");
+    keepalive
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    keepalive
+        .spawn()
+        .await
+        .context("opening the keep-alive session over SSH")
+}
+
+/// Tells the master to exit now (`ssh -O exit`); it closes its connection to the server.
+/// Best effort: when the master is already gone there is nothing to do.
+fn exit_master(control_socket: &Path) {
+    let _best_effort = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg("/dev/null")
+        .arg("-S")
+        .arg(control_socket)
+        .args(["-O", "exit", "bluegreen-master"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
 }
 
 fn ssh_config_text(known_hosts: &Path) -> String {

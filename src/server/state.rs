@@ -1,5 +1,6 @@
 //! Server-side state in `state_dir`: the deploy lock, `state.json`, `history.jsonl`.
-//! These commands never use sudo: the state lives in the SSH user's own directory.
+//! These commands never use sudo: the state lives in the SSH user's own directory, private to
+//! that user (directory 0700, files 0600: the lock holder and history name runs and images).
 
 use super::command::{Script, ServerCommand};
 
@@ -13,7 +14,7 @@ pub const LOCK_SCRIPT: Script = Script {
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
 command -v flock >/dev/null 2>&1 || { echo noflock; exit 0; }
 umask 077
-mkdir -p "$dir" || exit 1
+mkdir -p "$dir" && chmod 700 "$dir" || exit 1
 exec 9>>"$dir/lock"
 if ! flock -n 9; then
   printf 'busy %s\n' "$(cat "$dir/lock.json" 2>/dev/null)"
@@ -51,7 +52,9 @@ pub const RECORD_SCRIPT: Script = Script {
     text: r#"set -e
 dir=$1
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+umask 077
 mkdir -p "$dir"
+chmod 700 "$dir"
 if [ -n "$2" ]; then printf '%s\n' "$2" > "$dir/state.json.tmp"; mv -f "$dir/state.json.tmp" "$dir/state.json"; fi
 [ -z "$3" ] || printf '%s\n' "$3" >> "$dir/history.jsonl"
 "#,
