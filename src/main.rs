@@ -8,6 +8,7 @@ mod color;
 mod engine;
 mod failure;
 mod github;
+mod phases;
 mod printer;
 mod remote;
 mod server;

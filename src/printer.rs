@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::phases::PhaseClock;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Style {
     Terminal,
@@ -19,6 +21,7 @@ pub struct Printer {
     style: Style,
     secrets: Mutex<Vec<String>>,
     spinner: Mutex<Option<ProgressBar>>,
+    clock: Mutex<PhaseClock>,
 }
 
 impl Printer {
@@ -38,6 +41,7 @@ impl Printer {
             style,
             secrets: Mutex::new(Vec::new()),
             spinner: Mutex::new(None),
+            clock: Mutex::new(PhaseClock::default()),
         }
     }
 
@@ -83,6 +87,7 @@ impl Printer {
 
     /// Starts a phase: a header line, or a collapsible group in Actions.
     pub fn phase(&self, name: &str) {
+        self.clock.lock().unwrap().start(name);
         match self.style {
             Style::Actions => {
                 self.end_phase();
@@ -93,6 +98,7 @@ impl Printer {
     }
 
     pub fn end_phase(&self) {
+        self.clock.lock().unwrap().stop();
         if self.style == Style::Actions {
             self.line("::endgroup::");
         }
@@ -129,6 +135,12 @@ impl Printer {
             Style::Actions => self.line(&format!("::error::{}", self.redact(text))),
             _ => self.line(&format!("error: {text}")),
         }
+    }
+
+    /// The phases so far with their durations (the running one up to now), and the total time.
+    pub fn timings(&self) -> (Vec<(String, Duration)>, Duration) {
+        let clock = self.clock.lock().unwrap();
+        (clock.phases(), clock.total())
     }
 
     /// Progress of a wait: a spinner on a terminal, one line per update elsewhere.

@@ -36,6 +36,8 @@ pub struct Summary {
     pub old: Option<Color>,
     pub new: Color,
     pub image: String,
+    /// What `old` ran (by digest, when it was deployed by digest); empty when unknown.
+    pub previous_image: String,
     pub health_attempts: u32,
     pub timings: Timings,
     pub drain: String,
@@ -212,6 +214,9 @@ pub async fn run<H: Host>(
         old,
         new: runbook.target,
         image: progress.image,
+        previous_image: old
+            .map(|color| previous_image(observed, color))
+            .unwrap_or_default(),
         health_attempts: progress.health_attempts,
         timings: progress.timings,
         drain: progress.drain,
@@ -223,6 +228,18 @@ pub async fn run<H: Host>(
             .map(|p| p.describe(runbook.target))
             .unwrap_or_default(),
     })
+}
+
+/// The image `color` served before this run: its container's, else the one state.json recorded.
+fn previous_image(observed: &Observed, color: Color) -> String {
+    let image = super::runbook::image_of(observed, color);
+    if !image.is_empty() {
+        return image;
+    }
+    match observed.state.live_color {
+        Some(live) if live == color => observed.state.live_image.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 /// Runs a command; on a signal, a command already under way gets 1.5 s to finish so
@@ -548,6 +565,9 @@ async fn undo_now<H: Host>(
         done.push("nothing was changed".into());
     }
     let serving = serving_after_failure(ctx, observed).await;
+    let still_serving = observed
+        .live
+        .filter(|color| observed.running(*color) && serving == serving_now(observed));
     let advice = if error.advice.is_empty() {
         String::new()
     } else {
@@ -559,6 +579,7 @@ async fn undo_now<H: Host>(
         done.join("; ")
     ))
     .serving(serving)
+    .serving_color(still_serving)
     .logs(error.logs)
     .into()
 }
