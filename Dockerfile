@@ -25,9 +25,13 @@ RUN if [ -x /prebuilt/bluegreen ]; then install -m 755 /prebuilt/bluegreen /usr/
     else cargo build --release --locked --bin bluegreen && install -m 755 target/release/bluegreen /usr/local/bin/bluegreen; fi
 
 FROM ${RUNTIME_BASE}
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DOCKER_CLI_URL=https://download.docker.com/linux/static/stable/x86_64/docker-27.3.1.tgz
 ARG BUILDX_URL=https://github.com/docker/buildx/releases/download/v0.19.3/buildx-v0.19.3.linux-amd64
 ARG JDK_PACKAGE=openjdk-17-jdk-headless
+# Debian's packages are not pinned to versions: a release rebuild should get the distribution's
+# security updates (hadolint DL3008, kept on purpose).
+# hadolint ignore=DL3008
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
     apt-get update; \

@@ -350,7 +350,10 @@ fn sigterm_during_the_health_wait_releases_everything_within_5_seconds() {
         .rev()
         .find(|(_, p, _)| p.ends_with("/statuses"))
         .unwrap();
-    assert_eq!(last_status.2["state"], "error", "a cancelled run is an error");
+    assert_eq!(
+        last_status.2["state"], "error",
+        "a cancelled run is an error"
+    );
 }
 
 #[test]

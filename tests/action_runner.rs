@@ -78,7 +78,10 @@ fn assert_no_secret(step: &StepRun) {
         .join("\n");
     for secret in [REGISTRY_TOKEN, GITHUB_TOKEN, key_line.as_str()] {
         assert!(!log.contains(secret), "a secret reached the log");
-        assert!(!step.summary.contains(secret), "a secret reached the summary");
+        assert!(
+            !step.summary.contains(secret),
+            "a secret reached the summary"
+        );
         assert!(
             step.outputs.values().all(|v| !v.contains(secret)),
             "a secret reached the outputs"
@@ -161,7 +164,10 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     insta::assert_snapshot!("runner_summary_ship", stable(&ship.summary, &site));
     let last = deployment_statuses(&github).pop().unwrap();
     assert_eq!(last["state"], "success");
-    assert!(last.get("environment_url").is_none(), "a loopback URL is not public");
+    assert!(
+        last.get("environment_url").is_none(),
+        "a loopback URL is not public"
+    );
 
     // deploy: the environment's moving tag, which ship just pushed, is already live.
     let deploy = Step::new(&site, &github, SHA_2, "902", "-")
@@ -176,7 +182,11 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
         .with("command", "status")
         .run();
     status.run.success();
-    assert!(status.run.stdout.contains("live:       green"), "{}", status.run.stdout);
+    assert!(
+        status.run.stdout.contains("live:       green"),
+        "{}",
+        status.run.stdout
+    );
     assert_eq!(status.output("serving_color"), "green");
     assert_eq!(status.output("result"), "success");
 
@@ -185,7 +195,9 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
         .run();
     plan.run.success();
     assert!(
-        plan.run.stdout.contains("# live color: green; the deploy goes to blue"),
+        plan.run
+            .stdout
+            .contains("# live color: green; the deploy goes to blue"),
         "{}",
         plan.run.stdout
     );
@@ -204,7 +216,11 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
         .with("command", "unlock")
         .run();
     unlock.run.success();
-    assert!(unlock.run.stdout.contains("was not held"), "{}", unlock.run.stdout);
+    assert!(
+        unlock.run.stdout.contains("was not held"),
+        "{}",
+        unlock.run.stdout
+    );
 
     let doctor = Step::new(&site, &github, SHA_2, "907", "-")
         .with("command", "doctor")
@@ -224,7 +240,10 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
         .with("command", "shipit")
         .run();
     typo.run.code(2);
-    assert!(typo.run.last_line().contains("`shipit` is not one of ship, deploy"));
+    assert!(typo
+        .run
+        .last_line()
+        .contains("`shipit` is not one of ship, deploy"));
     // Only ship and deploy create Deployments: two ships and one unchanged deploy.
     let created = github
         .requests()
@@ -248,7 +267,10 @@ fn a_failed_deploy_writes_every_output_and_advises_no_rollback() {
         .with("health_expect", "no-such-text")
         .run();
     failed.run.code(1);
-    assert!(failed.run.last_line().starts_with("::error::health check of green"));
+    assert!(failed
+        .run
+        .last_line()
+        .starts_with("::error::health check of green"));
     for (name, value) in [
         ("result", "failure"),
         ("serving_color", "blue"),
@@ -264,7 +286,10 @@ fn a_failed_deploy_writes_every_output_and_advises_no_rollback() {
     assert!(!failed.summary.contains("rollback"), "{}", failed.summary);
     assert!(failed.summary.contains("demo app bad starting"));
     insta::assert_snapshot!("runner_summary_failure", stable(&failed.summary, &site));
-    assert_eq!(deployment_statuses(&github).pop().unwrap()["state"], "failure");
+    assert_eq!(
+        deployment_statuses(&github).pop().unwrap()["state"],
+        "failure"
+    );
     assert_eq!(site.served(), Some(("good".into(), "blue".into())));
 }
 
@@ -299,8 +324,14 @@ fn a_cancelled_run_reports_cancelled_and_the_old_color_keeps_serving() {
     assert_eq!(cancelled.output("result"), "cancelled");
     assert_eq!(cancelled.output("serving_color"), "blue");
     assert_eq!(cancelled.output("color"), "");
-    insta::assert_snapshot!("runner_summary_cancelled", stable(&cancelled.summary, &site));
-    assert_eq!(deployment_statuses(&github).pop().unwrap()["state"], "error");
+    insta::assert_snapshot!(
+        "runner_summary_cancelled",
+        stable(&cancelled.summary, &site)
+    );
+    assert_eq!(
+        deployment_statuses(&github).pop().unwrap()["state"],
+        "error"
+    );
     assert_eq!(site.served(), Some(("before".into(), "blue".into())));
     assert_eq!(site.status_json()["lock"], serde_json::Value::Null);
 }

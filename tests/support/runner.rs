@@ -200,15 +200,20 @@ impl Step {
 /// default (with `${{ github.token }}` evaluated), else empty; inputs it does not declare are
 /// passed too (the runner only warns about them).
 pub fn runner_inputs(with: &BTreeMap<String, String>) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"))
-        .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
     let action: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
     let declared = action["inputs"].as_mapping().unwrap();
     let mut names: Vec<String> = declared
         .keys()
         .map(|k| k.as_str().unwrap().to_owned())
         .collect();
-    names.extend(with.keys().filter(|k| !names.contains(k)).cloned().collect::<Vec<_>>());
+    names.extend(
+        with.keys()
+            .filter(|k| !names.contains(k))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
     names
         .into_iter()
         .map(|name| {
