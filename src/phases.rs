@@ -49,7 +49,7 @@ impl PhaseClock {
 /// A phase's short name for a table: its header up to the first detail
 /// (`wait for health: GET http://…` → `wait for health`).
 pub fn label(name: &str) -> &str {
-    let end = [": ", " (", ", "]
+    let end = [": ", " ("]
         .iter()
         .filter_map(|separator| name.find(separator))
         .min()
@@ -72,8 +72,8 @@ mod tests {
             "pull r.io/app:dev"
         );
         assert_eq!(
-            label("stop here, changing nothing, if that digest is already live"),
-            "stop here"
+            label("stop here, changing nothing, if that digest is live (unless --force)"),
+            "stop here, changing nothing, if that digest is live"
         );
         assert_eq!(label("start green"), "start green");
     }

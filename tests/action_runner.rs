@@ -17,7 +17,14 @@ fn stable(summary: &str, site: &Site) -> String {
         .replace(&shared().registry, "[registry]")
         .replace(&site.app, "[app]")
         .replace(&format!(":{}", shared().ssh_port), ":[ssh-port]");
+    let text = [site.blue_port, site.green_port]
+        .iter()
+        .fold(text, |text, port| {
+            text.replace(&format!(":{port}/"), ":[port]/")
+        });
     let text = mask_hex_after(&text, "sha256:");
+    // "failed after 3.2s", "after 13 probes": timing, not behaviour.
+    let text = mask_number_after(&text, "after ");
     text.lines()
         .map(|line| {
             let cells: Vec<&str> = line.split(" | ").collect();
@@ -45,6 +52,25 @@ fn mask_hex_after(text: &str, prefix: &str) -> String {
         if hex >= 12 {
             out.push_str("[digest]");
             rest = &rest[hex..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mask_number_after(text: &str, prefix: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        out.push_str(&rest[..at + prefix.len()]);
+        rest = &rest[at + prefix.len()..];
+        let number = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .count();
+        if number > 0 {
+            out.push_str("[n]");
+            rest = &rest[number..];
         }
     }
     out.push_str(rest);

@@ -82,7 +82,9 @@ async fn run_with(
     report: &mut Report,
 ) -> Result<()> {
     report.environment = config.environment.clone();
-    report.commit = crate::build::commit_sha(config).unwrap_or_default();
+    if command.deploys() || command == ActionCommand::Plan {
+        report.commit = crate::build::commit_sha(config).unwrap_or_default();
+    }
     let github = github_client(config, printer, report);
     let deployment = match (&github, command.deploys() && config.deployment) {
         (Some(github), true) => {

@@ -204,7 +204,11 @@ pub async fn run<H: Host>(
         }
         return Err(undo(ctx, observed, runbook, entry.undo, &progress, error).await);
     }
-    let old = runbook.old;
+    // Unchanged: nothing moved, the live color still serves (not the would-be target).
+    let (old, new) = match observed.live {
+        Some(live) if progress.unchanged => (None, live),
+        _ => (runbook.old, runbook.target),
+    };
     Ok(Summary {
         action: if request.action == "rollback" {
             "rolled back to".into()
@@ -212,7 +216,7 @@ pub async fn run<H: Host>(
             "deployed".into()
         },
         old,
-        new: runbook.target,
+        new,
         image: progress.image,
         previous_image: old
             .map(|color| previous_image(observed, color))
