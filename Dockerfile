@@ -2,8 +2,9 @@
 # (+ buildx), CA certificates, git and a JDK for `build_command: auto`.
 #
 # It is built once per release and published to ghcr.io (.github/workflows/release.yml), and
-# action.yml points at the published image: a container action whose Dockerfile compiled Rust
-# would spend minutes compiling on every workflow run.
+# the release commit's action.yml runs the published image by digest: a container action whose
+# Dockerfile compiled Rust would spend minutes compiling on every workflow run. (On a branch,
+# action.yml builds this Dockerfile.)
 #
 # JDK in the image: the action runs in its own container, so the runner's setup-java JDK is not
 # visible to it. The image carries Debian's OpenJDK 17 so `./gradlew`/`./mvnw` work out of the box.

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::github::FakeGitHub;
+use crate::support::runner::stable;
 use crate::support::{shared, Run, Site, REGISTRY_TOKEN};
 
 const SHA_OLD: &str = "1111111111111111111111111111111111111111";
@@ -118,42 +119,6 @@ fn output(outputs: &str, name: &str) -> Option<String> {
         }
     }
     None
-}
-
-/// The summary with the parts that change from run to run replaced.
-fn stable(summary: &str, site: &Site) -> String {
-    let mut text = summary
-        .replace(&shared().registry, "[registry]")
-        .replace(&site.app, "[app]");
-    let digest = regex_lite_replace(&text, "sha256:", 64);
-    text = digest;
-    text.lines()
-        .map(
-            |line| match line.split(" | ").collect::<Vec<_>>().as_slice() {
-                [phase, seconds] if seconds.trim_end_matches(" |").parse::<f64>().is_ok() => {
-                    format!("{phase} | [n] |")
-                }
-                _ => line.to_owned(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn regex_lite_replace(text: &str, prefix: &str, hex: usize) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(prefix) {
-        out.push_str(&rest[..at + prefix.len()]);
-        rest = &rest[at + prefix.len()..];
-        let n = rest.chars().take_while(|c| c.is_ascii_hexdigit()).count();
-        if n == hex {
-            out.push_str("[digest]");
-            rest = &rest[n..];
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 #[test]

@@ -5,77 +5,11 @@
 use std::time::{Duration, Instant};
 
 use crate::support::github::FakeGitHub;
-use crate::support::runner::{Step, StepRun, GITHUB_TOKEN};
+use crate::support::runner::{stable, Step, StepRun, GITHUB_TOKEN};
 use crate::support::{shared, Run, Site, REGISTRY_TOKEN};
 
 const SHA_1: &str = "1111111111111111111111111111111111111111";
 const SHA_2: &str = "2222222222222222222222222222222222222222";
-
-/// The summary with what changes from run to run replaced.
-fn stable(summary: &str, site: &Site) -> String {
-    let text = summary
-        .replace(&shared().registry, "[registry]")
-        .replace(&site.app, "[app]")
-        .replace(&format!(":{}", shared().ssh_port), ":[ssh-port]");
-    let text = [site.blue_port, site.green_port]
-        .iter()
-        .fold(text, |text, port| {
-            text.replace(&format!(":{port}/"), ":[port]/")
-        });
-    let text = mask_hex_after(&text, "sha256:");
-    // "failed after 3.2s", "after 13 probes": timing, not behaviour.
-    let text = mask_number_after(&text, "after ");
-    text.lines()
-        .map(|line| {
-            let cells: Vec<&str> = line.split(" | ").collect();
-            match cells.as_slice() {
-                [name, value] if is_timing(value) => format!("{name} | [n] |"),
-                _ => line.to_owned(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn is_timing(cell: &str) -> bool {
-    let cell = cell.trim_end_matches(" |").trim_end_matches(" s");
-    cell.parse::<f64>().is_ok()
-}
-
-fn mask_hex_after(text: &str, prefix: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(prefix) {
-        out.push_str(&rest[..at + prefix.len()]);
-        rest = &rest[at + prefix.len()..];
-        let hex = rest.chars().take_while(|c| c.is_ascii_hexdigit()).count();
-        if hex >= 12 {
-            out.push_str("[digest]");
-            rest = &rest[hex..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn mask_number_after(text: &str, prefix: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(prefix) {
-        out.push_str(&rest[..at + prefix.len()]);
-        rest = &rest[at + prefix.len()..];
-        let number = rest
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .count();
-        if number > 0 {
-            out.push_str("[n]");
-            rest = &rest[number..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
 
 fn deployment_statuses(github: &FakeGitHub) -> Vec<serde_json::Value> {
     github
@@ -203,6 +137,10 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     assert_eq!(deploy.output("result"), "unchanged");
     assert_eq!(deploy.output("serving_color"), "green");
     assert_eq!(deploy.output("image"), image);
+    insta::assert_snapshot!(
+        "runner_summary_deploy_unchanged",
+        stable(&deploy.summary, &site)
+    );
 
     let status = Step::new(&site, &github, SHA_2, "903", "-")
         .with("command", "status")
@@ -215,6 +153,7 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     );
     assert_eq!(status.output("serving_color"), "green");
     assert_eq!(status.output("result"), "success");
+    insta::assert_snapshot!("runner_summary_status", stable(&status.summary, &site));
 
     let plan = Step::new(&site, &github, SHA_2, "904", "-")
         .with("command", "plan")

@@ -114,7 +114,7 @@ fn title(report: &Report) -> String {
         ("ship" | "deploy", RunResult::Unchanged) => format!("already live{on}, nothing changed"),
         ("ship" | "deploy", RunResult::Failure) => format!("deploy{to} failed"),
         ("ship" | "deploy", RunResult::Cancelled) => format!("deploy{to} cancelled"),
-        ("rollback", RunResult::Success) => format!("rolled back{of}"),
+        ("rollback", RunResult::Success) => format!("rolled back{on}"),
         (command, RunResult::Success | RunResult::Unchanged) => format!("{command}{of}"),
         (command, result) => format!("{command}{of}: {}", result.as_str()),
     };

@@ -253,3 +253,69 @@ pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
     }
     outputs
 }
+
+/// The summary with what changes from run to run replaced.
+pub fn stable(summary: &str, site: &Site) -> String {
+    let text = summary
+        .replace(&shared().registry, "[registry]")
+        .replace(&site.app, "[app]")
+        .replace(&format!(":{}", shared().ssh_port), ":[ssh-port]");
+    let text = [site.blue_port, site.green_port]
+        .iter()
+        .fold(text, |text, port| {
+            text.replace(&format!(":{port}/"), ":[port]/")
+        });
+    let text = mask_hex_after(&text, "sha256:");
+    // "failed after 3.2s", "after 13 probes": timing, not behaviour.
+    let text = mask_number_after(&text, "after ");
+    text.lines()
+        .map(|line| {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            match cells.as_slice() {
+                [name, value] if is_timing(value) => format!("{name} | [n] |"),
+                _ => line.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_timing(cell: &str) -> bool {
+    let cell = cell.trim_end_matches(" |").trim_end_matches(" s");
+    cell.parse::<f64>().is_ok()
+}
+
+fn mask_hex_after(text: &str, prefix: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        out.push_str(&rest[..at + prefix.len()]);
+        rest = &rest[at + prefix.len()..];
+        let hex = rest.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+        if hex >= 12 {
+            out.push_str("[digest]");
+            rest = &rest[hex..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mask_number_after(text: &str, prefix: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(prefix) {
+        out.push_str(&rest[..at + prefix.len()]);
+        rest = &rest[at + prefix.len()..];
+        let number = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .count();
+        if number > 0 {
+            out.push_str("[n]");
+            rest = &rest[number..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
