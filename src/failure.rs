@@ -3,12 +3,16 @@
 
 use std::fmt;
 
+use crate::color::Color;
+
 #[derive(Debug)]
 pub struct Failure {
     pub code: u8,
     pub message: String,
     /// What serves traffic now, when known ("blue still serves traffic").
     pub serving: Option<String>,
+    /// The color that serves now, when that is known for sure.
+    pub serving_color: Option<Color>,
     /// The new container's last log lines, when it failed to become healthy.
     pub logs: Vec<String>,
 }
@@ -19,6 +23,7 @@ impl Failure {
             code,
             message: message.into(),
             serving: None,
+            serving_color: None,
             logs: Vec::new(),
         }
     }
@@ -33,6 +38,10 @@ impl Failure {
     }
     pub fn serving(mut self, serving: impl Into<String>) -> Self {
         self.serving = Some(serving.into());
+        self
+    }
+    pub fn serving_color(mut self, color: Option<Color>) -> Self {
+        self.serving_color = color;
         self
     }
     pub fn logs(mut self, logs: Vec<String>) -> Self {

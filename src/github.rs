@@ -9,6 +9,15 @@ use serde_json::{json, Value};
 use crate::redact::Redactor;
 use crate::settings::Secret;
 
+/// One status of a Deployment, as the API takes it.
+pub struct DeploymentStatus<'a> {
+    pub state: &'a str,
+    pub log_url: Option<&'a str>,
+    pub description: &'a str,
+    /// Where the deployed app can be opened (shown on the pull request and environment).
+    pub environment_url: Option<&'a str>,
+}
+
 pub struct GitHub {
     client: Octocrab,
     repository: String,
@@ -37,7 +46,12 @@ impl GitHub {
         }))
     }
 
-    pub async fn create_deployment(&self, sha: &str, environment: &str) -> Result<u64> {
+    pub async fn create_deployment(
+        &self,
+        sha: &str,
+        environment: &str,
+        production: bool,
+    ) -> Result<u64> {
         let body = json!({
             "ref": sha,
             "environment": environment,
@@ -45,6 +59,7 @@ impl GitHub {
             "required_contexts": [],
             "description": "bluegreen deploy",
             "transient_environment": false,
+            "production_environment": production,
         });
         let created: Value = self
             .client
@@ -59,17 +74,15 @@ impl GitHub {
             .context("the deployment response has no id")
     }
 
-    pub async fn set_status(
-        &self,
-        id: u64,
-        state: &str,
-        log_url: Option<&str>,
-        description: &str,
-    ) -> Result<()> {
-        let description = self.redactor.untrusted(description);
+    pub async fn set_status(&self, id: u64, status: &DeploymentStatus<'_>) -> Result<()> {
+        let state = status.state;
+        let description = self.redactor.untrusted(status.description);
         let mut body = json!({ "state": state, "description": truncate(&description, 140) });
-        if let Some(url) = log_url {
+        if let Some(url) = status.log_url {
             body["log_url"] = json!(url);
+        }
+        if let Some(url) = status.environment_url {
+            body["environment_url"] = json!(url);
         }
         let _: Value = self
             .client

@@ -10,6 +10,7 @@ mod environment;
 mod failure;
 mod github;
 mod init;
+mod phases;
 mod printer;
 mod redact;
 mod remote;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::phases::PhaseClock;
 use crate::redact::{self, Redactor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,7 @@ pub struct Printer {
     style: Style,
     redactor: Redactor,
     spinner: Mutex<Option<ProgressBar>>,
+    clock: Mutex<PhaseClock>,
 }
 
 /// While alive (in Actions), the runner ignores workflow commands: streamed build output and
@@ -56,6 +58,7 @@ impl Printer {
             style,
             redactor: Redactor::default(),
             spinner: Mutex::new(None),
+            clock: Mutex::new(PhaseClock::default()),
         }
     }
 
@@ -109,6 +112,7 @@ impl Printer {
 
     /// Starts a phase: a header line, or a collapsible group in Actions.
     pub fn phase(&self, name: &str) {
+        self.clock.lock().unwrap().start(name);
         match self.style {
             Style::Actions => {
                 self.end_phase();
@@ -119,6 +123,7 @@ impl Printer {
     }
 
     pub fn end_phase(&self) {
+        self.clock.lock().unwrap().stop();
         if self.style == Style::Actions {
             self.raw("::endgroup::");
         }
@@ -207,6 +212,12 @@ impl Printer {
             Style::Actions => self.command("error", text),
             _ => self.line(&format!("error: {text}")),
         }
+    }
+
+    /// The phases so far with their durations (the running one up to now), and the total time.
+    pub fn timings(&self) -> (Vec<(String, Duration)>, Duration) {
+        let clock = self.clock.lock().unwrap();
+        (clock.phases(), clock.total())
     }
 
     /// Progress of a wait: a spinner on a terminal, one line per update elsewhere.

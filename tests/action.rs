@@ -1,11 +1,13 @@
-//! `bluegreen action` run the way the runner runs it: settings as `INPUT_*`, the GITHUB_*
-//! context, `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` files. The GitHub API is a local fake.
+//! `bluegreen action` run directly with the runner's environment: settings as `INPUT_*`, the
+//! GITHUB_* context, `GITHUB_OUTPUT` and `GITHUB_STEP_SUMMARY` files (the published image run
+//! exactly as the runner runs it is in `action_runner`). The GitHub API is a local fake.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::github::FakeGitHub;
+use crate::support::runner::stable;
 use crate::support::{shared, Run, Site, REGISTRY_TOKEN};
 
 const SHA_OLD: &str = "1111111111111111111111111111111111111111";
@@ -119,42 +121,6 @@ pub(crate) fn output(outputs: &str, name: &str) -> Option<String> {
     None
 }
 
-/// The summary with the parts that change from run to run replaced.
-fn stable(summary: &str, site: &Site) -> String {
-    let mut text = summary
-        .replace(&shared().registry, "[registry]")
-        .replace(&site.app, "[app]");
-    let digest = regex_lite_replace(&text, "sha256:", 64);
-    text = digest;
-    text.lines()
-        .map(
-            |line| match line.split(" | ").collect::<Vec<_>>().as_slice() {
-                [phase, seconds] if seconds.trim_end_matches(" |").parse::<f64>().is_ok() => {
-                    format!("{phase} | [n] |")
-                }
-                _ => line.to_owned(),
-            },
-        )
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn regex_lite_replace(text: &str, prefix: &str, hex: usize) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find(prefix) {
-        out.push_str(&rest[..at + prefix.len()]);
-        rest = &rest[at + prefix.len()..];
-        let n = rest.chars().take_while(|c| c.is_ascii_hexdigit()).count();
-        if n == hex {
-            out.push_str("[digest]");
-            rest = &rest[n..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 #[test]
 fn the_action_ships_writes_outputs_summary_and_deployment_statuses() {
     let site = Site::new("action");
@@ -244,144 +210,6 @@ fn the_action_ships_writes_outputs_summary_and_deployment_statuses() {
         .requests()
         .iter()
         .any(|(m, p, _)| m == "GET" && p == &format!("/repos/o/r/compare/{SHA_OLD}...{SHA_NEW}")));
-}
-
-/// The published form: the action's image run by `docker run` as the runner does it, with the
-/// workspace at /github/workspace, the Docker socket, and the runner's file commands mounted.
-#[test]
-fn the_action_image_runs_like_the_runner_runs_it() {
-    let image = crate::support::action_image::action_image();
-    let site = Site::new("actionimage");
-    let github = FakeGitHub::start("ahead");
-    let (workspace, env) = action_env(&site, &github, SHA_NEW, "600", "img1");
-    let files = workspace.join("_runner_file_commands");
-    std::fs::create_dir_all(&files).unwrap();
-    let mut command = Command::new("docker");
-    command.args([
-        "run",
-        "--rm",
-        "--network",
-        "host",
-        "--workdir",
-        "/github/workspace",
-    ]);
-    command
-        .arg("-v")
-        .arg(format!("{}:/github/workspace", workspace.display()));
-    command
-        .arg("-v")
-        .arg(format!("{}:/github/file_commands", files.display()));
-    command.args(["-v", "/var/run/docker.sock:/var/run/docker.sock"]);
-    command.args([
-        "-e",
-        "GITHUB_OUTPUT=/github/file_commands/output",
-        "-e",
-        "GITHUB_STEP_SUMMARY=/github/file_commands/summary",
-    ]);
-    // Names only on docker's argv: the values (secrets among them) travel in its environment.
-    for (key, value) in &env {
-        command.args(["-e", key]).env(key, value);
-    }
-    command.arg(image).arg("action");
-    let run = Run::from(command.output().unwrap());
-    run.success();
-    let outputs = std::fs::read_to_string(files.join("output")).unwrap();
-    let summary = std::fs::read_to_string(files.join("summary")).unwrap();
-    assert_eq!(output(&outputs, "color").as_deref(), Some("blue"));
-    assert_eq!(output(&outputs, "sha").as_deref(), Some(SHA_NEW));
-    assert!(output(&outputs, "digest").unwrap().starts_with("sha256:"));
-    assert_eq!(site.served(), Some(("img1".into(), "blue".into())));
-    assert!(
-        run.stderr
-            .lines()
-            .next()
-            .unwrap()
-            .starts_with("::add-mask::"),
-        "{}",
-        run.stderr
-    );
-    let key_line = std::fs::read_to_string(&shared().user_key)
-        .unwrap()
-        .lines()
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    for secret in [REGISTRY_TOKEN, "ghs_faketoken1234567890", key_line.as_str()] {
-        let log: String = run
-            .stderr
-            .lines()
-            .chain(run.stdout.lines())
-            .filter(|l| !l.starts_with("::add-mask::"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        assert!(
-            !log.contains(secret) && !summary.contains(secret),
-            "a secret reached the log or summary"
-        );
-    }
-    insta::assert_snapshot!("action_image_summary_first_deploy", stable(&summary, &site));
-    assert!(github
-        .requests()
-        .iter()
-        .any(|(m, p, _)| m == "POST" && p == "/repos/o/r/deployments"));
-}
-
-#[test]
-fn a_failed_action_run_reports_why_what_serves_and_how_to_roll_back() {
-    let mut site = Site::new("actionfail");
-    let github = FakeGitHub::start("ahead");
-    run_action(&site, &github, SHA_OLD, "200", "ok")
-        .run
-        .success();
-    site.set("BLUEGREEN_HEALTH_TIMEOUT", "3s");
-    site.set("BLUEGREEN_HEALTH_EXPECT", "no-such-text");
-    let failed = run_action(&site, &github, SHA_NEW, "201", "bad");
-    failed.run.code(1);
-    assert!(
-        failed
-            .run
-            .stderr
-            .lines()
-            .any(|l| l.starts_with("::error::health check of green")),
-        "{}",
-        failed.run.stderr
-    );
-    assert_eq!(
-        output(&failed.outputs, "color"),
-        None,
-        "no color output on failure"
-    );
-    assert_eq!(output(&failed.outputs, "sha").as_deref(), Some(SHA_NEW));
-    assert!(
-        failed.summary.contains("❌ bluegreen deploy failed"),
-        "{}",
-        failed.summary
-    );
-    assert!(
-        failed
-            .summary
-            .contains("**Serving now:** blue still serves traffic"),
-        "{}",
-        failed.summary
-    );
-    assert!(
-        failed.summary.contains("demo app bad starting"),
-        "the container's log lines: {}",
-        failed.summary
-    );
-    assert!(
-        failed.summary.contains("bluegreen rollback"),
-        "{}",
-        failed.summary
-    );
-    let last_status = github
-        .requests()
-        .into_iter()
-        .rev()
-        .find(|(_, p, _)| p.ends_with("/statuses"))
-        .unwrap();
-    assert_eq!(last_status.2["state"], "failure");
-    assert_eq!(site.served(), Some(("ok".into(), "blue".into())));
 }
 
 #[test]
@@ -487,7 +315,10 @@ fn sigterm_during_the_health_wait_releases_everything_within_5_seconds() {
         .rev()
         .find(|(_, p, _)| p.ends_with("/statuses"))
         .unwrap();
-    assert_eq!(last_status.2["state"], "failure");
+    assert_eq!(
+        last_status.2["state"], "error",
+        "a cancelled run is an error"
+    );
 }
 
 #[test]

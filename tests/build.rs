@@ -140,6 +140,45 @@ fn build_pushes_both_tags_at_the_printed_digest_without_the_token_on_any_argv() 
     );
 }
 
+/// `docker login` comes before `docker build`, so a `FROM` on a private image of the registry
+/// builds (the machine's own docker has no credentials for the sandbox registry).
+#[test]
+fn a_private_base_image_builds_because_the_login_comes_first() {
+    use crate::support::{docker, sh};
+    let mut site = Site::new("privatebase");
+    let (context, name) = use_sources(&mut site, "demo-app", "build", "none");
+    let base = format!("{}/private/{}-base:1", shared().registry, site.app);
+    sh(docker(&shared().dir).args(["tag", &shared().image("v2"), &base]));
+    sh(docker(&shared().dir).args(["push", "--quiet", &base]));
+    // Only the registry has it now: the build must pull it, with credentials.
+    sh(std::process::Command::new("docker").args(["image", "rm", &base]));
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {base}\nRUN echo on-the-private-base > /base-note\n"),
+    )
+    .unwrap();
+    site.set("GITHUB_SHA", SHA);
+    site.set("BLUEGREEN_HOST", "");
+    let run = site.run(&["build"]);
+    run.success();
+    let login = run.stderr.find("==> log in to").unwrap();
+    assert!(login < run.stderr.find("==> build the image").unwrap());
+    assert!(registry_digest(&name, "dev-0123456").is_some());
+    let version = sh(std::process::Command::new("docker").args([
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/bin/cat",
+        &format!("{}/{name}:dev", shared().registry),
+        "/version",
+        "/base-note",
+    ]));
+    assert_eq!(
+        version.split_whitespace().collect::<Vec<_>>(),
+        ["v2", "on-the-private-base"]
+    );
+}
+
 #[test]
 fn a_wrong_token_fails_the_build_clearly_and_pushes_nothing() {
     let mut site = Site::new("badtoken");
@@ -157,7 +196,8 @@ fn a_wrong_token_fails_the_build_clearly_and_pushes_nothing() {
         run.last_line()
     );
     assert!(
-        run.last_line().contains("nothing was pushed or deployed"),
+        run.last_line()
+            .contains("nothing was built, pushed or deployed"),
         "{}",
         run.last_line()
     );

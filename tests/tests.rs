@@ -4,6 +4,7 @@
 mod support;
 
 mod action;
+mod action_runner;
 mod build;
 mod compose;
 mod config;

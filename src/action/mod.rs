@@ -1,78 +1,106 @@
 //! `bluegreen action`: the GitHub Action's entry point. Inputs arrive as `INPUT_*`; secrets are
-//! masked before anything else prints; the log is grouped by phase; it runs `ship`, keeps a
-//! GitHub Deployment's status current, and always writes the step summary and the outputs.
+//! masked before anything else prints; the log is grouped by phase; it runs the `command`
+//! input (`ship` by default), keeps a GitHub Deployment's status current, and writes the step
+//! summary and every output on every exit.
 
+mod command;
+mod deployment;
 mod outputs;
 mod report;
+mod steps;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::engine::{self, Cancel, Ctx, Runtime};
+pub use command::ActionCommand;
+use deployment::Deployment;
+use report::{Report, RunResult};
+
+use crate::engine::Cancel;
 use crate::failure::Failure;
 use crate::github::GitHub;
 use crate::printer::Printer;
 use crate::settings::Config;
-use report::Report;
 
 /// What the runner tells us through the environment.
-struct Runner {
+pub struct Runner {
     output: Option<PathBuf>,
     summary: Option<PathBuf>,
     run_url: Option<String>,
+    repository_url: Option<String>,
 }
 
 impl Runner {
     fn read() -> Runner {
-        let path = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let repository_url = match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY")) {
+            (Some(server), Some(repository)) => Some(format!("{server}/{repository}")),
+            _ => None,
         };
-        let run_url = crate::github::run_url_from_env();
         Runner {
-            output: path("GITHUB_OUTPUT"),
-            summary: path("GITHUB_STEP_SUMMARY"),
-            run_url,
+            output: var("GITHUB_OUTPUT").map(PathBuf::from),
+            summary: var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            run_url: crate::github::run_url_from_env(),
+            repository_url,
         }
     }
 }
 
 pub async fn run(config: Result<Config>, printer: &Printer, cancel: Cancel) -> Result<()> {
     let runner = Runner::read();
+    let command = ActionCommand::from_env();
     let mut report = Report {
+        command: command
+            .as_ref()
+            .map_or("ship", |command| command.name())
+            .to_owned(),
         run_url: runner.run_url.clone(),
+        repository_url: runner.repository_url.clone(),
         ..Report::default()
     };
-    let outcome = match config {
-        Ok(config) => run_with(&config, printer, cancel, &runner, &mut report).await,
-        Err(error) => Err(error),
-    };
-    if let Err(error) = &outcome {
-        report.failure = Some(format!("{error:#}"));
-        if let Some(failure) = error.downcast_ref::<Failure>() {
-            report.failure = Some(failure.message.clone());
-            report.serving = failure.serving.clone();
-            report.logs = failure.logs.clone();
+    let outcome = match (command, config) {
+        (Err(error), _) => Err(error.into()),
+        (Ok(_), Err(error)) => Err(error),
+        (Ok(command), Ok(config)) => {
+            run_with(command, &config, printer, &cancel, &runner, &mut report).await
         }
-    }
-    write_files(&runner, &report, printer);
+    };
+    // Again for the errors before `run_with` (it is idempotent).
+    settle(&mut report, &outcome, &cancel);
+    write_files(&runner, &mut report, printer);
     outcome
 }
 
 async fn run_with(
+    command: ActionCommand,
     config: &Config,
     printer: &Printer,
-    cancel: Cancel,
+    cancel: &Cancel,
     runner: &Runner,
     report: &mut Report,
 ) -> Result<()> {
     report.environment = config.environment.clone();
-    report.app_name = config.app_name.clone();
-    report.commit = crate::build::commit_sha(config).unwrap_or_default();
-    let github = match GitHub::from_env(config.github_token.as_ref(), printer.redactor()) {
+    if command.deploys() || command == ActionCommand::Plan {
+        report.commit = crate::build::commit_sha(config).unwrap_or_default();
+    }
+    let github = github_client(config, printer, report);
+    let deployment = match (&github, command.deploys() && config.deployment) {
+        (Some(github), true) => {
+            Deployment::start(github, config, &report.commit, runner, printer).await
+        }
+        _ => None,
+    };
+    let outcome = steps::run(command, config, printer, cancel, github.as_ref(), report).await;
+    settle(report, &outcome, cancel);
+    if let Some(deployment) = deployment {
+        deployment.finish(config, report, printer).await;
+    }
+    outcome
+}
+
+fn github_client(config: &Config, printer: &Printer, report: &mut Report) -> Option<GitHub> {
+    match GitHub::from_env(config.github_token.as_ref(), printer.redactor()) {
         Ok(Some(github)) => Some(github),
         Ok(None) => {
             let notice = "no github_token (or no GITHUB_REPOSITORY): GitHub Deployments, the run-aware lock and the older-commit check are skipped";
@@ -84,119 +112,39 @@ async fn run_with(
             printer.warn(&format!("GitHub API unavailable: {error:#}"));
             None
         }
-    };
-    let deployment = match (&github, config.deployment) {
-        (Some(github), true) => start_deployment(github, config, report, runner, printer).await,
-        _ => None,
-    };
-    let outcome = ship(config, printer, cancel, github.as_ref(), report).await;
-    if let (Some(github), Some(id)) = (&github, deployment) {
-        let (state, description) = match &outcome {
-            Ok(()) => (
-                "success",
-                format!(
-                    "{} serves {}",
-                    report.new.map_or("-".into(), |c| c.to_string()),
-                    report.image.as_deref().unwrap_or("")
-                ),
-            ),
-            Err(error) => ("failure", format!("{error:#}")),
-        };
-        if let Err(error) = github
-            .set_status(id, state, runner.run_url.as_deref(), &description)
-            .await
-        {
-            printer.warn(&format!("{error:#}; the deploy itself is not affected"));
-        }
-    }
-    outcome
-}
-
-async fn start_deployment(
-    github: &GitHub,
-    config: &Config,
-    report: &Report,
-    runner: &Runner,
-    printer: &Printer,
-) -> Option<u64> {
-    let created = async {
-        let id = github
-            .create_deployment(&report.commit, &config.environment)
-            .await?;
-        github
-            .set_status(
-                id,
-                "in_progress",
-                runner.run_url.as_deref(),
-                "bluegreen deploy in progress",
-            )
-            .await?;
-        anyhow::Ok(id)
-    }
-    .await;
-    match created {
-        Ok(id) => {
-            printer.info(&format!(
-                "GitHub deployment {id} for {} is in progress",
-                config.environment
-            ));
-            Some(id)
-        }
-        Err(error) => {
-            printer.warn(&format!("{error:#}; deploying without a GitHub deployment"));
-            None
-        }
     }
 }
 
-async fn ship(
-    config: &Config,
-    printer: &Printer,
-    cancel: Cancel,
-    github: Option<&GitHub>,
-    report: &mut Report,
-) -> Result<()> {
-    let built = tokio::select! {
-        built = crate::build::build(config, printer) => built?,
-        _ = cancel.cancelled() => return Err(Failure::deploy("cancelled during the build; nothing was pushed or deployed").into()),
+/// The run's result from its outcome: a signal makes a failure `cancelled`.
+fn settle(report: &mut Report, outcome: &Result<()>, cancel: &Cancel) {
+    let Err(error) = outcome else {
+        if report.result != RunResult::Unchanged {
+            report.result = RunResult::Success;
+        }
+        return;
     };
-    report.phases.push(("build", built.build_seconds));
-    report.phases.push(("push", built.push_seconds));
-    report.image = Some(built.reference.clone());
-    let (host, tool) = crate::app::connect(config, printer).await?;
-    let ctx = Ctx {
-        config,
-        host: &host,
-        printer,
-        runtime: Runtime::new(config, tool),
-        cancel,
-        github,
+    report.result = if cancel.is_cancelled() {
+        RunResult::Cancelled
+    } else {
+        RunResult::Failure
     };
-    let deployed = engine::deploy::deploy(&ctx, &built.reference, &built.sha, true, false).await;
-    printer.end_phase();
-    host.close().await;
-    let summary = deployed?;
-    printer.info(&summary.line());
-    let t = &summary.timings;
-    report.phases.extend([
-        ("lock wait", t.lock_wait),
-        ("pull", t.pull),
-        ("start", t.start),
-        ("health", t.health),
-        ("switch", t.switch),
-        ("verify", t.verify),
-        ("drain", t.drain),
-        ("stop old", t.stop),
-    ]);
-    report.old = summary.old;
-    report.new = Some(summary.new);
-    report.health_attempts = Some(summary.health_attempts);
-    report.round_trips = Some(summary.round_trips);
-    report.image = Some(summary.image);
-    Ok(())
+    report.exit_code = Some(crate::failure::exit_code(error));
+    report.failure = Some(format!("{error:#}"));
+    if let Some(failure) = error.downcast_ref::<Failure>() {
+        report.failure = Some(failure.message.clone());
+        report.serving = failure.serving.clone();
+        report.serving_color = failure.serving_color;
+        report.logs = failure.logs.clone();
+    }
 }
 
-fn write_files(runner: &Runner, report: &Report, printer: &Printer) {
+fn write_files(runner: &Runner, report: &mut Report, printer: &Printer) {
+    let (phases, total) = printer.timings();
+    report.phases = phases
+        .into_iter()
+        .map(|(name, took)| (name, took.as_secs_f64()))
+        .collect();
+    report.total_seconds = total.as_secs_f64();
     if let Some(path) = &runner.summary {
         let text = printer.redact(&report::render_summary(report));
         if let Err(error) = outputs::append(path, &text) {
@@ -204,18 +152,7 @@ fn write_files(runner: &Runner, report: &Report, printer: &Printer) {
         }
     }
     if let Some(path) = &runner.output {
-        let mut values = vec![("sha", report.commit.clone())];
-        if report.failure.is_none() {
-            let color =
-                |c: Option<crate::color::Color>| c.map(|c| c.to_string()).unwrap_or_default();
-            values.extend([
-                ("color", color(report.new)),
-                ("previous_color", color(report.old)),
-                ("image", report.image.clone().unwrap_or_default()),
-                ("digest", report.digest().unwrap_or_default().to_owned()),
-            ]);
-        }
-        let values: Vec<(&str, String)> = values
+        let values: Vec<(&str, String)> = outputs::values(report)
             .into_iter()
             .map(|(name, value)| (name, printer.redact(&value)))
             .collect();

@@ -6,6 +6,25 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use super::report::{Report, RunResult};
+
+/// Every output, on every exit: empty when not known. `color`, `previous_color`, `image` and
+/// `digest` describe what this run left serving, so a failed run leaves them empty.
+pub fn values(report: &Report) -> Vec<(&'static str, String)> {
+    let color = |c: Option<crate::color::Color>| c.map(|c| c.to_string()).unwrap_or_default();
+    let served = matches!(report.result, RunResult::Success | RunResult::Unchanged);
+    let known = |value: Option<String>| value.filter(|_| served).unwrap_or_default();
+    vec![
+        ("result", report.result.as_str().to_owned()),
+        ("serving_color", color(report.serving_color)),
+        ("color", known(report.new.map(|c| c.to_string()))),
+        ("previous_color", known(report.old.map(|c| c.to_string()))),
+        ("image", known(report.image.clone())),
+        ("digest", known(report.digest().map(str::to_owned))),
+        ("sha", report.commit.clone()),
+    ]
+}
+
 pub fn render(outputs: &[(&str, String)], delimiter: &str) -> String {
     let mut text = String::new();
     for (name, value) in outputs {
@@ -39,6 +58,32 @@ pub fn append(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::color::Color;
+
+    #[test]
+    fn a_failure_writes_every_output_and_only_what_is_true() {
+        let report = Report {
+            result: RunResult::Failure,
+            commit: "abc".into(),
+            image: Some("r/a@sha256:1".into()),
+            new: Some(Color::Green),
+            serving_color: Some(Color::Blue),
+            ..Report::default()
+        };
+        let values = values(&report);
+        assert_eq!(
+            values,
+            [
+                ("result", "failure".to_owned()),
+                ("serving_color", "blue".to_owned()),
+                ("color", String::new()),
+                ("previous_color", String::new()),
+                ("image", String::new()),
+                ("digest", String::new()),
+                ("sha", "abc".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn heredoc_outputs() {

@@ -26,7 +26,15 @@ pub struct Labels<'a> {
     pub created: &'a str,
 }
 
-pub fn build(config: &Config, tags: &Tags, labels: &Labels, buildx: bool) -> LocalCommand {
+/// `docker_config`: the private DOCKER_CONFIG holding the registry login, so a private `FROM`
+/// base can be pulled by the build.
+pub fn build(
+    config: &Config,
+    tags: &Tags,
+    labels: &Labels,
+    buildx: bool,
+    docker_config: Option<&Path>,
+) -> LocalCommand {
     let context = config.context.display().to_string();
     let dockerfile = config
         .context
@@ -38,6 +46,9 @@ pub fn build(config: &Config, tags: &Tags, labels: &Labels, buildx: bool) -> Loc
     } else {
         LocalCommand::new("build the image", &["docker", "build"]).env("DOCKER_BUILDKIT", "0")
     };
+    if let Some(docker_config) = docker_config {
+        command = command.env("DOCKER_CONFIG", docker_config.display().to_string());
+    }
     command = command
         .args(["--platform", &config.platform, "--file", &dockerfile])
         .args(["--tag", &tags.moving, "--tag", &tags.immutable])
@@ -117,15 +128,21 @@ mod tests {
             created: "2026-11-22T00:00:00Z",
         };
         assert_eq!(
-            build(&config, &tags, &labels, false).render(),
+            build(&config, &tags, &labels, false, None).render(),
             "DOCKER_BUILDKIT=0 docker build --platform linux/amd64 --file /src/Dockerfile --tag myorg/api:prod \
              --tag myorg/api:prod-0123456 --label org.opencontainers.image.revision=0123456789abcdef \
              --label org.opencontainers.image.created=2026-11-22T00:00:00Z \
              --label org.opencontainers.image.source=https://github.com/o/r --build-arg A=1 --build-arg 'B=two words' /src"
         );
-        assert!(build(&config, &tags, &labels, true)
+        assert!(build(&config, &tags, &labels, true, None)
             .render()
             .starts_with("docker buildx build --load --platform"));
+        // Logged in: the build reads the same private DOCKER_CONFIG (a private FROM base).
+        assert!(
+            build(&config, &tags, &labels, true, Some(Path::new("/tmp/cfg")))
+                .render()
+                .starts_with("DOCKER_CONFIG=/tmp/cfg docker buildx build --load --platform")
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod image;
 mod jar;
 pub mod local;
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -20,6 +21,40 @@ pub struct Built {
     pub sha: String,
     pub build_seconds: f64,
     pub push_seconds: f64,
+}
+
+/// `docker login` into the private `docker_config` when a user and token are set; `false`: the
+/// machine's own docker credentials are used.
+async fn log_in(config: &Config, printer: &Printer, docker_config: &Path) -> Result<bool> {
+    let (Some(user), Some(token)) = (&config.docker_username, &config.docker_token) else {
+        printer.notice(
+            "no docker_username/docker_token: building and pushing with the machine's existing docker credentials",
+        );
+        return Ok(false);
+    };
+    printer.phase(&format!("log in to {}", config.registry));
+    link_cli_plugins(docker_config);
+    let login = image::login(docker_config, &config.registry, user, token);
+    printer.info(&login.render());
+    run(printer, &login).await.map_err(|e| {
+        Failure::deploy(format!(
+            "docker login to {} as {user} failed: {e:#}; nothing was built, pushed or deployed; check docker_username and docker_token",
+            config.registry
+        ))
+    })?;
+    Ok(true)
+}
+
+/// A private DOCKER_CONFIG hides the user's `~/.docker/cli-plugins` (buildx may live there).
+fn link_cli_plugins(docker_config: &Path) {
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
+    let plugins = Path::new(&home).join(".docker/cli-plugins");
+    if plugins.is_dir() {
+        // Best effort: without it docker falls back to the system-wide plugin directories.
+        let _best_effort = std::os::unix::fs::symlink(&plugins, docker_config.join("cli-plugins"));
+    }
 }
 
 /// GITHUB_SHA, else `git rev-parse HEAD` in the context; a build needs one.
@@ -82,6 +117,12 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
             .notice("no jar build (build_command is none, or no gradlew/mvnw/pom.xml in context)"),
     }
 
+    // Logged in before the build, so a `FROM` on a private base of this registry works.
+    // Holds the registry login: private (0700/0600), removed at the end.
+    let docker_config = crate::remote::private_dir::PrivateDir::create("docker")?;
+    let logged_in = log_in(config, printer, docker_config.path()).await?;
+    let login = logged_in.then_some(docker_config.path());
+
     printer.phase("build the image");
     let tags = image::tags(config, &sha);
     let created = crate::engine::record::now();
@@ -91,30 +132,16 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
         source: source.as_deref(),
         created: &created,
     };
-    let command = image::build(config, &tags, &labels, has_buildx());
+    let command = image::build(config, &tags, &labels, has_buildx(), login);
     printer.info(&command.render());
     run(printer, &command).await.map_err(failed)?;
     let build_seconds = started.elapsed().as_secs_f64();
 
     printer.phase(&format!("push to {}", config.registry));
     let started = Instant::now();
-    // Holds the registry login after `docker login`: private, removed at the end.
-    let docker_config = crate::remote::private_dir::PrivateDir::create("docker")?;
-    if let (Some(user), Some(token)) = (&config.docker_username, &config.docker_token) {
-        let login = image::login(docker_config.path(), &config.registry, user, token);
-        printer.info(&login.render());
-        run(printer, &login).await.map_err(|e| {
-            Failure::deploy(format!(
-                "docker login to {} as {user} failed: {e:#}; check docker_username and docker_token; nothing was pushed or deployed",
-                config.registry
-            ))
-        })?;
-    } else {
-        printer.notice("no docker_username/docker_token: pushing with the machine's existing docker credentials");
-    }
     for tag in [&tags.moving, &tags.immutable] {
         let mut push: LocalCommand = image::push(docker_config.path(), tag);
-        if config.docker_token.is_none() {
+        if !logged_in {
             push.env.clear();
         }
         run(printer, &push).await.map_err(failed)?;

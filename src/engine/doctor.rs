@@ -69,6 +69,11 @@ impl Check {
 
 /// Runs every check, prints one line each, and fails (exit 1) when any check failed.
 pub async fn doctor<H: Host>(ctx: &Ctx<'_, H>) -> Result<()> {
+    verdict(&run_checks(ctx).await?)
+}
+
+/// Every check, each printed as one line as it is judged.
+pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
     let config = ctx.config;
     let mut checks = vec![Check::pass(format!(
         "SSH login as {}@{}:{} with the host key verified",
@@ -101,6 +106,11 @@ pub async fn doctor<H: Host>(ctx: &Ctx<'_, H>) -> Result<()> {
     for check in &checks {
         ctx.printer.stdout(&check.line());
     }
+    Ok(checks)
+}
+
+/// Exit 1 when any check failed, counting them.
+pub fn verdict(checks: &[Check]) -> Result<()> {
     let failed = checks.iter().filter(|c| c.mark == Mark::Fail).count();
     if failed > 0 {
         return Err(Failure::deploy(format!(

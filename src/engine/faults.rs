@@ -341,6 +341,12 @@ async fn the_image_already_live_changes_nothing() {
     let (after, outcome) = run(&config, two.clone(), Command::Deploy("v2"), None).await;
     let summary = outcome.unwrap().unwrap();
     assert!(summary.unchanged, "{}", summary.line());
+    // The live color is named, not the color a deploy would have gone to.
+    assert!(
+        summary.line().starts_with("already live: green serves"),
+        "{}",
+        summary.line()
+    );
     assert_eq!(serving(&after), serving(&two));
     assert_eq!(
         state_of(&after)["previous_image"],

@@ -36,6 +36,8 @@ pub struct Summary {
     pub old: Option<Color>,
     pub new: Color,
     pub image: String,
+    /// What `old` ran (by digest, when it was deployed by digest); empty when unknown.
+    pub previous_image: String,
     pub health_attempts: u32,
     pub timings: Timings,
     pub drain: String,
@@ -205,7 +207,11 @@ pub async fn run<H: Host>(
         }
         return Err(undo(ctx, observed, runbook, entry.undo, &progress, error).await);
     }
-    let old = runbook.old;
+    // Unchanged: nothing moved, the live color still serves (not the would-be target).
+    let (old, new) = match observed.live {
+        Some(live) if progress.unchanged => (None, live),
+        _ => (runbook.old, runbook.target),
+    };
     Ok(Summary {
         action: if request.action == "rollback" {
             "rolled back to".into()
@@ -213,8 +219,11 @@ pub async fn run<H: Host>(
             "deployed".into()
         },
         old,
-        new: runbook.target,
+        new,
         image: progress.image,
+        previous_image: old
+            .map(|color| previous_image(observed, color))
+            .unwrap_or_default(),
         health_attempts: progress.health_attempts,
         timings: progress.timings,
         drain: progress.drain,
@@ -243,6 +252,18 @@ async fn within_grace_of_a_signal<H: Host>(
                 Err(_still_running) => Err(StepError::from(anyhow::Error::new(Cancelled))),
             }
         }
+    }
+}
+
+/// The image `color` served before this run: its container's, else the one state.json recorded.
+fn previous_image(observed: &Observed, color: Color) -> String {
+    let image = super::runbook::image_of(observed, color);
+    if !image.is_empty() {
+        return image;
+    }
+    match observed.state.live_color {
+        Some(live) if live == color => observed.state.live_image.clone().unwrap_or_default(),
+        _ => String::new(),
     }
 }
 
@@ -586,6 +607,9 @@ async fn undo_now<H: Host>(
         done.push("nothing was changed".into());
     }
     let serving = serving_after_failure(ctx, observed).await;
+    let still_serving = observed
+        .live
+        .filter(|color| observed.running(*color) && serving == serving_now(observed));
     let advice = if error.advice.is_empty() {
         String::new()
     } else {
@@ -597,6 +621,7 @@ async fn undo_now<H: Host>(
         done.join("; ")
     ))
     .serving(serving)
+    .serving_color(still_serving)
     .logs(error.logs)
     .into()
 }

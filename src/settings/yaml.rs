@@ -113,21 +113,28 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// Input name → its default, as an `action.yml` declares them.
+/// One input as an `action.yml` declares it: its default and its description.
 #[cfg(test)]
-type ActionInputs = BTreeMap<String, Option<String>>;
+#[derive(Debug)]
+pub struct ActionInput {
+    pub default: Option<String>,
+    pub description: String,
+}
 
 /// The inputs and output names declared by an `action.yml`.
 #[cfg(test)]
-pub fn action_metadata(text: &str) -> Result<(ActionInputs, Vec<String>)> {
+pub fn action_metadata(text: &str) -> Result<(BTreeMap<String, ActionInput>, Vec<String>)> {
     let document: Value = serde_yaml::from_str(text).context("action.yml is not valid YAML")?;
     let inputs = document["inputs"]
         .as_mapping()
         .context("action.yml has no inputs")?
         .iter()
         .map(|(name, input)| {
-            let default = input["default"].as_str().map(str::to_owned);
-            (name.as_str().unwrap_or_default().to_owned(), default)
+            let declared = ActionInput {
+                default: input["default"].as_str().map(str::to_owned),
+                description: input["description"].as_str().unwrap_or_default().to_owned(),
+            };
+            (name.as_str().unwrap_or_default().to_owned(), declared)
         })
         .collect();
     let outputs = document["outputs"]
@@ -183,30 +190,46 @@ mod tests {
         );
     }
 
+    /// The runner passes every declared default as `INPUT_*`, which would override
+    /// `bluegreen.yml`: so no input declares one except `github_token`, and the description
+    /// names the binary's default instead.
     #[test]
-    fn action_yml_declares_every_setting_with_its_default() {
+    fn action_yml_declares_every_setting_without_a_default() {
         let (inputs, outputs) = action_metadata(include_str!("../../action.yml")).unwrap();
-        let names: Vec<&str> = spec::SETTINGS.iter().map(|s| s.name).collect();
-        assert_eq!(inputs.keys().map(String::as_str).collect::<Vec<_>>(), {
-            let mut sorted = names.clone();
-            sorted.sort();
-            sorted
-        });
-        for setting in spec::SETTINGS {
-            let expected = match setting.name {
-                "github_token" => Some("${{ github.token }}"),
-                _ => setting.default,
-            };
+        let mut names: Vec<&str> = spec::SETTINGS.iter().map(|s| s.name).collect();
+        names.push("command");
+        names.sort();
+        assert_eq!(inputs.keys().map(String::as_str).collect::<Vec<_>>(), names);
+        for (name, input) in &inputs {
+            let expected = (name == "github_token").then_some("${{ github.token }}");
             assert_eq!(
-                inputs[setting.name].as_deref(),
+                input.default.as_deref(),
                 expected,
-                "default of input {}",
-                setting.name
+                "default of input {name}"
             );
+        }
+        for setting in spec::SETTINGS {
+            let description = &inputs[setting.name].description;
+            match setting.default {
+                Some(default) if setting.name != "github_token" => assert!(
+                    description.ends_with(&format!("(default: {default})")),
+                    "input {} should name its default {default}: {description}",
+                    setting.name
+                ),
+                _ => assert!(!description.contains("(default:"), "{description}"),
+            }
         }
         assert_eq!(
             outputs,
-            ["color", "previous_color", "image", "digest", "sha"]
+            [
+                "result",
+                "serving_color",
+                "color",
+                "previous_color",
+                "image",
+                "digest",
+                "sha"
+            ]
         );
     }
 

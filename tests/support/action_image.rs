@@ -9,8 +9,17 @@ use std::sync::OnceLock;
 use super::{binary, sh};
 
 pub const BASE_IMAGE: &str = "bluegreen-test/debian:bookworm";
-pub const PREBUILT_IMAGE: &str = "bluegreen-test/prebuilt:latest";
-pub const ACTION_IMAGE: &str = "bluegreen-test/action:latest";
+
+/// A tag naming the content (binary and Dockerfile), so concurrent runs of the suite from
+/// other checkouts never replace each other's image.
+fn content_tag(repository: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::fs::read(binary()).unwrap().hash(&mut hasher);
+    let dockerfile = Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile");
+    std::fs::read(dockerfile).unwrap().hash(&mut hasher);
+    format!("{repository}:{:016x}", hasher.finish())
+}
 
 fn image_exists(image: &str) -> bool {
     Command::new("docker")
@@ -46,8 +55,13 @@ fn debian_base() {
 
 /// Builds (once per test run) the action image from the current binary and Dockerfile.
 pub fn action_image() -> &'static str {
-    static DONE: OnceLock<()> = OnceLock::new();
-    DONE.get_or_init(|| {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let action_image = content_tag("bluegreen-test/action");
+        if image_exists(&action_image) {
+            return action_image;
+        }
+        let prebuilt_image = content_tag("bluegreen-test/prebuilt");
         debian_base();
         let context = tempfile::tempdir().unwrap();
         std::fs::copy(binary(), context.path().join("bluegreen")).unwrap();
@@ -57,15 +71,15 @@ pub fn action_image() -> &'static str {
         )
         .unwrap();
         sh(Command::new("docker")
-            .args(["build", "--quiet", "-t", PREBUILT_IMAGE])
+            .args(["build", "--quiet", "-t", &prebuilt_image])
             .arg(context.path())
             .env("DOCKER_BUILDKIT", "0"));
         let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
         sh(Command::new("docker")
-            .args(["build", "--quiet", "-t", ACTION_IMAGE])
+            .args(["build", "--quiet", "-t", &action_image])
             .args([
                 "--build-arg",
-                &format!("BUILDER={PREBUILT_IMAGE}"),
+                &format!("BUILDER={prebuilt_image}"),
                 "--build-arg",
                 &format!("RUNTIME_BASE={BASE_IMAGE}"),
             ])
@@ -79,6 +93,6 @@ pub fn action_image() -> &'static str {
             ])
             .arg(repo)
             .env("DOCKER_BUILDKIT", "0"));
-    });
-    ACTION_IMAGE
+        action_image
+    })
 }

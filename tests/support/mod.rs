@@ -9,6 +9,7 @@ pub mod action_image;
 pub mod github;
 pub mod java;
 pub mod load;
+pub mod runner;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
