@@ -192,7 +192,10 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
         .run();
     doctor.run.success();
     assert!(
-        doctor.run.stdout.contains("✓ nginx includes the switch file"),
+        doctor
+            .run
+            .stdout
+            .contains("✓ nginx includes the switch file"),
         "{}",
         doctor.run.stdout
     );
