@@ -61,7 +61,14 @@ impl SshHost {
             HostKeyCheck::AcceptNew => (String::new(), KnownHosts::Add),
         };
         let known_hosts_path = secrets.write("known_hosts", &known_hosts)?;
-        let ssh_config = secrets.write("config", &ssh_config_text(&known_hosts_path))?;
+        let ssh_config = secrets.write(
+            "config",
+            &ssh_config_text(
+                &known_hosts_path,
+                &key_path,
+                strictness_word(&config.host_key),
+            ),
+        )?;
         let mut builder = SessionBuilder::default();
         builder
             .user(config.username.clone())
@@ -76,6 +83,10 @@ impl SshHost {
             ))
             .connect_timeout(std::time::Duration::from_secs(15))
             .server_alive_interval(std::time::Duration::from_secs(5));
+        if let Some(jump) = &config.proxy_jump {
+            // The jump connection reads the same config file: key, known_hosts, strictness.
+            builder.jump_hosts([jump]);
+        }
         let connected = builder.connect_mux(&config.host).await;
         if key_is_ours {
             // The master has authenticated (or failed to): the key is not needed again.
@@ -156,12 +167,23 @@ fn exit_master(control_socket: &Path) {
         .status();
 }
 
-fn ssh_config_text(known_hosts: &Path) -> String {
+/// Settings for every host of the connection, a `proxy_jump` bastion included (the builder's
+/// own options reach only the server).
+fn ssh_config_text(known_hosts: &Path, key: &Path, strict: &str) -> String {
     format!(
-        "Host *\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  IdentitiesOnly yes\n  \
+        "Host *\n  UserKnownHostsFile \"{}\"\n  GlobalKnownHostsFile /dev/null\n  IdentitiesOnly yes\n  \
+         IdentityFile \"{}\"\n  StrictHostKeyChecking {strict}\n  \
          PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  LogLevel ERROR\n  ServerAliveCountMax 3\n",
-        known_hosts.display()
+        known_hosts.display(),
+        key.display()
     )
+}
+
+fn strictness_word(check: &HostKeyCheck) -> &'static str {
+    match check {
+        HostKeyCheck::AcceptNew => "accept-new",
+        HostKeyCheck::KnownHosts(_) | HostKeyCheck::Fingerprint(_) => "yes",
+    }
 }
 
 async fn explain_connect_error(
@@ -178,6 +200,23 @@ async fn explain_connect_error(
     ]
     .iter()
     .any(|needle| detail.contains(needle));
+    // The bastion's own ssh reports to nobody: a refused bastion host key shows up here only
+    // as the connection closing during the key exchange.
+    let closed_in_kex = detail.contains("kex_exchange_identification")
+        || detail.contains("Connection closed by remote host");
+    if let Some(jump) = config
+        .proxy_jump
+        .as_ref()
+        .filter(|_| host_key_problem || closed_in_kex)
+    {
+        return Failure::config(format!(
+            "cannot get through the bastion {jump}: {}; nothing on the server was changed; \
+             known_hosts must hold the bastion's key and the server's (get them with \
+             `ssh-keyscan -p PORT HOST` for each), and the bastion must allow TCP forwarding",
+            detail.lines().next().unwrap_or("").trim()
+        ))
+        .into();
+    }
     if host_key_problem {
         return hostkey::mismatch_failure(&config.host, config.port, known_hosts)
             .await

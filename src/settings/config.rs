@@ -92,6 +92,8 @@ pub struct Config {
     pub username: String,
     pub key: KeySource,
     pub host_key: HostKeyCheck,
+    /// A bastion (`user@host:port`) the SSH connection goes through.
+    pub proxy_jump: Option<String>,
     pub sudo: bool,
     pub image: String,
     pub registry: String,
@@ -254,6 +256,7 @@ impl Config {
         }
         let key = read_key(&mut c);
         let host_key = read_host_key(&mut c, &host, port);
+        let proxy_jump = read_proxy_jump(&mut c, &host_key);
         let sudo = match c.text("sudo").as_deref() {
             Some("auto") | None => username != "root",
             Some(other) => c.parsed("sudo", |_| {
@@ -348,6 +351,7 @@ impl Config {
             username,
             key,
             host_key,
+            proxy_jump,
             sudo,
             registry: c
                 .text("registry")
@@ -447,6 +451,39 @@ fn read_key(c: &mut Checker) -> KeySource {
             KeySource::File(PathBuf::new())
         }
     }
+}
+
+/// `[user@]host[:port]`; the bastion's host key is checked against `known_hosts` like the
+/// server's, so a pinned `host_fingerprint` (one key) cannot cover it.
+fn read_proxy_jump(c: &mut Checker, host_key: &HostKeyCheck) -> Option<String> {
+    let jump = c.text("proxy_jump")?;
+    let (_, host_port) = jump.rsplit_once('@').unwrap_or(("", &jump));
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.starts_with('[') => (host, Some(port)),
+        _ => (host_port, None),
+    };
+    let plain = |text: &str| {
+        !text.is_empty()
+            && !text.starts_with('-')
+            && text
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._-[]:".contains(ch))
+    };
+    let port_ok = port.is_none_or(|p| values::parse_port(p).is_ok());
+    if !plain(host) || !port_ok || jump.contains(char::is_whitespace) {
+        c.fail(
+            "proxy_jump",
+            format!("`{jump}` is not user@host:port (e.g. ec2-user@bastion.example.com:22)"),
+        );
+    }
+    if matches!(host_key, HostKeyCheck::Fingerprint(_)) {
+        c.fail(
+            "proxy_jump",
+            "needs known_hosts (or known_hosts_file) holding both the bastion's and the server's \
+             keys; host_fingerprint pins only the server's",
+        );
+    }
+    Some(jump)
 }
 
 fn read_host_key(c: &mut Checker, host: &str, port: u16) -> HostKeyCheck {

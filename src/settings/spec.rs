@@ -33,6 +33,11 @@ pub const SETTINGS: &[SettingSpec] = &[
     s("host", None, "server address (the EC2 host)"),
     s("port", Some("22"), "SSH port"),
     s("username", Some("ubuntu"), "SSH user"),
+    s(
+        "proxy_jump",
+        None,
+        "bastion user@host:port reached first (same key; its host key must be in known_hosts)",
+    ),
     secret("key", "SSH private key, content"),
     s("key_file", None, "SSH private key, path"),
     s(
