@@ -163,12 +163,13 @@ async fn ship(
     report.phases.push(("build", built.build_seconds));
     report.phases.push(("push", built.push_seconds));
     report.image = Some(built.reference.clone());
+    let release = crate::build::artifact::local_release(config)?;
     let (host, tool) = crate::app::connect(config, printer).await?;
     let ctx = Ctx {
         config,
         host: &host,
         printer,
-        runtime: Runtime::new(config, tool),
+        runtime: Runtime::new(config, tool).with_release(release),
         cancel,
         github,
     };

@@ -293,7 +293,12 @@ impl Step {
         let config = ctx.config;
         match self {
             Step::Repoint(color) | Step::Switch(color) => switch::commands(ctx, *color),
-            Step::Pull(reference) => vec![ctx.runtime.pull(config, reference, observed.target())],
+            Step::Pull(reference) => match &ctx.runtime {
+                super::Runtime::Process(process) => {
+                    process.put_release(config, reference, &releases_in_use(observed))
+                }
+                runtime => vec![runtime.pull(config, reference, observed.target())],
+            },
             Step::Drain(color) => vec![nginx::drain(config.port_of(*color), config.drain_timeout)],
             Step::Remove(color) => {
                 vec![ctx
@@ -370,6 +375,11 @@ impl Step {
             Step::Repoint(color) => format!(
                 "point nginx back at {color}, the color that serves (the switch file disagreed with the recorded state)"
             ),
+            Step::Pull(reference) if matches!(ctx.runtime, super::Runtime::Process(_)) => format!(
+                "put {reference} on the server: uploaded over SSH unless it is there already; \
+                 the newest {} releases are kept (and those the colors run)",
+                crate::server::process::KEEP_RELEASES
+            ),
             Step::Pull(reference) => format!("pull {reference} (the token, if any, on stdin); the digest is pinned"),
             Step::StopIfLive => "stop here, changing nothing, if that digest is already live (unless --force)".into(),
             Step::Drain(color) => format!(
@@ -409,6 +419,22 @@ impl Step {
             ),
         }
     }
+}
+
+/// Process mode: the releases the colors run or state.json names (never pruned).
+fn releases_in_use(observed: &Observed) -> Vec<String> {
+    let recorded = [&observed.state.live_image, &observed.state.previous_image];
+    let mut ids: Vec<String> = observed
+        .containers
+        .values()
+        .map(|c| c.image_ref.as_str())
+        .chain(recorded.into_iter().flatten().map(String::as_str))
+        .filter_map(crate::build::artifact::release_id)
+        .map(str::to_owned)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// The image a color's container runs, as observed.
