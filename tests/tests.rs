@@ -12,5 +12,6 @@ mod doctor;
 mod hooks;
 mod lock;
 mod migrate;
+mod process;
 mod resilience;
 mod truth;
