@@ -58,7 +58,7 @@ impl Drop for Processes {
         for color in ["blue", "green"] {
             if let Ok(pid) = std::fs::read_to_string(self.0.join(format!("{color}.pid"))) {
                 let _ = Command::new("kill")
-                    .args(["-KILL", &format!("-{}", pid.trim())])
+                    .args(["-s", "KILL", "--", &format!("-{}", pid.trim())])
                     .output();
             }
         }
@@ -150,4 +150,50 @@ fn a_release_that_exits_at_start_fails_and_the_old_one_serves() {
     );
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
     assert_eq!(report.non_2xx, 0, "{report:?}");
+}
+
+/// Seeds 001/004: the textbook script left `java -jar app.jar --server.port=8081` running and
+/// nginx pointing at it. The first process-mode deploy adopts it as the old blue: it serves
+/// until green is verified, then it is stopped (SIGTERM), with 0 failed requests.
+#[test]
+fn the_jar_a_seed_script_started_is_adopted_then_stopped() {
+    let mut site = process_site("procseed");
+    let _processes = Processes(site.state_dir.clone());
+    let (v0, v1) = (build_jar(&site.dir, "v0"), build_jar(&site.dir, "v1"));
+    let mut old = Command::new("java")
+        .arg("-jar")
+        .arg(&v0)
+        .arg(format!("--server.port={}", site.blue_port))
+        .env("BLUEGREEN_COLOR", "blue")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait_for_port(site.blue_port, "the seed's java");
+    std::fs::write(
+        &site.switch_file,
+        format!("set $service_url http://127.0.0.1:{};\n", site.blue_port),
+    )
+    .unwrap();
+    site.restart_nginx();
+    assert_eq!(site.served(), Some(("v0".into(), "blue".into())));
+
+    let load = Load::start(site.nginx_port, 4);
+    let run = deploy(&mut site, &v1);
+    run.success();
+    let report = load.finish();
+    assert!(
+        run.stderr
+            .contains(&format!("process java (pid {})", old.id())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.served(), Some(("v1".into(), "green".into())));
+    let status = old.wait().unwrap();
+    assert!(
+        !status.success() || status.code() == Some(143),
+        "{status:?}"
+    );
+    assert_eq!(report.non_2xx, 0, "{report:?}");
+    assert!(report.ok > 20, "{report:?}");
 }
