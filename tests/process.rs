@@ -190,10 +190,7 @@ fn the_jar_a_seed_script_started_is_adopted_then_stopped() {
     );
     assert_eq!(site.served(), Some(("v1".into(), "green".into())));
     let status = old.wait().unwrap();
-    assert!(
-        !status.success() || status.code() == Some(143),
-        "{status:?}"
-    );
+    assert_eq!(status.code(), Some(143), "stopped by SIGTERM: {status:?}");
     assert_eq!(report.non_2xx, 0, "{report:?}");
     assert!(report.ok > 20, "{report:?}");
 }
