@@ -121,6 +121,26 @@ fn a_jar_is_deployed_swapped_under_load_and_rolled_back() {
         .unwrap()
         .count();
     assert_eq!(releases, 2);
+
+    let doctor = site.run(&["doctor"]);
+    let own = format!("✓ blue port {}: blue's process (pid", site.blue_port);
+    assert!(
+        doctor.stdout.contains("✓ process mode, ") && doctor.stdout.contains(&own),
+        "{}\n{}",
+        doctor.stdout,
+        doctor.stderr
+    );
+    let plan = site.run(&["plan", "--image-ref", &release_of(&v2)]);
+    plan.success();
+    assert!(
+        plan.stdout.contains(&format!(
+            "bluegreen-start-process {} green",
+            site.state_dir.display()
+        )) && plan.stdout.contains(&release_of(&v2)[8..])
+            && !plan.stdout.contains("bluegreen-upload-release"),
+        "{}",
+        plan.stdout
+    );
 }
 
 #[test]

@@ -449,10 +449,20 @@ pub fn image_of(observed: &Observed, color: Color) -> String {
 /// The plan: every step with its commands rendered exactly as they run.
 pub fn render<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, runbook: &Runbook) -> Vec<String> {
     let sudo = ctx.host.sudo();
+    // Process mode knows the release in advance: its id stands where a digest is pulled.
+    let release = runbook.entries.iter().find_map(|entry| match &entry.step {
+        Step::Pull(reference) if matches!(ctx.runtime, super::Runtime::Process(_)) => {
+            Some(reference.as_str())
+        }
+        _ => None,
+    });
     let mut lines = Vec::new();
     for entry in &runbook.entries {
         lines.push(format!("# {}", entry.step.describe(ctx)));
-        for command in entry.step.commands(ctx, observed, "<pulled digest>") {
+        for command in entry
+            .step
+            .commands(ctx, observed, release.unwrap_or("<pulled digest>"))
+        {
             lines.push(command.render(sudo));
         }
     }
