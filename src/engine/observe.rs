@@ -193,13 +193,17 @@ pub fn parse_inspect(
 }
 
 /// Process mode: the colors' processes as the status script reports them.
-fn process_colors(output: &str, config: &Config) -> HashMap<Color, ColorContainer> {
+fn process_colors(output: &str) -> HashMap<Color, ColorContainer> {
     crate::server::process::parse_status(output)
         .into_iter()
         .map(|p| {
             let container = ColorContainer {
                 id: p.pid.to_string(),
-                name: format!("{}-{} (process)", config.app_name, p.color),
+                name: if p.running {
+                    format!("process {}", p.pid)
+                } else {
+                    "process".to_owned()
+                },
                 running: p.running,
                 status: p.state,
                 restart_count: 0,
@@ -227,7 +231,7 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
             &crate::server::process::status(&ctx.config.state_dir),
         )
         .await?;
-        return Ok(process_colors(&output.stdout, ctx.config));
+        return Ok(process_colors(&output.stdout));
     }
     let names: Vec<String> = match &ctx.runtime {
         Runtime::Container(_) => Color::BOTH

@@ -371,16 +371,23 @@ impl Step {
     /// One line for humans: what the step does.
     pub fn describe<H: Host>(&self, ctx: &Ctx<'_, H>) -> String {
         let config = ctx.config;
+        let process = matches!(ctx.runtime, super::Runtime::Process(_));
         match self {
             Step::Repoint(color) => format!(
                 "point nginx back at {color}, the color that serves (the switch file disagreed with the recorded state)"
             ),
-            Step::Pull(reference) if matches!(ctx.runtime, super::Runtime::Process(_)) => format!(
+            Step::Pull(reference) if process => format!(
                 "put {reference} on the server: uploaded over SSH unless it is there already; \
                  the newest {} releases are kept (and those the colors run)",
                 crate::server::process::KEEP_RELEASES
             ),
             Step::Pull(reference) => format!("pull {reference} (the token, if any, on stdin); the digest is pinned"),
+            Step::StopIfLive if process => {
+                "stop here, changing nothing, if that release is already live (unless --force)".into()
+            }
+            Step::Remove(color) if process => {
+                format!("remove the idle {color} process (stopped if running; its release stays)")
+            }
             Step::StopIfLive => "stop here, changing nothing, if that digest is already live (unless --force)".into(),
             Step::Drain(color) => format!(
                 "wait up to {}s for {color}'s connections to end",
