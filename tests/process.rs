@@ -214,3 +214,35 @@ fn the_jar_a_seed_script_started_is_adopted_then_stopped() {
     assert_eq!(report.non_2xx, 0, "{report:?}");
     assert!(report.ok > 20, "{report:?}");
 }
+
+/// `ship` in process mode: build_command makes the jar, the one jar in build/libs is the
+/// artifact (found without an `artifact` setting); no image is built, nothing is pushed.
+#[test]
+fn ship_builds_the_jar_and_deploys_it_without_docker() {
+    let mut site = process_site("procship");
+    let _processes = Processes(site.state_dir.clone());
+    let context = site.dir.join("src");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/process-app/App.java"),
+        context.join("App.java"),
+    )
+    .unwrap();
+    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set(
+        "BLUEGREEN_BUILD_COMMAND",
+        "mkdir -p build/classes build/libs && javac --release 17 -d build/classes App.java \
+         && echo shipped > build/classes/version.txt && printf 'Main-Class: App\\n' > build/m.txt \
+         && jar --create --file build/libs/app.jar --manifest build/m.txt -C build/classes .",
+    );
+    site.set("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567");
+    let run = site.run(&["ship"]);
+    run.success();
+    let jar = context.join("build/libs/app.jar");
+    assert_eq!(
+        run.stdout.trim().lines().last(),
+        Some(release_of(&jar).as_str())
+    );
+    assert!(!run.stderr.contains("docker"), "{}", run.stderr);
+    assert_eq!(site.served(), Some(("shipped".into(), "blue".into())));
+}
