@@ -216,7 +216,8 @@ fn the_jar_a_seed_script_started_is_adopted_then_stopped() {
 }
 
 /// `ship` in process mode: build_command makes the jar, the one jar in build/libs is the
-/// artifact (found without an `artifact` setting); no image is built, nothing is pushed.
+/// artifact (found without an `artifact` setting); no image is built, nothing is pushed;
+/// `env` and `secret_env` reach the app (the secret on stdin, never printed).
 #[test]
 fn ship_builds_the_jar_and_deploys_it_without_docker() {
     let mut site = process_site("procship");
@@ -236,8 +237,16 @@ fn ship_builds_the_jar_and_deploys_it_without_docker() {
          && jar --create --file build/libs/app.jar --manifest build/m.txt -C build/classes .",
     );
     site.set("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567");
+    site.set("BLUEGREEN_ENV", "GREETING=hello there");
+    site.set("BLUEGREEN_SECRET_ENV", "DB_PASSWORD=s3cret-'value");
     let run = site.run(&["ship"]);
     run.success();
+    assert!(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"));
+    let log = std::fs::read_to_string(site.state_dir.join("blue.log")).unwrap();
+    assert!(
+        log.contains("GREETING=hello there DB_PASSWORD length 13"),
+        "{log}"
+    );
     let jar = context.join("build/libs/app.jar");
     assert_eq!(
         run.stdout.trim().lines().last(),
