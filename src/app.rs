@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::ArgMatches;
 
+use crate::build::artifact;
 use crate::engine::{self, Cancel, Ctx, Runtime};
 use crate::failure::Failure;
 use crate::printer::Printer;
@@ -60,14 +61,23 @@ pub async fn run(
         }
     }
     let explicit_ref = sub.try_get_one::<String>("image_ref").ok().flatten();
-    let image_ref = match (&built, explicit_ref) {
-        (Some(built), _) => built.reference.clone(),
-        (None, Some(reference)) => {
+    // Process mode: what deploy, ship and plan upload (a release given by id is on the server).
+    let release = match name {
+        "deploy" | "ship" | "plan" if explicit_ref.is_none() => artifact::local_release(&config)?,
+        _ => None,
+    };
+    let image_ref = match (&built, explicit_ref, &release) {
+        (Some(built), _, _) => built.reference.clone(),
+        (None, Some(reference), _) if artifact::release_id(reference).is_some() => {
+            reference.clone()
+        }
+        (None, Some(reference), _) => {
             values::check_image_reference(reference)
                 .map_err(|m| Failure::config(format!("--image-ref: {m}")))?;
             reference.clone()
         }
-        (None, None) => format!("{}:{}", config.image, config.environment),
+        (None, None, Some(release)) => release.reference(),
+        (None, None, None) => format!("{}:{}", config.image, config.environment),
     };
 
     let github = crate::github::GitHub::from_env(config.github_token.as_ref(), printer.redactor())
@@ -80,7 +90,7 @@ pub async fn run(
         config: &config,
         host: &host,
         printer,
-        runtime: Runtime::new(&config, tool),
+        runtime: Runtime::new(&config, tool).with_release(release),
         cancel,
         github: github.as_ref(),
     };

@@ -15,6 +15,7 @@ mod hooks;
 mod leaks;
 mod lock;
 mod migrate;
+mod process;
 mod recipes;
 mod resilience;
 mod truth;

@@ -38,12 +38,26 @@ pub async fn run(
             }
         }
     };
+    // Process mode: the jar this run deploys (built just now by `ship`, or already there).
+    let release = match command {
+        ActionCommand::Ship | ActionCommand::Deploy | ActionCommand::Plan => {
+            crate::build::artifact::local_release(config)?
+        }
+        _ => None,
+    };
+    let target = match (&release, command) {
+        (Some(release), ActionCommand::Deploy | ActionCommand::Plan) => Target {
+            image_ref: release.reference(),
+            ..target
+        },
+        _ => target,
+    };
     let (host, tool) = crate::app::connect(config, printer).await?;
     let ctx = Ctx {
         config,
         host: &host,
         printer,
-        runtime: Runtime::new(config, tool),
+        runtime: Runtime::new(config, tool).with_release(release),
         cancel: cancel.clone(),
         github,
     };

@@ -75,6 +75,7 @@ pub async fn run(printer: &Printer, local: &LocalCommand) -> Result<String> {
         Stdin::None => None,
         Stdin::Text(text) => Some(text.as_bytes().to_vec()),
         Stdin::Secret(secret) => Some(secret.expose().as_bytes().to_vec()),
+        Stdin::Bytes(bytes) => Some(bytes.clone()),
     };
     command.stdin(if stdin_bytes.is_some() {
         Stdio::piped()

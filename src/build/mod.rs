@@ -1,5 +1,6 @@
 //! `bluegreen build`: jar → image → login → push; returns the pushed `repo@sha256:…`.
 
+pub mod artifact;
 mod image;
 mod jar;
 pub mod local;
@@ -115,6 +116,22 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
         }
         None => printer
             .notice("no jar build (build_command is none, or no gradlew/mvnw/pom.xml in context)"),
+    }
+    if let Some(release) = artifact::local_release(config)? {
+        // Process mode: the jar is the release; no image, no registry.
+        printer.info(&format!(
+            "{} ({} bytes) is {}",
+            release.file_name,
+            release.bytes.len(),
+            release.reference()
+        ));
+        return Ok(Built {
+            reference: release.reference(),
+            tags: Vec::new(),
+            sha,
+            build_seconds: started.elapsed().as_secs_f64(),
+            push_seconds: 0.0,
+        });
     }
 
     // Logged in before the build, so a `FROM` on a private base of this registry works.

@@ -99,9 +99,23 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
         &version,
     );
     let holders = ports::holders(&[config.blue_port, config.green_port]);
-    let (output, holders) = tokio::join!(ctx.host.run(&read), ctx.host.run(&holders));
+    // Process mode: a color's own process holds its port, which is no problem.
+    let processes = async {
+        match &config.mode {
+            Mode::Process(_) => {
+                let status = crate::server::process::status(&config.state_dir);
+                Some(ctx.host.run(&status).await)
+            }
+            _ => None,
+        }
+    };
+    let (output, holders, processes) =
+        tokio::join!(ctx.host.run(&read), ctx.host.run(&holders), processes);
     let mut sections = facts::sections(&output?.stdout);
     sections.insert("ports".into(), holders?.stdout);
+    if let Some(processes) = processes {
+        sections.insert("processes".into(), processes?.stdout);
+    }
     checks.extend(evaluate(config, &sections));
     for check in &checks {
         ctx.printer.stdout(&check.line());
@@ -124,6 +138,20 @@ pub fn verdict(checks: &[Check]) -> Result<()> {
 
 /// What can be checked here, before any build: the Dockerfile a `ship` needs.
 fn local_checks(config: &Config) -> Vec<Check> {
+    if let Mode::Process(_) = &config.mode {
+        return vec![match crate::build::artifact::local_release(config) {
+            Ok(Some(release)) => Check::pass(format!(
+                "artifact {} is here ({})",
+                release.file_name,
+                release.reference()
+            )),
+            Ok(None) => Check::pass("artifact: not needed"),
+            Err(error) => Check::advice(
+                format!("{error:#}"),
+                "`deploy` uploads it; `ship` builds it first",
+            ),
+        }];
+    }
     let dockerfile = config.context.join(&config.dockerfile);
     if dockerfile.is_file() {
         vec![Check::pass(format!("{} is present", dockerfile.display()))]
@@ -139,7 +167,10 @@ fn local_checks(config: &Config) -> Vec<Check> {
 /// Judges the facts the server script printed.
 pub fn evaluate(config: &Config, sections: &BTreeMap<String, String>) -> Vec<Check> {
     let section = |name: &str| sections.get(name).map(String::as_str).unwrap_or("");
-    let mut checks = vec![docker(section("docker"))];
+    let mut checks = vec![match &config.mode {
+        Mode::Process(mode) => java(&mode.run_command, section("java")),
+        _ => docker(section("docker")),
+    }];
     if matches!(config.mode, Mode::Compose(_)) {
         checks.push(compose(section("compose")));
     }
@@ -155,8 +186,16 @@ pub fn evaluate(config: &Config, sections: &BTreeMap<String, String>) -> Vec<Che
         section("switch"),
         section("mounts"),
     ));
+    let own_processes = crate::server::process::parse_status(section("processes"));
     for color in Color::BOTH {
-        checks.push(port_holder(config, color, section("ports")));
+        match own_processes.iter().find(|p| p.color == color && p.running) {
+            Some(own) => checks.push(Check::pass(format!(
+                "{color} port {}: {color}'s process (pid {}), started by bluegreen",
+                config.port_of(color),
+                own.pid
+            ))),
+            None => checks.push(port_holder(config, color, section("ports"))),
+        }
     }
     checks.extend(nginx_and_switch(
         config,
@@ -177,6 +216,25 @@ fn docker(text: &str) -> Check {
             format!("docker does not answer: {}", one_line(text)),
             "install Docker Engine and start it; give the SSH user its socket (sudo, or the \
              docker group)",
+        )
+    }
+}
+
+/// Process mode needs no Docker; a `java -jar` run_command needs java for the SSH user.
+fn java(run_command: &str, text: &str) -> Check {
+    if run_command.split_whitespace().next() != Some("java") {
+        return Check::pass(
+            "process mode: no Docker needed (run_command does not start with java)",
+        );
+    }
+    let first = one_line(text);
+    if first.contains("version") {
+        Check::pass(format!("process mode, {first}"))
+    } else {
+        Check::fail(
+            format!("java does not run for the SSH user: {first}"),
+            "install a JRE on the server (e.g. `apt-get install openjdk-17-jre-headless`) so \
+             run_command can start the jar",
         )
     }
 }
@@ -495,6 +553,45 @@ mod tests {
         assert!(lines
             .iter()
             .any(|l| l.starts_with("! nginx 1.22.1 closes idle keep-alive")));
+    }
+
+    #[test]
+    fn process_mode_checks_java_and_knows_its_own_processes() {
+        let config = crate::testing::config(&[
+            ("app_name", "shop"),
+            ("run_command", "java -jar {artifact} --server.port={port}"),
+        ]);
+        let mut server = healthy_server(&config);
+        server.insert("docker".into(), "docker: not found\n".into());
+        server.insert("ports".into(), "8081 process java 4242\n8082 free\n".into());
+        server.insert(
+            "processes".into(),
+            "blue 4241 running 0123abcd4567\n".into(),
+        );
+        server.insert(
+            "java".into(),
+            "openjdk version \"17.0.13\" 2024-10-15\n".into(),
+        );
+        let lines: Vec<String> = evaluate(&config, &server).iter().map(Check::line).collect();
+        assert!(
+            lines.contains(&"✓ process mode, openjdk version \"17.0.13\" 2024-10-15".to_owned()),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("✓ blue port 8081: blue's process (pid 4241)")),
+            "{lines:?}"
+        );
+        server.insert("java".into(), "sh: 1: java: not found\n".into());
+        let lines: Vec<String> = evaluate(&config, &server).iter().map(Check::line).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l
+                    .starts_with("✗ java does not run for the SSH user: sh: 1: java: not found")),
+            "{lines:?}"
+        );
     }
 
     #[test]

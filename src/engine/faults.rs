@@ -10,6 +10,7 @@
 
 use super::swap::Summary;
 use super::{Cancel, Ctx, Runtime};
+use crate::build::artifact::Release;
 use crate::color::Color;
 use crate::printer::{Printer, Style};
 use crate::server::compose::ComposeTool;
@@ -29,6 +30,50 @@ fn config() -> Config {
         ("state_dir", "/srv/state"),
         ("nginx_switch_file", SWITCH),
     ])
+}
+
+/// Process mode: the same server, no Docker; the colors run uploaded releases.
+fn process_config() -> Config {
+    crate::testing::config(&[
+        ("app_name", "app"),
+        ("run_command", "java -jar {artifact} --server.port={port}"),
+        ("username", "root"),
+        ("health_interval", "5ms"),
+        ("health_timeout", "100ms"),
+        ("command_timeout", "20ms"),
+        ("state_dir", "/srv/state"),
+        ("nginx_switch_file", SWITCH),
+    ])
+}
+
+/// The local artifact of a version (process mode).
+fn release(tag: &str) -> Release {
+    Release::from_bytes("app.jar", format!("jar {tag}").into_bytes())
+}
+
+fn is_process(config: &Config) -> bool {
+    matches!(config.mode, crate::settings::Mode::Process(_))
+}
+
+/// The fake server for `config`'s mode. In process mode each version's "digest" is its
+/// release reference, so the invariant checks read the same.
+fn server_for(config: &Config) -> Server {
+    if !is_process(config) {
+        return server();
+    }
+    let mut server = Server::new(NGINX_PORT, SWITCH);
+    for (tag, healthy) in [("v1", true), ("v2", true), ("v3", true), ("bad", false)] {
+        let release = release(tag);
+        server.registry.insert(
+            format!("reg.example/app:{tag}"),
+            crate::testing::fake_host::Image {
+                digest_ref: release.reference(),
+                id: release.id,
+                healthy,
+            },
+        );
+    }
+    server
 }
 
 fn server() -> Server {
@@ -62,21 +107,22 @@ async fn run(
         config,
         host: &host,
         printer: &printer,
-        runtime: Runtime::new(config, ComposeTool::V1),
+        runtime: Runtime::new(config, ComposeTool::V1).with_release(match command {
+            Command::Deploy(tag) if is_process(config) => Some(release(tag)),
+            _ => None,
+        }),
         cancel,
         github: None,
     };
     let work = async {
         match command {
             Command::Deploy(tag) => {
-                super::deploy::deploy(
-                    &ctx,
-                    &format!("reg.example/app:{tag}"),
-                    "abc1234",
-                    false,
-                    false,
-                )
-                .await
+                let reference = if is_process(config) {
+                    release(tag).reference()
+                } else {
+                    format!("reg.example/app:{tag}")
+                };
+                super::deploy::deploy(&ctx, &reference, "abc1234", false, false).await
             }
             Command::Rollback => super::rollback::rollback(&ctx).await,
         }
@@ -120,7 +166,7 @@ fn digest_of(server: &Server, tag: &str) -> String {
 
 /// Runs the commands cleanly (no fault) to reach a starting state.
 async fn prepared(config: &Config, commands: &[Command]) -> Server {
-    let mut server = server();
+    let mut server = server_for(config);
     for command in commands {
         let (next, outcome) = run(config, server, *command, None).await;
         outcome
@@ -319,6 +365,43 @@ async fn every_fault_at_every_step_keeps_the_invariant() {
     .await;
     eprintln!("fault injection: {cases} cases");
     assert!(cases >= 300, "only {cases} cases");
+}
+
+/// Process mode through the same faults: uploads, starts from releases, rollback to the kept
+/// release (no upload), a release that is unhealthy.
+#[tokio::test]
+async fn process_mode_keeps_the_invariant_under_every_fault() {
+    let config = process_config();
+    let one = prepared(&config, &[Command::Deploy("v1")]).await;
+    let two = prepared(&config, &[Command::Deploy("v1"), Command::Deploy("v2")]).await;
+    assert_eq!(serving(&two), Some((8082, release("v2").reference())));
+    assert_eq!(two.releases.len(), 2);
+    let after_failure = {
+        let (server, outcome) = run(&config, two.clone(), Command::Deploy("bad"), None).await;
+        assert!(outcome.unwrap().is_err());
+        server
+    };
+    let mut cases = 0;
+    cases += every_fault(
+        &config,
+        "process: second deploy",
+        &one,
+        Command::Deploy("v2"),
+    )
+    .await;
+    cases += every_fault(&config, "process: rollback", &two, Command::Rollback).await;
+    cases += every_fault(
+        &config,
+        "process: rollback after a failed deploy",
+        &after_failure,
+        Command::Rollback,
+    )
+    .await;
+    let (back, outcome) = run(&config, after_failure, Command::Rollback, None).await;
+    assert_eq!(outcome.unwrap().unwrap().image, release("v1").reference());
+    assert_eq!(serving(&back), Some((8081, release("v1").reference())));
+    eprintln!("process-mode fault injection: {cases} cases");
+    assert!(cases >= 100, "only {cases} cases");
 }
 
 #[tokio::test]

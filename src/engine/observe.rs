@@ -155,6 +155,7 @@ pub fn parse_inspect(
                 };
                 (color, true)
             }
+            Runtime::Process(_) => continue,
         };
         let image_ref = labels
             .get(docker::LABEL_IMAGE)
@@ -191,8 +192,47 @@ pub fn parse_inspect(
     Ok(found)
 }
 
+/// Process mode: the colors' processes as the status script reports them.
+fn process_colors(output: &str) -> HashMap<Color, ColorContainer> {
+    crate::server::process::parse_status(output)
+        .into_iter()
+        .map(|p| {
+            let container = ColorContainer {
+                id: p.pid.to_string(),
+                name: if p.running {
+                    format!("process {}", p.pid)
+                } else {
+                    "process".to_owned()
+                },
+                running: p.running,
+                status: p.state,
+                restart_count: 0,
+                exit_code: 0,
+                image_ref: p
+                    .release
+                    .as_deref()
+                    .map(|id| format!("{}{id}", crate::build::artifact::RELEASE_PREFIX))
+                    .unwrap_or_default(),
+                image_id: p.release.unwrap_or_default(),
+                pid: if p.running { p.pid } else { 0 },
+                sha: None,
+                ours: true,
+            };
+            (p.color, container)
+        })
+        .collect()
+}
+
 /// The containers of both colors as they are now (one or two round trips).
 pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, ColorContainer>> {
+    if let Runtime::Process(_) = &ctx.runtime {
+        let output = run_ok(
+            ctx.host,
+            &crate::server::process::status(&ctx.config.state_dir),
+        )
+        .await?;
+        return Ok(process_colors(&output.stdout));
+    }
     let names: Vec<String> = match &ctx.runtime {
         Runtime::Container(_) => Color::BOTH
             .iter()
@@ -202,6 +242,7 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
             let ids = run_ok(ctx.host, &compose.container_ids()).await?;
             ids.stdout.split_whitespace().map(str::to_owned).collect()
         }
+        Runtime::Process(_) => Vec::new(),
     };
     if names.is_empty() {
         return Ok(HashMap::new());
@@ -217,9 +258,9 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
     parse_inspect(&output.stdout, ctx.config, &ctx.runtime)
 }
 
-/// What holds each color's port (container mode only: compose publishes its own ports).
+/// What holds each color's port (not in compose mode: compose publishes its own ports).
 async fn port_holders<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, PortHolder>> {
-    if !matches!(ctx.runtime, Runtime::Container(_)) {
+    if matches!(ctx.runtime, Runtime::Compose(_)) {
         return Ok(HashMap::new());
     }
     let config = ctx.config;
@@ -243,7 +284,11 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
         containers(ctx),
         port_holders(ctx)
     );
-    let (read, containers, holders) = (read?, containers?, holders?);
+    let (read, containers, mut holders) = (read?, containers?, holders?);
+    if let Runtime::Process(_) = &ctx.runtime {
+        // A color's own running process holds its port: that is ours, not foreign.
+        holders.retain(|color, _| !containers.get(color).is_some_and(|c| c.running));
+    }
     let sections = state::parse_sections(&read.stdout);
     let state: StateFile = serde_json::from_str(sections.state.trim()).unwrap_or_default();
     let lock = serde_json::from_str(sections.lock.trim()).ok();

@@ -293,7 +293,12 @@ impl Step {
         let config = ctx.config;
         match self {
             Step::Repoint(color) | Step::Switch(color) => switch::commands(ctx, *color),
-            Step::Pull(reference) => vec![ctx.runtime.pull(config, reference, observed.target())],
+            Step::Pull(reference) => match &ctx.runtime {
+                super::Runtime::Process(process) => {
+                    process.put_release(config, reference, &releases_in_use(observed))
+                }
+                runtime => vec![runtime.pull(config, reference, observed.target())],
+            },
             Step::Drain(color) => vec![nginx::drain(config.port_of(*color), config.drain_timeout)],
             Step::Remove(color) => {
                 vec![ctx
@@ -366,11 +371,23 @@ impl Step {
     /// One line for humans: what the step does.
     pub fn describe<H: Host>(&self, ctx: &Ctx<'_, H>) -> String {
         let config = ctx.config;
+        let process = matches!(ctx.runtime, super::Runtime::Process(_));
         match self {
             Step::Repoint(color) => format!(
                 "point nginx back at {color}, the color that serves (the switch file disagreed with the recorded state)"
             ),
+            Step::Pull(reference) if process => format!(
+                "put {reference} on the server: uploaded over SSH unless it is there already; \
+                 the newest {} releases are kept (and those the colors run)",
+                crate::server::process::KEEP_RELEASES
+            ),
             Step::Pull(reference) => format!("pull {reference} (the token, if any, on stdin); the digest is pinned"),
+            Step::StopIfLive if process => {
+                "stop here, changing nothing, if that release is already live (unless --force)".into()
+            }
+            Step::Remove(color) if process => {
+                format!("remove the idle {color} process (stopped if running; its release stays)")
+            }
             Step::StopIfLive => "stop here, changing nothing, if that digest is already live (unless --force)".into(),
             Step::Drain(color) => format!(
                 "wait up to {}s for {color}'s connections to end",
@@ -411,6 +428,22 @@ impl Step {
     }
 }
 
+/// Process mode: the releases the colors run or state.json names (never pruned).
+fn releases_in_use(observed: &Observed) -> Vec<String> {
+    let recorded = [&observed.state.live_image, &observed.state.previous_image];
+    let mut ids: Vec<String> = observed
+        .containers
+        .values()
+        .map(|c| c.image_ref.as_str())
+        .chain(recorded.into_iter().flatten().map(String::as_str))
+        .filter_map(crate::build::artifact::release_id)
+        .map(str::to_owned)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// The image a color's container runs, as observed.
 pub fn image_of(observed: &Observed, color: Color) -> String {
     observed
@@ -423,10 +456,20 @@ pub fn image_of(observed: &Observed, color: Color) -> String {
 /// The plan: every step with its commands rendered exactly as they run.
 pub fn render<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed, runbook: &Runbook) -> Vec<String> {
     let sudo = ctx.host.sudo();
+    // Process mode knows the release in advance: its id stands where a digest is pulled.
+    let release = runbook.entries.iter().find_map(|entry| match &entry.step {
+        Step::Pull(reference) if matches!(ctx.runtime, super::Runtime::Process(_)) => {
+            Some(reference.as_str())
+        }
+        _ => None,
+    });
     let mut lines = Vec::new();
     for entry in &runbook.entries {
         lines.push(format!("# {}", entry.step.describe(ctx)));
-        for command in entry.step.commands(ctx, observed, "<pulled digest>") {
+        for command in entry
+            .step
+            .commands(ctx, observed, release.unwrap_or("<pulled digest>"))
+        {
             lines.push(command.render(sudo));
         }
     }

@@ -310,6 +310,11 @@ async fn step<H: Host>(
             run_all(ctx, &step.commands(ctx, observed, "")).await?;
             progress.repointed = true;
         }
+        Step::Pull(reference) if matches!(ctx.runtime, super::Runtime::Process(_)) => {
+            put_release(ctx, &step.commands(ctx, observed, ""), reference).await?;
+            progress.image = reference.clone();
+            progress.timings.pull = secs(started);
+        }
         Step::Pull(reference) => {
             let outputs = run_all(ctx, &step.commands(ctx, observed, ""))
                 .await
@@ -447,6 +452,40 @@ async fn step<H: Host>(
             })?;
         }
     }
+    Ok(())
+}
+
+/// Process mode: the upload (second command) runs only when the check (first) says `absent`.
+async fn put_release<H: Host>(
+    ctx: &Ctx<'_, H>,
+    commands: &[ServerCommand],
+    reference: &str,
+) -> Result<(), StepError> {
+    let present = run_step(ctx, &commands[0]).await?;
+    if present.stdout.trim() == "present" {
+        ctx.printer.info(&format!(
+            "{reference} is on the server already: not uploaded"
+        ));
+        return Ok(());
+    }
+    let Some(upload) = commands.get(1) else {
+        return Err(StepError {
+            cause: format!(
+                "{reference} is not on the server (only the newest {} releases are kept) and \
+                 the local artifact is another release",
+                crate::server::process::KEEP_RELEASES
+            ),
+            advice: "deploy the artifact you want (bluegreen deploy with artifact set)",
+            logs: Vec::new(),
+        });
+    };
+    run_step(ctx, upload).await.map_err(|e| {
+        StepError::new(
+            e,
+            |e| format!("uploading {reference} to the server failed: {e:#}"),
+            "check free disk space and permissions in state_dir, then deploy again",
+        )
+    })?;
     Ok(())
 }
 
@@ -644,18 +683,14 @@ async fn stop_new<H: Host>(ctx: &Ctx<'_, H>, color: Color, image: &str) -> Strin
 
 /// Prints the new color's last log lines and returns them (for the step summary).
 async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Vec<String> {
-    let name = match &ctx.runtime {
-        super::Runtime::Container(_) => docker::container_name(ctx.config, color),
-        super::Runtime::Compose(_) => match super::observe::containers(ctx)
-            .await
-            .ok()
-            .and_then(|c| c.get(&color).cloned())
-        {
-            Some(container) => container.id,
+    let command = match &ctx.runtime {
+        super::Runtime::Process(_) => crate::server::process::logs(&ctx.config.state_dir, color),
+        _ => match container_to_log(ctx, color).await {
+            Some(name) => docker::logs(&name),
             None => return Vec::new(),
         },
     };
-    let Ok(output) = ctx.host.run(&docker::logs(&name)).await else {
+    let Ok(output) = ctx.host.run(&command).await else {
         return Vec::new();
     };
     ctx.printer.info(&format!("last log lines of {color}:"));
@@ -671,4 +706,15 @@ async fn print_logs<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Vec<String> {
         ctx.printer.quoted(line);
     }
     lines
+}
+
+/// The container whose logs show why a color failed (container and compose modes).
+async fn container_to_log<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Option<String> {
+    match &ctx.runtime {
+        super::Runtime::Compose(_) => super::observe::containers(ctx)
+            .await
+            .ok()
+            .and_then(|c| c.get(&color).map(|c| c.id.clone())),
+        _ => Some(docker::container_name(ctx.config, color)),
+    }
 }

@@ -306,6 +306,7 @@ impl SshHost {
             Stdin::None => None,
             Stdin::Text(text) => Some(text.as_bytes().to_vec()),
             Stdin::Secret(secret) => Some(secret.expose().as_bytes().to_vec()),
+            Stdin::Bytes(bytes) => Some(bytes.clone()),
         };
         remote.stdin(if stdin_bytes.is_some() {
             Stdio::piped()

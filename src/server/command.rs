@@ -8,6 +8,8 @@ pub enum Stdin {
     None,
     Text(String),
     Secret(Secret),
+    /// A file's content (an uploaded release), shown by its size.
+    Bytes(Vec<u8>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +105,7 @@ impl ServerCommand {
             Stdin::None => {}
             Stdin::Text(_) => line.push_str(" < (content)"),
             Stdin::Secret(_) => line.push_str(" < (secret on stdin)"),
+            Stdin::Bytes(bytes) => line.push_str(&format!(" < ({} bytes)", bytes.len())),
         }
         line
     }

@@ -14,6 +14,8 @@ echo "::section user"
 id -un; id -u
 echo "::section docker"
 docker version --format '{{.Server.Version}}' 2>&1 | head -n 3
+echo "::section java"
+java -version 2>&1 | head -n 1
 echo "::section compose"
 docker compose version --short 2>/dev/null || docker-compose version --short 2>/dev/null || echo none
 echo "::section switch"

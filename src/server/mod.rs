@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod nft;
 pub mod nginx;
 pub mod ports;
+pub mod process;
 pub mod routes;
 pub mod state;
 

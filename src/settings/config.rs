@@ -35,10 +35,20 @@ pub struct ComposeMode {
     pub green_service: String,
 }
 
+/// Process mode: no Docker on the server; each color is the operator's `run_command`, run
+/// from an uploaded release of `artifact`.
+#[derive(Clone, Debug)]
+pub struct ProcessMode {
+    pub run_command: String,
+    /// The local file to upload; `None`: the one jar under build/libs or target (found at deploy).
+    pub artifact: Option<PathBuf>,
+}
+
 #[derive(Clone, Debug)]
 pub enum Mode {
     Container(ContainerMode),
     Compose(ComposeMode),
+    Process(ProcessMode),
 }
 
 /// How traffic is moved from one color to the other.
@@ -264,7 +274,16 @@ impl Config {
             }),
         };
         let image = c.text("image").unwrap_or_default();
-        if image.is_empty() && (needs != Needs::AppOrImage || c.text("app_name").is_none()) {
+        let process_mode = c.text("run_command").is_some();
+        if image.is_empty() && process_mode {
+            if c.text("app_name").is_none() {
+                c.fail(
+                    "app_name",
+                    "is required in process mode (run_command set, no image): it names the \
+                     server state directory, e.g. shop",
+                );
+            }
+        } else if image.is_empty() && (needs != Needs::AppOrImage || c.text("app_name").is_none()) {
             c.fail(
                 "image",
                 "is required (the image repository, e.g. myorg/myapp)",
@@ -535,6 +554,31 @@ fn read_host_key(c: &mut Checker, host: &str, port: u16) -> HostKeyCheck {
 
 fn read_mode(c: &mut Checker) -> Mode {
     let container_port = c.parsed("container_port", values::parse_port);
+    if let Some(run_command) = c.text("run_command") {
+        if c.text("compose_file").is_some() {
+            c.fail(
+                "run_command",
+                "cannot be combined with compose_file (run_command selects process mode, \
+                 compose_file compose mode); remove one",
+            );
+        }
+        for word in placeholders(&run_command) {
+            if !["port", "color", "artifact"].contains(&word.as_str()) {
+                c.fail(
+                    "run_command",
+                    format!(
+                        "unknown placeholder `{{{word}}}` (use {{port}}, {{color}}, {{artifact}})"
+                    ),
+                );
+            }
+        }
+        return Mode::Process(ProcessMode {
+            run_command,
+            artifact: c
+                .text("artifact")
+                .map(|path| PathBuf::from(values::expand_home(&path))),
+        });
+    }
     match c.text("compose_file") {
         Some(file) => {
             let services = (
@@ -635,4 +679,54 @@ pub fn check_template(template: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod process_mode_tests {
+    use super::*;
+    use crate::testing::raw;
+
+    #[test]
+    fn run_command_selects_process_mode_without_an_image() {
+        let config = Config::from_raw(
+            &raw(&[
+                ("run_command", "java -jar {artifact} --server.port={port}"),
+                ("app_name", "shop"),
+                ("artifact", "build/libs/shop.jar"),
+            ]),
+            Needs::Image,
+        )
+        .unwrap();
+        let Mode::Process(mode) = &config.mode else {
+            panic!("not process mode");
+        };
+        assert_eq!(mode.artifact, Some(PathBuf::from("build/libs/shop.jar")));
+        assert_eq!(config.state_dir, "~/.bluegreen/shop");
+    }
+
+    #[test]
+    fn process_mode_problems_name_their_settings() {
+        let errors = Config::from_raw(
+            &raw(&[
+                ("run_command", "java -jar {jar}"),
+                ("compose_file", "/srv/compose.yml"),
+            ]),
+            Needs::Image,
+        )
+        .unwrap_err()
+        .0;
+        assert!(errors
+            .iter()
+            .any(|e| e.starts_with("app_name: is required in process mode")));
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("cannot be combined with compose_file")));
+        assert!(errors
+            .iter()
+            .any(|e| e.contains("unknown placeholder `{jar}`")));
+        assert!(
+            !errors.iter().any(|e| e.starts_with("image:")),
+            "{errors:?}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ pub(crate) mod yaml;
 
 pub use config::{
     AppEnv, ComposeMode, Config, ConfigErrors, ContainerMode, HostKeyCheck, KeySource, Mode, Needs,
-    TrafficSwitch,
+    ProcessMode, TrafficSwitch,
 };
 pub use sources::{RawSettings, Sources};
 pub use values::Secret;

@@ -131,6 +131,16 @@ pub const SETTINGS: &[SettingSpec] = &[
     ),
     s("run_args", None, "extra docker run arguments, one per line"),
     s(
+        "run_command",
+        None,
+        "process mode (no Docker on the server): the command that starts one color; {port} {color} {artifact}",
+    ),
+    s(
+        "artifact",
+        None,
+        "process mode: the local file uploaded per release (default: the one jar in build/libs or target)",
+    ),
+    s(
         "env",
         None,
         "KEY=VALUE lines added to the app's environment",

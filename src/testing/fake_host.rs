@@ -70,6 +70,8 @@ pub struct Server {
     /// The registry: tag reference → image.
     pub registry: HashMap<String, Image>,
     pub lock_held: bool,
+    /// Process mode: the release ids uploaded to `state_dir/releases`.
+    pub releases: std::collections::BTreeSet<String>,
     /// Commands run, rendered without sudo.
     pub log: Vec<String>,
     /// Connections accepted per host port (each request is one).
@@ -193,6 +195,9 @@ impl Server {
             stdout: String::new(),
             stderr: stderr.into(),
         };
+        if let Some(output) = command.script_name.and_then(|s| self.process(s, &args)) {
+            return output;
+        }
         match command.script_name {
             Some("bluegreen-read-state") => return ok(self.read_state(args[5])),
             Some("bluegreen-record") => {
@@ -311,6 +316,72 @@ impl Server {
             ["docker", "logs", ..] => ok("app log line\n".into()),
             _ => fail(&format!("the fake host does not know `{}`", args.join(" "))),
         }
+    }
+
+    /// Process mode's scripts: the colors' processes are containers named `process-{color}`
+    /// running `release:{id}`; `None` for other scripts.
+    fn process(&mut self, script: &str, args: &[&str]) -> Option<Output> {
+        let ok = |stdout: String| Output {
+            code: Some(0),
+            stdout,
+            stderr: String::new(),
+        };
+        let name = |color: &str| format!("process-{color}");
+        Some(match script {
+            "bluegreen-release-present" => ok(if self.releases.contains(args[5]) {
+                "present\n".into()
+            } else {
+                "absent\n".into()
+            }),
+            "bluegreen-upload-release" => {
+                self.releases.insert(args[5].to_owned());
+                ok("uploaded\n".into())
+            }
+            "bluegreen-start-process" => {
+                let (color, port, id) = (args[5], args[6], args[7]);
+                if !self.releases.contains(id) {
+                    return Some(Output {
+                        code: Some(1),
+                        stdout: String::new(),
+                        stderr: format!("release {id} is not on the server"),
+                    });
+                }
+                let container = Container {
+                    image_ref: format!("release:{id}"),
+                    running: true,
+                    port: port.parse().unwrap(),
+                    app: String::new(),
+                    color: color.to_owned(),
+                };
+                self.containers.insert(name(color), container);
+                ok("started 42\n".into())
+            }
+            "bluegreen-stop-process" => {
+                let color = args[5];
+                if args.get(7) == Some(&"forget") {
+                    self.containers.remove(&name(color));
+                } else if let Some(c) = self.containers.get_mut(&name(color)) {
+                    c.running = false;
+                }
+                ok("stopped\n".into())
+            }
+            "bluegreen-process-status" => {
+                let mut out = String::new();
+                for color in ["blue", "green"] {
+                    match self.containers.get(&name(color)) {
+                        Some(c) => out.push_str(&format!(
+                            "{color} 42 {} {}\n",
+                            if c.running { "running" } else { "exited" },
+                            c.image_ref.trim_start_matches("release:")
+                        )),
+                        None => out.push_str(&format!("{color} - none -\n")),
+                    }
+                }
+                ok(out)
+            }
+            "bluegreen-process-logs" => ok("app log line\n".into()),
+            _ => return None,
+        })
     }
 
     fn docker_run(&mut self, rest: &[&str]) -> Output {

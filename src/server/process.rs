@@ -1,0 +1,342 @@
+//! Process mode on the server: releases uploaded into `state_dir/releases/{id}/`, and each
+//! color run by a pid-file supervisor — the operator's `run_command` started with `setsid` in
+//! its own process group (it outlives the SSH session), its pid in `{color}.pid`, its release in
+//! `{color}.release`, its output in `{color}.log`. No Docker, no sudo: the SSH user runs the app.
+
+use super::command::{Script, ServerCommand, Stdin};
+use crate::color::Color;
+use crate::settings::{AppEnv, Secret};
+
+/// How many releases stay on the server (the live one and the rollback target always do).
+pub const KEEP_RELEASES: usize = 3;
+
+/// `present` when release `$2` is on the server (and marks it recently used), else `absent`.
+pub const PRESENT_SCRIPT: Script = Script {
+    name: "bluegreen-release-present",
+    text: r#"dir=$1 id=$2
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+for file in "$dir/releases/$id"/*; do
+  if [ -f "$file" ]; then touch "$dir/releases/$id"; echo present; exit 0; fi
+done
+echo absent
+"#,
+};
+
+/// Writes stdin to `releases/$2/$3` (via a temporary name), then removes all but the newest
+/// `$4` releases, never one named in the further arguments.
+pub const UPLOAD_SCRIPT: Script = Script {
+    name: "bluegreen-upload-release",
+    text: r#"set -e
+dir=$1 id=$2 file=$3 keep=$4
+shift 4
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+mkdir -p "$dir/releases/$id"
+cat > "$dir/releases/$id/.upload"
+mv -f "$dir/releases/$id/.upload" "$dir/releases/$id/$file"
+touch "$dir/releases/$id"
+n=0
+for old in $(ls -1t "$dir/releases"); do
+  n=$((n + 1))
+  [ "$n" -gt "$keep" ] || continue
+  wanted=no
+  for name in "$id" "$@"; do [ "$old" != "$name" ] || wanted=yes; done
+  [ "$wanted" = yes ] || rm -rf "${dir:?}/releases/$old"
+done
+echo uploaded
+"#,
+};
+
+/// Starts color `$2` on port `$3` from release `$4` with the rendered run_command `$5`;
+/// `KEY=VALUE` lines on stdin are exported first (secrets never reach argv).
+pub const START_SCRIPT: Script = Script {
+    name: "bluegreen-start-process",
+    text: r#"dir=$1 color=$2 port=$3 id=$4 run=$5
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+artifact=
+for file in "$dir/releases/$id"/*; do [ -f "$file" ] && artifact=$file; done
+if [ -z "$artifact" ]; then
+  echo "release $id is not on the server (nothing in $dir/releases/$id)" >&2; exit 1
+fi
+while IFS= read -r line; do [ -z "$line" ] || export "$line"; done
+printf '%s\n' "$id" > "$dir/$color.release" || exit 1
+cd "$dir/releases/$id" || exit 1
+BLUEGREEN_COLOR=$color BLUEGREEN_PORT=$port BLUEGREEN_ARTIFACT=$artifact \
+  setsid sh -c "$run" "bluegreen-$color" < /dev/null > "$dir/$color.log" 2>&1 &
+echo "$!" > "$dir/$color.pid"
+echo "started $!"
+"#,
+};
+
+/// SIGTERM to color `$2`'s process group, SIGKILL after `$3` tenths of a second; a zombie
+/// counts as exited. With `$4` = `forget` its release marker goes too (the color is removed).
+pub const STOP_SCRIPT: Script = Script {
+    name: "bluegreen-stop-process",
+    text: concat!(
+        r#"dir=$1 color=$2 tries=$3 forget=$4
+"#,
+        r#"case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+"#,
+        r#"alive() {
+  pg=$1
+  kill -0 -"$pg" 2>/dev/null || return 1
+  for stat in /proc/[0-9]*/stat; do
+    read -r line < "$stat" 2>/dev/null || continue
+    set -- ${line##*) }
+    [ "$3" = "$pg" ] && [ "$1" != Z ] && return 0
+  done
+  return 1
+}
+pid=$(cat "$dir/$color.pid" 2>/dev/null)
+result="not running"
+if [ -n "$pid" ] && alive "$pid"; then
+  result=stopped
+  kill -TERM -"$pid" 2>/dev/null
+  i=0
+  while alive "$pid"; do
+    i=$((i + 1))
+    if [ "$i" -ge "$tries" ]; then kill -KILL -"$pid" 2>/dev/null; result=killed; break; fi
+    sleep 0.1
+  done
+fi
+rm -f "$dir/$color.pid"
+[ "$forget" != forget ] || rm -f "$dir/$color.release"
+echo "$result"
+"#
+    ),
+};
+
+/// One line per color: `COLOR PID running|exited|none RELEASE` (`-` when unknown).
+pub const STATUS_SCRIPT: Script = Script {
+    name: "bluegreen-process-status",
+    text: concat!(
+        r#"dir=$1
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+"#,
+        r#"alive() {
+  pg=$1
+  kill -0 -"$pg" 2>/dev/null || return 1
+  for stat in /proc/[0-9]*/stat; do
+    read -r line < "$stat" 2>/dev/null || continue
+    set -- ${line##*) }
+    [ "$3" = "$pg" ] && [ "$1" != Z ] && return 0
+  done
+  return 1
+}
+for color in blue green; do
+  pid=$(cat "$dir/$color.pid" 2>/dev/null)
+  release=$(cat "$dir/$color.release" 2>/dev/null)
+  state=none
+  if [ -n "$pid" ]; then if alive "$pid"; then state=running; else state=exited; fi; fi
+  echo "$color ${pid:--} $state ${release:--}"
+done
+"#
+    ),
+};
+
+/// The last lines a color's process printed.
+pub const LOGS_SCRIPT: Script = Script {
+    name: "bluegreen-process-logs",
+    text: r#"dir=$1
+case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+tail -n 40 "$dir/$2.log"
+"#,
+};
+
+pub fn release_present(state_dir: &str, id: &str) -> ServerCommand {
+    ServerCommand::script(
+        format!("check whether release {id} is on the server"),
+        &PRESENT_SCRIPT,
+        &[state_dir, id],
+    )
+}
+
+/// Uploads the artifact; `keep`: releases that must stay (what the colors run now).
+pub fn upload(
+    state_dir: &str,
+    id: &str,
+    file_name: &str,
+    bytes: Vec<u8>,
+    keep: &[String],
+) -> ServerCommand {
+    let count = KEEP_RELEASES.to_string();
+    let mut args = vec![state_dir, id, file_name, count.as_str()];
+    args.extend(keep.iter().map(String::as_str));
+    ServerCommand::script(format!("upload release {id}"), &UPLOAD_SCRIPT, &args)
+        .stdin(Stdin::Bytes(bytes))
+}
+
+/// The operator's run_command with its placeholders filled: `{port}` and `{color}` are plain
+/// words; `{artifact}` becomes `"$BLUEGREEN_ARTIFACT"`, set by the start script, so no path
+/// is pasted into the command text.
+pub fn render_run_command(run_command: &str, color: Color, port: u16) -> String {
+    run_command
+        .replace("{port}", &port.to_string())
+        .replace("{color}", &color.to_string())
+        .replace("{artifact}", "\"$BLUEGREEN_ARTIFACT\"")
+}
+
+pub fn start(
+    state_dir: &str,
+    color: Color,
+    port: u16,
+    id: &str,
+    run_command: &str,
+    app_env: &AppEnv,
+) -> ServerCommand {
+    let port_text = port.to_string();
+    let run = render_run_command(run_command, color, port);
+    let color_text = color.to_string();
+    let command = ServerCommand::script(
+        format!("start {color}"),
+        &START_SCRIPT,
+        &[state_dir, &color_text, &port_text, id, &run],
+    );
+    let lines: String = app_env
+        .plain
+        .iter()
+        .map(|(key, value)| format!("{key}={value}\n"))
+        .chain(
+            app_env
+                .secret
+                .iter()
+                .map(|(key, value)| format!("{key}={}\n", value.expose())),
+        )
+        .collect();
+    match (lines.is_empty(), app_env.secret.is_empty()) {
+        (true, _) => command,
+        (false, true) => command.stdin(Stdin::Text(lines)),
+        (false, false) => command.stdin(Stdin::Secret(Secret::new(lines))),
+    }
+}
+
+/// Stops a color (SIGTERM, SIGKILL after `grace_secs`); `forget`: also drops its release
+/// marker, so the color counts as removed.
+pub fn stop(state_dir: &str, color: Color, grace_secs: u64, forget: bool) -> ServerCommand {
+    let tenths = (grace_secs * 10).max(1).to_string();
+    let color_text = color.to_string();
+    let purpose = if forget {
+        format!("remove {color}")
+    } else {
+        format!("stop {color}")
+    };
+    let mut args = vec![state_dir, color_text.as_str(), tenths.as_str()];
+    if forget {
+        args.push("forget");
+    }
+    ServerCommand::script(purpose, &STOP_SCRIPT, &args)
+}
+
+pub fn status(state_dir: &str) -> ServerCommand {
+    ServerCommand::script("read the colors' processes", &STATUS_SCRIPT, &[state_dir])
+}
+
+pub fn logs(state_dir: &str, color: Color) -> ServerCommand {
+    ServerCommand::script(
+        format!("read {color}'s log"),
+        &LOGS_SCRIPT,
+        &[state_dir, &color.to_string()],
+    )
+}
+
+/// One color's process as the status script reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColorProcess {
+    pub color: Color,
+    pub pid: u32,
+    pub running: bool,
+    /// `exited` or `running`, or `none` (never started since its last stop).
+    pub state: String,
+    pub release: Option<String>,
+}
+
+pub fn parse_status(output: &str) -> Vec<ColorProcess> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let [color, pid, state, release] = words.as_slice() else {
+                return None;
+            };
+            let color = Color::BOTH.into_iter().find(|c| c.to_string() == *color)?;
+            Some(ColorProcess {
+                color,
+                pid: pid.parse().unwrap_or(0),
+                running: *state == "running",
+                state: (*state).to_owned(),
+                release: (*release != "-").then(|| (*release).to_owned()),
+            })
+        })
+        .filter(|p| p.pid != 0 || p.release.is_some())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_filled_and_the_artifact_stays_a_variable() {
+        assert_eq!(
+            render_run_command(
+                "java -jar {artifact} --server.port={port} # {color}",
+                Color::Green,
+                8082
+            ),
+            "java -jar \"$BLUEGREEN_ARTIFACT\" --server.port=8082 # green"
+        );
+    }
+
+    #[test]
+    fn commands_are_exact_and_secrets_stay_off_argv() {
+        let app_env = AppEnv {
+            plain: vec![("MODE".into(), "prod".into())],
+            secret: vec![("DB_PASSWORD".into(), Secret::new("hunter2"))],
+        };
+        let start = start(
+            "~/.bluegreen/shop",
+            Color::Blue,
+            8081,
+            "0123abcd4567",
+            "java -jar {artifact}",
+            &app_env,
+        );
+        assert_eq!(
+            start.render(true),
+            "sh -c <bluegreen-start-process> bluegreen-start-process '~/.bluegreen/shop' blue 8081 \
+             0123abcd4567 'java -jar \"$BLUEGREEN_ARTIFACT\"' < (secret on stdin)"
+        );
+        assert!(!start.argv.iter().any(|a| a.contains("hunter2")));
+        let upload = upload(
+            "/srv/s",
+            "0123abcd4567",
+            "app.jar",
+            vec![1, 2, 3],
+            &["aaaa".into()],
+        );
+        assert_eq!(
+            upload.render(true),
+            "sh -c <bluegreen-upload-release> bluegreen-upload-release /srv/s 0123abcd4567 app.jar 3 aaaa < (3 bytes)"
+        );
+        assert_eq!(
+            stop("/srv/s", Color::Green, 30, true).render(true),
+            "sh -c <bluegreen-stop-process> bluegreen-stop-process /srv/s green 300 forget"
+        );
+    }
+
+    #[test]
+    fn status_lines_are_parsed() {
+        let found = parse_status("blue 4242 running 0123abcd4567\ngreen - none -\n");
+        assert_eq!(
+            found,
+            vec![ColorProcess {
+                color: Color::Blue,
+                pid: 4242,
+                running: true,
+                state: "running".into(),
+                release: Some("0123abcd4567".into()),
+            }]
+        );
+        let exited = parse_status("green 77 exited 89ab\n");
+        assert!(!exited[0].running && exited[0].release.as_deref() == Some("89ab"));
+    }
+}

@@ -1,0 +1,257 @@
+//! Process mode (seeds 001/004: `java -jar app.jar --server.port=8081` on the host, no Docker):
+//! a real JVM app's jar is uploaded over SSH and each color runs as a supervised process;
+//! v1 → v2 under load with 0 non-2xx, the unchanged redeploy, the rollback to the kept
+//! release, and a release that exits at start (exit 1, the old color still serves).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{load::Load, sh, Site};
+
+const RUN_COMMAND: &str = "java -Xshare:auto -jar {artifact} --server.port={port}";
+
+/// Compiles the demo and packs `DIR/VERSION/app.jar` with its version inside.
+fn build_jar(dir: &Path, version: &str) -> PathBuf {
+    let out = dir.join(format!("jar-{version}"));
+    let classes = out.join("classes");
+    std::fs::create_dir_all(&classes).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/process-app/App.java");
+    sh(Command::new("javac")
+        .args(["--release", "17", "-d"])
+        .arg(&classes)
+        .arg(source));
+    std::fs::write(classes.join("version.txt"), version).unwrap();
+    std::fs::write(out.join("manifest.txt"), "Main-Class: App\n").unwrap();
+    let jar = out.join("app.jar");
+    sh(Command::new("jar")
+        .args(["--create", "--file"])
+        .arg(&jar)
+        .arg("--manifest")
+        .arg(out.join("manifest.txt"))
+        .arg("-C")
+        .arg(&classes)
+        .arg("."));
+    jar
+}
+
+/// A site in process mode: no image, no registry, no Docker settings at all.
+fn process_site(name: &str) -> Site {
+    let mut site = Site::new(name);
+    site.env.retain(|(key, _)| {
+        !matches!(
+            key.as_str(),
+            "BLUEGREEN_IMAGE"
+                | "BLUEGREEN_REGISTRY"
+                | "BLUEGREEN_DOCKER_USERNAME"
+                | "BLUEGREEN_DOCKER_TOKEN"
+        )
+    });
+    site.set("BLUEGREEN_RUN_COMMAND", RUN_COMMAND);
+    site
+}
+
+/// Stops the colors' process groups when a test ends, passing or not.
+struct Processes(PathBuf);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for color in ["blue", "green"] {
+            if let Ok(pid) = std::fs::read_to_string(self.0.join(format!("{color}.pid"))) {
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", "--", &format!("-{}", pid.trim())])
+                    .output();
+            }
+        }
+    }
+}
+
+fn release_of(jar: &Path) -> String {
+    let sum = sh(Command::new("sha256sum").arg(jar));
+    format!("release:{}", &sum[..12])
+}
+
+fn deploy(site: &mut Site, jar: &Path) -> crate::support::Run {
+    site.set("BLUEGREEN_ARTIFACT", &jar.display().to_string());
+    site.run(&["deploy"])
+}
+
+#[test]
+fn a_jar_is_deployed_swapped_under_load_and_rolled_back() {
+    let mut site = process_site("proc");
+    let _processes = Processes(site.state_dir.clone());
+    let (v1, v2) = (build_jar(&site.dir, "v1"), build_jar(&site.dir, "v2"));
+
+    let first = deploy(&mut site, &v1);
+    first.success();
+    assert_eq!(first.stdout.trim(), release_of(&v1));
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+
+    site.set("BLUEGREEN_ARTIFACT", &v2.display().to_string());
+    let plan = site.run(&["plan"]);
+    plan.success();
+    assert!(
+        plan.stdout.contains("bluegreen-upload-release")
+            && plan.stdout.contains("bluegreen-start-process")
+            && !plan.stdout.contains("docker"),
+        "{}",
+        plan.stdout
+    );
+
+    let load = Load::start(site.nginx_port, 4);
+    deploy(&mut site, &v2).success();
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+    // The old color's process was stopped (its pid file goes with it).
+    assert!(!site.state_dir.join("blue.pid").exists());
+    let again = deploy(&mut site, &v2);
+    again.success();
+    assert!(again.stderr.contains("already live"), "{}", again.stderr);
+
+    let rollback = site.run(&["rollback"]);
+    rollback.success();
+    let report = load.finish();
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    assert!(!site.state_dir.join("green.pid").exists());
+    assert_eq!(report.non_2xx, 0, "{report:?}");
+    assert!(report.ok > 50, "{report:?}");
+
+    let status = site.status_json();
+    assert_eq!(status["live_color"], "blue");
+    assert_eq!(status["live_image"], release_of(&v1).as_str());
+    let releases = std::fs::read_dir(site.state_dir.join("releases"))
+        .unwrap()
+        .count();
+    assert_eq!(releases, 2);
+
+    let doctor = site.run(&["doctor"]);
+    let own = format!("✓ blue port {}: blue's process (pid", site.blue_port);
+    assert!(
+        doctor.stdout.contains("✓ process mode, ") && doctor.stdout.contains(&own),
+        "{}\n{}",
+        doctor.stdout,
+        doctor.stderr
+    );
+    let plan = site.run(&["plan", "--image-ref", &release_of(&v2)]);
+    plan.success();
+    assert!(
+        plan.stdout.contains(&format!(
+            "bluegreen-start-process {} green",
+            site.state_dir.display()
+        )) && plan.stdout.contains(&release_of(&v2)[8..])
+            && !plan.stdout.contains("bluegreen-upload-release"),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_release_that_exits_at_start_fails_and_the_old_one_serves() {
+    let mut site = process_site("proccrash");
+    let _processes = Processes(site.state_dir.clone());
+    let (v1, v2) = (build_jar(&site.dir, "v1"), build_jar(&site.dir, "v2"));
+    deploy(&mut site, &v1).success();
+
+    site.set(
+        "BLUEGREEN_RUN_COMMAND",
+        &format!("{RUN_COMMAND} --fail-at-start"),
+    );
+    let load = Load::start(site.nginx_port, 2);
+    let failed = deploy(&mut site, &v2);
+    let report = load.finish();
+    failed.code(1);
+    let last = failed.last_line();
+    assert!(
+        last.contains("health check of green") && last.contains("blue still serves traffic"),
+        "{last}"
+    );
+    assert!(
+        failed.stderr.contains("failing at start as asked"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    assert_eq!(report.non_2xx, 0, "{report:?}");
+}
+
+/// Seeds 001/004: the textbook script left `java -jar app.jar --server.port=8081` running and
+/// nginx pointing at it. The first process-mode deploy adopts it as the old blue: it serves
+/// until green is verified, then it is stopped (SIGTERM), with 0 failed requests.
+#[test]
+fn the_jar_a_seed_script_started_is_adopted_then_stopped() {
+    let mut site = process_site("procseed");
+    let _processes = Processes(site.state_dir.clone());
+    let (v0, v1) = (build_jar(&site.dir, "v0"), build_jar(&site.dir, "v1"));
+    let mut old = Command::new("java")
+        .arg("-jar")
+        .arg(&v0)
+        .arg(format!("--server.port={}", site.blue_port))
+        .env("BLUEGREEN_COLOR", "blue")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::support::wait_for_port(site.blue_port, "the seed's java");
+    std::fs::write(
+        &site.switch_file,
+        format!("set $service_url http://127.0.0.1:{};\n", site.blue_port),
+    )
+    .unwrap();
+    site.restart_nginx();
+    assert_eq!(site.served(), Some(("v0".into(), "blue".into())));
+
+    let load = Load::start(site.nginx_port, 4);
+    let run = deploy(&mut site, &v1);
+    run.success();
+    let report = load.finish();
+    assert!(
+        run.stderr
+            .contains(&format!("process java (pid {})", old.id())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.served(), Some(("v1".into(), "green".into())));
+    let status = old.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "stopped by SIGTERM: {status:?}");
+    assert_eq!(report.non_2xx, 0, "{report:?}");
+    assert!(report.ok > 20, "{report:?}");
+}
+
+/// `ship` in process mode: build_command makes the jar, the one jar in build/libs is the
+/// artifact (found without an `artifact` setting); no image is built, nothing is pushed;
+/// `env` and `secret_env` reach the app (the secret on stdin, never printed).
+#[test]
+fn ship_builds_the_jar_and_deploys_it_without_docker() {
+    let mut site = process_site("procship");
+    let _processes = Processes(site.state_dir.clone());
+    let context = site.dir.join("src");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/process-app/App.java"),
+        context.join("App.java"),
+    )
+    .unwrap();
+    site.set("BLUEGREEN_CONTEXT", context.to_str().unwrap());
+    site.set(
+        "BLUEGREEN_BUILD_COMMAND",
+        "mkdir -p build/classes build/libs && javac --release 17 -d build/classes App.java \
+         && echo shipped > build/classes/version.txt && printf 'Main-Class: App\\n' > build/m.txt \
+         && jar --create --file build/libs/app.jar --manifest build/m.txt -C build/classes .",
+    );
+    site.set("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567");
+    site.set("BLUEGREEN_ENV", "GREETING=hello there");
+    site.set("BLUEGREEN_SECRET_ENV", "DB_PASSWORD=s3cret-'value");
+    let run = site.run(&["ship"]);
+    run.success();
+    assert!(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"));
+    let log = std::fs::read_to_string(site.state_dir.join("blue.log")).unwrap();
+    assert!(
+        log.contains("GREETING=hello there DB_PASSWORD length 13"),
+        "{log}"
+    );
+    let jar = context.join("build/libs/app.jar");
+    assert_eq!(
+        run.stdout.trim().lines().last(),
+        Some(release_of(&jar).as_str())
+    );
+    assert!(!run.stderr.contains("docker"), "{}", run.stderr);
+    assert_eq!(site.served(), Some(("shipped".into(), "blue".into())));
+}
