@@ -45,6 +45,12 @@ pub async fn run(
         return crate::action::run(config, printer, cancel).await;
     }
     let config = config?;
+    // `ship` logs in to the server before the build: a refused key or host key is known in
+    // seconds, not after the build.
+    let early = match name {
+        "ship" => Some(connect(&config, printer).await?),
+        _ => None,
+    };
     let built = match name {
         "build" | "ship" => Some(crate::build::build(&config, printer).await?),
         _ => None,
@@ -85,7 +91,10 @@ pub async fn run(
             printer.warn(&format!("GitHub API unavailable: {error:#}"));
             None
         });
-    let (host, tool) = connect(&config, printer).await?;
+    let (host, tool) = match early {
+        Some(connected) => connected,
+        None => connect(&config, printer).await?,
+    };
     let ctx = Ctx {
         config: &config,
         host: &host,

@@ -206,6 +206,50 @@ fn a_wrong_token_fails_the_build_clearly_and_pushes_nothing() {
     assert!(!site.switch_file.exists(), "nothing may be deployed");
 }
 
+/// `ship` finds what would fail after a long build before it starts: a missing Dockerfile and
+/// an SSH key the server refuses (exit 2), with the jar build never run.
+#[test]
+fn ship_checks_the_dockerfile_and_the_ssh_login_before_any_build() {
+    let mut site = Site::new("preflight");
+    let (context, _) = use_sources(&mut site, "demo-app", "build", "touch jar-build-ran");
+    site.set("GITHUB_SHA", SHA);
+    site.set("BLUEGREEN_DOCKERFILE", "Dockerfile.missing");
+    let missing = site.run(&["ship"]);
+    missing.code(2);
+    assert!(
+        missing.last_line().starts_with("error: dockerfile:")
+            && missing
+                .last_line()
+                .contains("Dockerfile.missing does not exist"),
+        "{}",
+        missing.last_line()
+    );
+    assert!(!context.join("jar-build-ran").exists(), "the jar was built");
+
+    site.env.retain(|(name, _)| name != "BLUEGREEN_DOCKERFILE");
+    let stranger = site.dir.join("stranger_key");
+    crate::support::sh(std::process::Command::new("ssh-keygen").args([
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        stranger.to_str().unwrap(),
+    ]));
+    site.set("BLUEGREEN_KEY_FILE", stranger.to_str().unwrap());
+    let refused = site.run(&["ship"]);
+    refused.code(2);
+    assert!(
+        refused
+            .last_line()
+            .contains("the server refused the SSH key"),
+        "{}",
+        refused.last_line()
+    );
+    assert!(!context.join("jar-build-ran").exists(), "the jar was built");
+}
+
 #[test]
 fn a_failing_jar_build_shows_its_output_and_pushes_nothing() {
     let mut site = Site::new("badjar");

@@ -26,6 +26,11 @@ pub async fn run(
     github: Option<&GitHub>,
     report: &mut Report,
 ) -> Result<()> {
+    // Logged in to the server before a build: a refused key is known in seconds.
+    let early = match command {
+        ActionCommand::Ship => Some(crate::app::connect(config, printer).await?),
+        _ => None,
+    };
     let target = match command {
         ActionCommand::Ship => build(config, printer, cancel, report).await?,
         _ => {
@@ -52,7 +57,10 @@ pub async fn run(
         },
         _ => target,
     };
-    let (host, tool) = crate::app::connect(config, printer).await?;
+    let (host, tool) = match early {
+        Some(connected) => connected,
+        None => crate::app::connect(config, printer).await?,
+    };
     let ctx = Ctx {
         config,
         host: &host,

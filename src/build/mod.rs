@@ -107,6 +107,29 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
         Failure::deploy(format!("{error:#}; nothing was pushed or deployed")).into()
     };
 
+    // What would fail after a minutes-long jar build fails first: a missing Dockerfile and a
+    // registry login that is refused.
+    let process_mode = matches!(config.mode, crate::settings::Mode::Process(_));
+    let dockerfile = config.context.join(&config.dockerfile);
+    if !process_mode && !dockerfile.is_file() {
+        return Err(Failure::config(format!(
+            "dockerfile: {} does not exist (context {}, dockerfile {}); nothing was built, pushed or \
+             deployed; fix context/dockerfile, or see `bluegreen init` for a Dockerfile",
+            dockerfile.display(),
+            config.context.display(),
+            config.dockerfile
+        ))
+        .into());
+    }
+    // Holds the registry login: private (0700/0600), removed at the end. Logged in before the
+    // builds, so a refused token is known at once and a `FROM` on a private base works.
+    let docker_config = crate::remote::private_dir::PrivateDir::create("docker")?;
+    let logged_in = if process_mode {
+        false
+    } else {
+        log_in(config, printer, docker_config.path()).await?
+    };
+
     let started = Instant::now();
     match jar::jar_command(&config.context, &config.build_command) {
         Some(command) => {
@@ -134,10 +157,6 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
         });
     }
 
-    // Logged in before the build, so a `FROM` on a private base of this registry works.
-    // Holds the registry login: private (0700/0600), removed at the end.
-    let docker_config = crate::remote::private_dir::PrivateDir::create("docker")?;
-    let logged_in = log_in(config, printer, docker_config.path()).await?;
     let login = logged_in.then_some(docker_config.path());
 
     printer.phase("build the image");

@@ -222,6 +222,16 @@ async fn explain_connect_error(
             .await
             .into();
     }
+    if detail.contains("Permission denied") {
+        // The server refuses the key: bad input (exit 2), not a failed deploy.
+        return Failure::config(format!(
+            "the server refused the SSH key for {}@{}:{} (Permission denied); nothing on the \
+             server was changed; check key/key_file and username (the key's public half must be \
+             in that user's ~/.ssh/authorized_keys)",
+            config.username, config.host, config.port
+        ))
+        .into();
+    }
     Failure::deploy(format!(
         "cannot connect to {}@{}:{} over SSH: {detail}; nothing on the server was changed; \
          check host, port, username and key",
