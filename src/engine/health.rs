@@ -64,6 +64,13 @@ async fn probe<H: Host>(ctx: &Ctx<'_, H>, request: &HttpGet) -> Result<(), Strin
     }
 }
 
+/// The first probes come fast (50 ms, doubling) so an app that is ready at once is noticed
+/// within tens of milliseconds; then they back off to `health_interval`.
+fn probe_interval(attempts: u32, health_interval: Duration) -> Duration {
+    let fast = Duration::from_millis(50).saturating_mul(1 << attempts.saturating_sub(1).min(16));
+    fast.min(health_interval)
+}
+
 /// A health path answered 404 this long is most likely wrong, not slow: say so once.
 const NOT_FOUND_HINT_AFTER: Duration = Duration::from_secs(10);
 
@@ -132,8 +139,7 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
         if elapsed >= config.health_timeout {
             return Err(Unhealthy::TimedOut { attempts, last });
         }
-        let pause = config
-            .health_interval
+        let pause = probe_interval(attempts, config.health_interval)
             .saturating_sub(probe_started.elapsed())
             .min(config.health_timeout.saturating_sub(elapsed));
         ctx.cancel
@@ -157,5 +163,21 @@ async fn check_container<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<(), 
             exit_code: -1,
             restarts: 0,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_start_fast_then_back_off_to_the_interval() {
+        let second = Duration::from_secs(1);
+        let intervals: Vec<u128> = (1..=7)
+            .map(|attempt| probe_interval(attempt, second).as_millis())
+            .collect();
+        assert_eq!(intervals, [50, 100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(probe_interval(1, Duration::from_millis(20)).as_millis(), 20);
+        assert_eq!(probe_interval(100, second), second);
     }
 }
