@@ -131,6 +131,20 @@ fn seed_003_containerized_nginx_with_a_directory_mount() {
         ),
     )
     .unwrap();
+    // The old script's backend_blue, in place and serving.
+    let legacy = format!("{}-backend_blue", site.app);
+    sh(std::process::Command::new("docker").args([
+        "run",
+        "--detach",
+        "--name",
+        &legacy,
+        "--publish",
+        &format!("127.0.0.1:{}:8080", site.blue_port),
+        "--env",
+        "BLUEGREEN_COLOR=blue",
+        &shared().image("v1"),
+    ]));
+    crate::support::wait_for_port(site.blue_port, "the old backend");
     let inside = dir.join("container-conf.d");
     std::fs::create_dir_all(&inside).unwrap();
     site.restart_nginx_like_a_container(&dir.join("conf.d"), &inside);
@@ -138,18 +152,24 @@ fn seed_003_containerized_nginx_with_a_directory_mount() {
         "BLUEGREEN_NGINX_SWITCH_TEMPLATE",
         "upstream backend { server 127.0.0.1:{port}; }",
     );
-    site.deploy("v1").success();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
     let load = Load::start(site.nginx_port, 4);
-    let second = site.deploy("v2");
+    site.deploy("v2").success();
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+    let second = site.deploy("v3");
     second.success();
     let report = load.finish();
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &legacy])
+        .output();
     // Verified through the containerized nginx: the new color was shown to get the requests.
     assert!(
         second.stderr.contains("served by blue") || second.stderr.contains("blue received"),
         "{}",
         second.stderr
     );
-    let (version, _) = site.served().unwrap();
-    assert_eq!(version, "v2");
+    assert_eq!(site.served(), Some(("v3".into(), "blue".into())));
     assert_eq!(report.non_2xx, 0, "{report:?}");
+    assert!(report.ok > 50, "{report:?}");
 }
