@@ -172,6 +172,40 @@ fn a_release_that_exits_at_start_fails_and_the_old_one_serves() {
     assert_eq!(report.non_2xx, 0, "{report:?}");
 }
 
+/// Supervised: the live color's app killed outright is started again by its supervisor, and
+/// the restart is counted (a deploy would see the color as restarting).
+#[test]
+fn a_crashed_live_app_is_restarted_by_its_supervisor() {
+    let mut site = process_site("procsuper");
+    let _processes = Processes(site.state_dir.clone());
+    let v1 = build_jar(&site.dir, "v1");
+    deploy(&mut site, &v1).success();
+    let supervisor: i32 = std::fs::read_to_string(site.state_dir.join("blue.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let java = sh(Command::new("pgrep").args(["-g", &supervisor.to_string(), "java"]));
+    let java: i32 = java.lines().next().unwrap().trim().parse().unwrap();
+    unsafe { libc::kill(java, libc::SIGKILL) };
+    let started = std::time::Instant::now();
+    while site.served() != Some(("v1".into(), "blue".into())) || started.elapsed().as_millis() < 200
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the app was not restarted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let counted = std::fs::read_to_string(site.state_dir.join("blue.restarts")).unwrap();
+    assert_eq!(counted.trim(), "1 137", "restarts and the last exit code");
+    let log = std::fs::read_to_string(site.state_dir.join("blue.log")).unwrap();
+    assert!(
+        log.contains("the app exited with code 137; restart 1"),
+        "{log}"
+    );
+}
+
 /// Seeds 001/004: the textbook script left `java -jar app.jar --server.port=8081` running and
 /// nginx pointing at it. The first process-mode deploy adopts it as the old blue: it serves
 /// until green is verified, then it is stopped (SIGTERM), with 0 failed requests.

@@ -206,8 +206,8 @@ fn process_colors(output: &str) -> HashMap<Color, ColorContainer> {
                 },
                 running: p.running,
                 status: p.state,
-                restart_count: 0,
-                exit_code: 0,
+                restart_count: p.restarts,
+                exit_code: p.last_exit_code,
                 image_ref: p
                     .release
                     .as_deref()

@@ -60,8 +60,21 @@ fi
 while IFS= read -r line; do [ -z "$line" ] || export "$line"; done
 printf '%s\n' "$id" > "$dir/$color.release" || exit 1
 cd "$dir/releases/$id" || exit 1
+# Supervised: the command is restarted a second after it exits, and each exit is counted in
+# $color.restarts ("COUNT LAST-EXIT-CODE"), so a crash is seen at once, as docker reports a
+# container that restarts. One process group: stopping the color ends supervisor and app.
+echo "0 0" > "$dir/$color.restarts"
+supervise='run=$1 counter=$2 n=0
+while :; do
+  sh -c "$run" "$0"
+  code=$?
+  n=$((n + 1))
+  echo "$n $code" > "$counter"
+  echo "bluegreen: the app exited with code $code; restart $n in 1 s"
+  sleep 1
+done'
 BLUEGREEN_COLOR=$color BLUEGREEN_PORT=$port BLUEGREEN_ARTIFACT=$artifact \
-  setsid sh -c "$run" "bluegreen-$color" < /dev/null > "$dir/$color.log" 2>&1 &
+  setsid sh -c "$supervise" "bluegreen-$color" "$run" "$dir/$color.restarts" < /dev/null > "$dir/$color.log" 2>&1 &
 echo "$!" > "$dir/$color.pid"
 echo "started $!"
 "#,
@@ -105,7 +118,8 @@ echo "$result"
     ),
 };
 
-/// One line per color: `COLOR PID running|exited|none RELEASE` (`-` when unknown).
+/// One line per color: `COLOR PID running|exited|none RELEASE RESTARTS LAST-EXIT-CODE` (`-` when
+/// unknown).
 pub const STATUS_SCRIPT: Script = Script {
     name: "bluegreen-process-status",
     text: concat!(
@@ -127,7 +141,8 @@ for color in blue green; do
   release=$(cat "$dir/$color.release" 2>/dev/null)
   state=none
   if [ -n "$pid" ]; then if alive "$pid"; then state=running; else state=exited; fi; fi
-  echo "$color ${pid:--} $state ${release:--}"
+  restarts=$(cat "$dir/$color.restarts" 2>/dev/null) || restarts=
+  echo "$color ${pid:--} $state ${release:--} ${restarts:-0 0}"
 done
 "#
     ),
@@ -247,6 +262,10 @@ pub struct ColorProcess {
     /// `exited` or `running`, or `none` (never started since its last stop).
     pub state: String,
     pub release: Option<String>,
+    /// How often the supervisor restarted the command since the color started, and the
+    /// command's last exit code.
+    pub restarts: u64,
+    pub last_exit_code: i64,
 }
 
 pub fn parse_status(output: &str) -> Vec<ColorProcess> {
@@ -254,16 +273,28 @@ pub fn parse_status(output: &str) -> Vec<ColorProcess> {
         .lines()
         .filter_map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
-            let [color, pid, state, release] = words.as_slice() else {
-                return None;
+            let (color, pid, state, release, restarts) = match words.as_slice() {
+                [color, pid, state, release, restarts @ ..] => {
+                    (*color, *pid, *state, *release, restarts)
+                }
+                _ => return None,
             };
-            let color = Color::BOTH.into_iter().find(|c| c.to_string() == *color)?;
+            let number = |at: usize| restarts.get(at).and_then(|n| n.parse().ok()).unwrap_or(0);
+            let color = Color::BOTH.into_iter().find(|c| c.to_string() == color)?;
+            let restarted = number(0) as u64;
+            let running = state == "running";
             Some(ColorProcess {
                 color,
                 pid: pid.parse().unwrap_or(0),
-                running: *state == "running",
-                state: (*state).to_owned(),
-                release: (*release != "-").then(|| (*release).to_owned()),
+                running,
+                state: if running && restarted > 0 {
+                    "restarting".to_owned()
+                } else {
+                    state.to_owned()
+                },
+                release: (release != "-").then(|| release.to_owned()),
+                restarts: restarted,
+                last_exit_code: number(1),
             })
         })
         .filter(|p| p.pid != 0 || p.release.is_some())
@@ -334,9 +365,21 @@ mod tests {
                 running: true,
                 state: "running".into(),
                 release: Some("0123abcd4567".into()),
+                restarts: 0,
+                last_exit_code: 0,
             }]
         );
         let exited = parse_status("green 77 exited 89ab\n");
         assert!(!exited[0].running && exited[0].release.as_deref() == Some("89ab"));
+        // The supervisor restarted a crashed command twice, last with exit code 3.
+        let crashed = parse_status("green 78 running 89ab 2 3\n");
+        assert_eq!(
+            (
+                crashed[0].state.as_str(),
+                crashed[0].restarts,
+                crashed[0].last_exit_code
+            ),
+            ("restarting", 2, 3)
+        );
     }
 }
