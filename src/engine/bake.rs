@@ -6,12 +6,13 @@
 
 use std::time::{Duration, Instant};
 
+use super::cancel::Cancelled;
 use super::Ctx;
 use crate::color::Color;
 use crate::remote::Host;
 
 /// Time between two probe requests.
-const CADENCE: Duration = Duration::from_millis(100);
+pub const CADENCE: Duration = Duration::from_millis(100);
 /// Fewer requests than this prove nothing either way: the bake goes on until there are as many.
 const MIN_REQUESTS: u32 = 10;
 /// How often a progress line is printed.
@@ -80,13 +81,18 @@ pub fn within(counts: &Counts, max_percent: f64) -> bool {
     counts.failed_percent() <= max_percent
 }
 
+/// How a bake ended.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// The line for the summary: what the probe requests got.
+    Passed(String),
+    /// Why the color failed the bake; the caller switches back.
+    Failed(String),
+}
+
 /// Probes through nginx for `bake_time` (and at least [`MIN_REQUESTS`] requests).
-/// `Ok`: the passing line for the summary; `Err`: why `color` failed the bake (the caller
-/// switches back). A signal ends the bake as `Err` of a cancellation.
-pub async fn bake<H: Host>(
-    ctx: &Ctx<'_, H>,
-    color: Color,
-) -> anyhow::Result<Result<String, String>> {
+/// A signal ends the bake as a cancellation.
+pub async fn bake<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Verdict, Cancelled> {
     let bake_time = ctx.config.bake_time;
     let max = ctx.config.bake_max_error_rate;
     let started = Instant::now();
@@ -113,14 +119,14 @@ pub async fn bake<H: Host>(
     }
     let seconds = started.elapsed().as_secs_f64();
     if within(&counts, max) {
-        return Ok(Ok(format!(
+        return Ok(Verdict::Passed(format!(
             "baked {seconds:.1}s: {} failed of {} probe requests through nginx (bake_max_error_rate {})",
             counts.failed(),
             counts.requests,
             format_percent(max)
         )));
     }
-    Ok(Err(format!(
+    Ok(Verdict::Failed(format!(
         "{color} answered {} during the bake ({seconds:.1}s of probe requests through nginx), \
          above bake_max_error_rate {}",
         counts.describe_failures(),

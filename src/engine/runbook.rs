@@ -422,8 +422,9 @@ impl Step {
             ),
             Step::Record => "record the new live and previous images and the history entry".into(),
             Step::Bake(color) => format!(
-                "bake {color}: GET {} every 100ms for {}s while the old color keeps running; switch back if more than {} of the requests fail (5xx or no answer)",
+                "bake {color}: GET {} every {}ms for {}s while the old color keeps running; switch back if more than {} of the requests fail (5xx or no answer)",
                 config.verify_url.render(),
+                super::bake::CADENCE.as_millis(),
                 config.bake_time.as_secs_f64(),
                 super::bake::format_percent(config.bake_max_error_rate)
             ),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::bake::Verdict;
 use super::health::{self, Unhealthy};
 use super::observe::{ColorContainer, Observed};
 use super::record::{self, StateFile};
@@ -446,10 +447,12 @@ async fn step<H: Host>(
             })?;
         }
         Step::Bake(color) => {
-            let verdict = super::bake::bake(ctx, *color).await?;
+            let verdict = super::bake::bake(ctx, *color)
+                .await
+                .map_err(anyhow::Error::new)?;
             let passed = match verdict {
-                Ok(passed) => passed,
-                Err(cause) => {
+                Verdict::Passed(passed) => passed,
+                Verdict::Failed(cause) => {
                     return Err(StepError {
                         logs: print_logs(ctx, *color).await,
                         cause,
