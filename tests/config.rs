@@ -59,6 +59,15 @@ fn bad_settings_exit_2_naming_the_setting_and_touch_nothing() {
         ),
         (&[("BLUEGREEN_HEALTH_TIMEOUT", "-5s")], "health_timeout"),
         (&[("BLUEGREEN_DRAIN_TIMEOUT", "soon")], "drain_timeout"),
+        (&[("BLUEGREEN_BAKE_TIME", "a while")], "bake_time"),
+        (
+            &[("BLUEGREEN_BAKE_MAX_ERROR_RATE", "5")],
+            "bake_max_error_rate",
+        ),
+        (
+            &[("BLUEGREEN_BAKE_MAX_ERROR_RATE", "150%")],
+            "bake_max_error_rate",
+        ),
         (&[("BLUEGREEN_HEALTH_INTERVAL", "0")], "health_interval"),
         (&[("BLUEGREEN_BLUE_PORT", "0")], "blue_port"),
         (&[("BLUEGREEN_GREEN_PORT", "65536")], "green_port"),

@@ -55,6 +55,8 @@ pub struct Report {
     pub phases: Vec<(String, f64)>,
     pub total_seconds: f64,
     pub health_attempts: Option<u32>,
+    /// What the bake window's probe requests got, when it ran and passed.
+    pub bake: Option<String>,
     pub failure: Option<String>,
     /// What serves now, in words, after a failure.
     pub serving: Option<String>,
@@ -213,6 +215,9 @@ fn rows(report: &Report) -> Vec<(&'static str, String)> {
     if let Some(attempts) = report.health_attempts.filter(|n| *n > 0) {
         rows.push(("health probes", attempts.to_string()));
     }
+    if let Some(bake) = &report.bake {
+        rows.push(("bake", escape(bake)));
+    }
     if report.total_seconds > 0.0 {
         rows.push(("total time", format!("{:.1} s", report.total_seconds)));
     }
@@ -284,6 +289,20 @@ mod tests {
         let summary = render_summary(&report);
         insta::assert_snapshot!(summary);
         assert_eq!(report.digest().unwrap().len(), 71);
+    }
+
+    #[test]
+    fn summary_of_a_baked_deploy_shows_the_probe_counts() {
+        let mut report = deployed();
+        report.bake = Some(
+            "baked 3.0s: 0 failed of 29 probe requests through nginx (bake_max_error_rate 1%)"
+                .into(),
+        );
+        let summary = render_summary(&report);
+        assert!(
+            summary.contains("| bake | baked 3.0s: 0 failed of 29 probe requests through nginx"),
+            "{summary}"
+        );
     }
 
     #[test]

@@ -160,6 +160,7 @@ fn record_swap(printer: &Printer, report: &mut Report, summary: Summary) {
         report.old = summary.old;
         report.previous_image = Some(summary.previous_image);
         report.health_attempts = Some(summary.health_attempts);
+        report.bake = summary.bake.clone();
     }
     report.new = Some(summary.new);
     report.serving_color = Some(summary.new);

@@ -70,6 +70,7 @@ fn server_for(config: &Config) -> Server {
                 digest_ref: release.reference(),
                 id: release.id,
                 healthy,
+                errors_every: 0,
             },
         );
     }
@@ -446,6 +447,55 @@ async fn a_switch_nginx_does_not_take_is_switched_back() {
     let error = outcome.unwrap().unwrap_err();
     assert!(format!("{error:#}").contains("was not taken"), "{error:#}");
     assert_eq!(serving(&after), serving(&one));
+}
+
+/// A new color that fails half the requests through nginx passes health and verification,
+/// then fails the bake: traffic goes back to the old color, state.json names it again, and the
+/// history says failed with the counts.
+#[tokio::test]
+async fn a_new_color_failing_during_the_bake_is_switched_back() {
+    let mut config = config();
+    config.bake_time = std::time::Duration::from_millis(300);
+    let mut one = prepared(&config, &[Command::Deploy("v1")]).await;
+    let flaky = one
+        .registry
+        .get_mut("reg.example/app:v2")
+        .expect("v2 is in the registry");
+    flaky.errors_every = 2;
+    let state_before = state_of(&one);
+    let (after, outcome) = run(&config, one.clone(), Command::Deploy("v2"), None).await;
+    let error = format!("{:#}", outcome.unwrap().unwrap_err());
+    assert!(error.contains("during the bake"), "{error}");
+    assert!(error.contains("above bake_max_error_rate 1%"), "{error}");
+    assert!(error.contains("blue still serves traffic"), "{error}");
+    assert_eq!(serving(&after), serving(&one));
+    assert_eq!(state_of(&after), state_before);
+    let history = &after.files["history.jsonl"];
+    assert!(
+        history
+            .lines()
+            .last()
+            .unwrap()
+            .contains(r#""result":"failed""#),
+        "{history}"
+    );
+}
+
+/// A healthy new color passes the bake; the summary says what the probe requests got.
+#[tokio::test]
+async fn a_healthy_new_color_passes_the_bake_and_reports_its_counts() {
+    let mut config = config();
+    config.bake_time = std::time::Duration::from_millis(300);
+    let one = prepared(&config, &[Command::Deploy("v1")]).await;
+    let (after, outcome) = run(&config, one, Command::Deploy("v2"), None).await;
+    let summary = outcome.unwrap().unwrap();
+    let bake = summary.bake.clone().expect("the bake ran");
+    assert!(bake.contains("0 failed of"), "{bake}");
+    assert!(summary.line().contains(&bake));
+    assert_eq!(
+        serving(&after).map(|(_, image)| image),
+        Some(digest_of(&after, "v2"))
+    );
 }
 
 /// Seed 000's server: its script started `app-blue` (our name, without our label) on the blue

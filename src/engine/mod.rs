@@ -1,5 +1,6 @@
 //! The blue/green engine: observe the server, then run the swap as a runbook of short steps.
 
+pub mod bake;
 pub mod cancel;
 pub mod deploy;
 pub mod doctor;

@@ -46,6 +46,9 @@ pub enum Step {
     Verify(Color),
     /// Writes state.json (the new live and previous images) and the history entry.
     Record,
+    /// Keeps the old color running for `bake_time` while the new one's failures through nginx
+    /// are counted; above `bake_max_error_rate` traffic switches back.
+    Bake(Color),
     Stop(Color),
     /// Stops the app an earlier setup started on the old color's port (adopted); a container
     /// under our name is renamed so the color's name is free; nothing is removed.
@@ -223,6 +226,9 @@ fn finish<H: Host>(
         entry(Step::Verify(target), Undo::SwitchBack),
         entry(Step::Record, Undo::SwitchBack),
     ]);
+    if !ctx.config.bake_time.is_zero() {
+        entries.push(entry(Step::Bake(target), Undo::SwitchBack));
+    }
     if let Some(old) = old {
         entries.push(entry(Step::Drain(old), Undo::Report));
         let adopted = observed.adopted.as_ref().is_some_and(|a| a.color == old);
@@ -364,7 +370,8 @@ impl Step {
             | Step::CheckRunsImage(_)
             | Step::WaitHealthy(_)
             | Step::Baseline
-            | Step::Verify(_) => Vec::new(),
+            | Step::Verify(_)
+            | Step::Bake(_) => Vec::new(),
         }
     }
 
@@ -414,6 +421,13 @@ impl Step {
                 config.verify_url.render()
             ),
             Step::Record => "record the new live and previous images and the history entry".into(),
+            Step::Bake(color) => format!(
+                "bake {color}: GET {} every {}ms for {}s while the old color keeps running; switch back if more than {} of the requests fail (5xx or no answer)",
+                config.verify_url.render(),
+                super::bake::CADENCE.as_millis(),
+                config.bake_time.as_secs_f64(),
+                super::bake::format_percent(config.bake_max_error_rate)
+            ),
             Step::Stop(color) => format!("stop {color}"),
             Step::StopAdopted(color) => format!(
                 "stop the app an earlier setup started on {color}'s port (kept, never removed)"

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
+use super::bake::Verdict;
 use super::health::{self, Unhealthy};
 use super::observe::{ColorContainer, Observed};
 use super::record::{self, StateFile};
@@ -47,6 +48,9 @@ pub struct Summary {
     pub unchanged: bool,
     /// How the switch was shown to work ("" when unchanged).
     pub proof: String,
+    /// What the bake window counted (`None`: no bake).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bake: Option<String>,
 }
 
 impl Summary {
@@ -58,9 +62,14 @@ impl Summary {
             );
         }
         let old = self.old.map_or("nothing".to_owned(), |c| c.to_string());
+        let bake = self
+            .bake
+            .as_ref()
+            .map(|bake| format!("; {bake}"))
+            .unwrap_or_default();
         let t = &self.timings;
         format!(
-            "{} {}: {old} → {} in {:.1}s; {} (lock {:.1}s, pull {:.1}s, start {:.1}s, health {:.2}s in {} probes, \
+            "{} {}: {old} → {} in {:.1}s; {}{bake} (lock {:.1}s, pull {:.1}s, start {:.1}s, health {:.2}s in {} probes, \
              switch {:.2}s, verify {:.2}s, drain {:.2}s, stop old {:.1}s); {} SSH round trips",
             self.action, self.image, self.new, self.seconds, self.proof, t.lock_wait, t.pull, t.start,
             t.health, self.health_attempts, t.switch, t.verify, t.drain, t.stop, self.round_trips
@@ -113,6 +122,7 @@ struct Progress {
     containers: HashMap<Color, ColorContainer>,
     baseline: Connections,
     proof: Option<Proof>,
+    bake: Option<String>,
     repointed: bool,
     health_attempts: u32,
     drain: String,
@@ -172,6 +182,7 @@ pub async fn run<H: Host>(
         containers: observed.containers.clone(),
         baseline: Connections::default(),
         proof: None,
+        bake: None,
         repointed: false,
         health_attempts: 0,
         drain: "nothing to drain".into(),
@@ -234,6 +245,7 @@ pub async fn run<H: Host>(
             .proof
             .map(|p| p.describe(runbook.target))
             .unwrap_or_default(),
+        bake: progress.bake,
     })
 }
 
@@ -433,6 +445,23 @@ async fn step<H: Host>(
                     "make room in (or fix the permissions of) state_dir, then deploy again",
                 )
             })?;
+        }
+        Step::Bake(color) => {
+            let verdict = super::bake::bake(ctx, *color)
+                .await
+                .map_err(anyhow::Error::new)?;
+            let passed = match verdict {
+                Verdict::Passed(passed) => passed,
+                Verdict::Failed(cause) => {
+                    return Err(StepError {
+                        logs: print_logs(ctx, *color).await,
+                        cause,
+                        advice: "see its log lines above, fix the app and deploy again",
+                    })
+                }
+            };
+            ctx.printer.info(&passed);
+            progress.bake = Some(passed);
         }
         Step::Stop(_) | Step::StopAdopted(_) => {
             run_all(ctx, &step.commands(ctx, observed, "")).await?;

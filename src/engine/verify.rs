@@ -64,7 +64,7 @@ pub fn color_in_response(header: Option<&str>, body: &str) -> Option<Color> {
         .find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
 }
 
-fn verify_request<H: Host>(ctx: &Ctx<'_, H>) -> HttpGet {
+pub(super) fn verify_request<H: Host>(ctx: &Ctx<'_, H>) -> HttpGet {
     let url = &ctx.config.verify_url;
     HttpGet {
         host: url.host.clone(),

@@ -130,6 +130,10 @@ pub struct Config {
     pub verify_url: VerifyUrl,
     pub traffic_switch: TrafficSwitch,
     pub drain_timeout: Duration,
+    /// How long the old color keeps running after the switch while the new one is watched.
+    pub bake_time: Duration,
+    /// The share of 5xx (in percent) during the bake above which traffic switches back.
+    pub bake_max_error_rate: f64,
     pub stop_timeout: Duration,
     pub keep_old: bool,
     pub lock_timeout: Duration,
@@ -397,6 +401,8 @@ impl Config {
             verify_url,
             traffic_switch,
             drain_timeout: c.parsed("drain_timeout", values::parse_duration),
+            bake_time: c.parsed("bake_time", values::parse_duration),
+            bake_max_error_rate: c.parsed("bake_max_error_rate", values::parse_percent),
             stop_timeout: c.parsed("stop_timeout", values::parse_duration),
             keep_old: c.parsed("keep_old", values::parse_bool),
             lock_timeout: c.parsed("lock_timeout", values::parse_duration),

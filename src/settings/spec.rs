@@ -222,6 +222,16 @@ pub const SETTINGS: &[SettingSpec] = &[
         "upper bound to wait for in-flight requests on the old color",
     ),
     s(
+        "bake_time",
+        Some("0"),
+        "after a verified switch, keep the old color running this long while watching the new one's 5xx through nginx; 0 = off",
+    ),
+    s(
+        "bake_max_error_rate",
+        Some("1%"),
+        "during the bake, a higher share of 5xx through nginx switches back automatically (exit 1)",
+    ),
+    s(
         "stop_timeout",
         Some("30s"),
         "grace period given to the old container on stop",

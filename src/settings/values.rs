@@ -64,6 +64,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// A share in percent: `1%`, `0.5%` (the `%` is required, so `1` cannot mean 100%).
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let text = text.trim();
+    let not_percent = || format!("`{text}` is not a percentage (use e.g. 1% or 0.5%)");
+    let number = text.strip_suffix('%').ok_or_else(not_percent)?;
+    let value: f64 = number.trim().parse().map_err(|_| not_percent())?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("`{text}` is not between 0% and 100%"));
+    }
+    Ok(value)
+}
+
 /// `~` and `~/…` in a local path mean the home directory, as in a shell.
 pub fn expand_home(path: &str) -> String {
     let home = || std::env::var("HOME").ok().filter(|h| !h.is_empty());
@@ -177,6 +189,17 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("99999999999999999999h").is_err());
         assert!(parse_duration("8d").is_err());
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(parse_percent("1%"), Ok(1.0));
+        assert_eq!(parse_percent(" 0.5% "), Ok(0.5));
+        assert_eq!(parse_percent("100%"), Ok(100.0));
+        assert!(parse_percent("1").is_err());
+        assert!(parse_percent("101%").is_err());
+        assert!(parse_percent("-1%").is_err());
+        assert!(parse_percent("lots%").is_err());
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct Image {
     pub digest_ref: String,
     pub id: String,
     pub healthy: bool,
+    /// Every this many requests through nginx answers 500 (0: never); health probes pass.
+    pub errors_every: u64,
 }
 
 #[derive(Clone, Default)]
@@ -152,6 +154,7 @@ impl Server {
                     format!("{:x}", n + 100).repeat(64)[..64].to_owned()
                 ),
                 healthy,
+                errors_every: 0,
             },
         );
     }
@@ -168,6 +171,16 @@ impl Server {
             .values()
             .find(|c| c.running && c.port == port)
             .map(|c| self.image_by_ref(&c.image_ref).is_some_and(|i| i.healthy))
+    }
+
+    /// How often the app on `port` fails a request through nginx (`None`: never).
+    fn errors_every_on(&self, port: u16) -> Option<u64> {
+        let container = self
+            .containers
+            .values()
+            .find(|c| c.running && c.port == port)?;
+        let every = self.image_by_ref(&container.image_ref)?.errors_every;
+        (every > 0).then_some(every)
     }
 
     /// The port nginx routes to now.
@@ -488,8 +501,14 @@ impl Server {
         };
         match self.healthy_on(port) {
             Some(healthy) => {
-                *self.accepted.entry(port).or_default() += 1;
-                Ok(reply(if healthy { 200 } else { 500 }))
+                let accepted = self.accepted.entry(port).or_default();
+                *accepted += 1;
+                let accepted = *accepted;
+                let flaky = request.port == self.nginx_port
+                    && self
+                        .errors_every_on(port)
+                        .is_some_and(|n| accepted.is_multiple_of(n));
+                Ok(reply(if healthy && !flaky { 200 } else { 500 }))
             }
             None if request.port == self.nginx_port => Ok(reply(502)),
             None => Err("connection refused".into()),

@@ -1,0 +1,60 @@
+//! The bake window against the real server: a new color that answers 500 to every second
+//! request through nginx passes health and verification, then is switched back during the
+//! bake (exit 1, the old color serves, state and history say so); a healthy one passes and
+//! the summary reports what the probe requests got.
+
+use crate::support::Site;
+
+fn baking_site(name: &str) -> Site {
+    let mut site = Site::new(name);
+    site.set("BLUEGREEN_BAKE_TIME", "2s");
+    let verify = format!("http://127.0.0.1:{}/cgi-bin/flaky", site.nginx_port);
+    site.set("BLUEGREEN_VERIFY_URL", &verify);
+    site
+}
+
+#[test]
+fn a_new_color_failing_half_its_requests_is_switched_back_during_the_bake() {
+    let mut site = baking_site("bake-back");
+    site.deploy("v1").success();
+    site.set("BLUEGREEN_ENV", "DEMO_MODE=flaky");
+    let failed = site.deploy("v2");
+    failed.code(1);
+    let last = failed.last_line();
+    assert!(last.contains("green answered 5xx to "), "{last}");
+    assert!(
+        last.contains("during the bake") && last.contains("above bake_max_error_rate 1%"),
+        "{last}"
+    );
+    assert!(last.contains("blue still serves traffic"), "{last}");
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    assert_eq!(site.container_state("blue").as_deref(), Some("running"));
+    assert_ne!(site.container_state("green").as_deref(), Some("running"));
+
+    let status = site.status_json();
+    assert_eq!(status["live_color"], "blue", "{status}");
+    let newest = &status["history"][0];
+    assert_eq!(newest["result"], "failed", "{status}");
+    assert!(
+        newest["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("during the bake"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_healthy_new_color_passes_the_bake_and_reports_its_counts() {
+    let site = baking_site("bake-pass");
+    site.deploy("v1").success();
+    let second = site.deploy("v2");
+    second.success();
+    assert!(
+        second.stderr.contains("baked ") && second.stderr.contains("0 failed of "),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+    assert_eq!(site.container_state("blue").as_deref(), Some("exited"));
+}
