@@ -14,12 +14,7 @@ fn a_deploy_goes_through_the_bastion_and_checks_its_host_key() {
             .matches("Accepted publickey")
             .count()
     };
-    let server_known_hosts = site
-        .env
-        .iter()
-        .find(|(name, _)| name == "BLUEGREEN_KNOWN_HOSTS")
-        .map(|(_, value)| value.clone())
-        .unwrap();
+    let server_known_hosts = site.setting("BLUEGREEN_KNOWN_HOSTS");
     site.set(
         "BLUEGREEN_PROXY_JUMP",
         &format!("root@127.0.0.1:{}", bastion.port),

@@ -134,12 +134,7 @@ fn newcomer_paths_work_or_say_what_to_fix() {
     // `~` in key_file is the home directory, as in the README's example.
     let home = site.dir.join("home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
-    let key = site
-        .env
-        .iter()
-        .find(|(name, _)| name == "BLUEGREEN_KEY_FILE")
-        .map(|(_, path)| path.clone())
-        .unwrap();
+    let key = site.setting("BLUEGREEN_KEY_FILE");
     std::fs::copy(&key, home.join(".ssh/deploy_key")).unwrap();
     site.set("HOME", home.to_str().unwrap());
     site.set("BLUEGREEN_KEY_FILE", "~/.ssh/deploy_key");

@@ -169,13 +169,7 @@ fn a_failing_reload_command_restores_the_switch_file() {
     let mut site = Site::new("badreload");
     site.deploy("v1").success();
     let before = std::fs::read_to_string(&site.switch_file).unwrap();
-    let reload = site
-        .env
-        .iter()
-        .find(|(k, _)| k == "BLUEGREEN_NGINX_RELOAD_COMMAND")
-        .unwrap()
-        .1
-        .clone();
+    let reload = site.setting("BLUEGREEN_NGINX_RELOAD_COMMAND");
     site.set(
         "BLUEGREEN_NGINX_RELOAD_COMMAND",
         &format!(

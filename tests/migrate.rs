@@ -4,37 +4,23 @@
 
 use std::process::{Command, Stdio};
 
-use crate::support::{load::Load, sh, shared, Site};
+use std::time::Duration;
+
+use crate::support::{exit_within, load::Load, sh, shared, OldScriptContainer, Site};
 
 /// What seed 000's script leaves: `docker run --name app-blue -p 8081:8080` (no labels) and an
 /// include file pointing nginx at it.
-fn seed_000_server(site: &mut Site) -> String {
-    let old = format!("{}-blue", site.app);
-    sh(Command::new("docker").args([
-        "run",
-        "--detach",
-        "--name",
-        &old,
-        "--publish",
-        &format!("127.0.0.1:{}:8080", site.blue_port),
-        "--env",
-        "BLUEGREEN_COLOR=blue",
-        &shared().image("v1"),
-    ]));
-    std::fs::write(
-        &site.switch_file,
-        format!("set $service_url http://127.0.0.1:{};\n", site.blue_port),
-    )
-    .unwrap();
-    site.restart_nginx();
-    crate::support::wait_for_port(site.blue_port, "the old app");
+fn seed_000_server(site: &mut Site) -> OldScriptContainer {
+    let old = OldScriptContainer::start(site, &format!("{}-blue", site.app));
+    site.point_nginx_at_blue_like_an_old_script();
     old
 }
 
 #[test]
 fn seed_000_container_is_adopted_kept_and_its_name_freed() {
     let mut site = Site::new("seed000");
-    let old = seed_000_server(&mut site);
+    let old_container = seed_000_server(&mut site);
+    let old = old_container.name.clone();
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
     let plan = site.run(&["plan", "--image-ref", &shared().image("v2")]);
@@ -67,9 +53,6 @@ fn seed_000_container_is_adopted_kept_and_its_name_freed() {
     assert_eq!(site.served(), Some(("v3".into(), "blue".into())));
     assert!(report.ok > 50, "{report:?}");
     assert_eq!(report.non_2xx, 0, "{report:?}");
-    let _ = Command::new("docker")
-        .args(["rm", "-f", &format!("{old}-before-bluegreen")])
-        .output();
 }
 
 #[test]
@@ -98,12 +81,7 @@ fn a_hand_started_process_on_the_live_port_is_adopted_then_stopped() {
         .spawn()
         .unwrap();
     crate::support::wait_for_port(site.blue_port, "the old process");
-    std::fs::write(
-        &site.switch_file,
-        format!("set $service_url http://127.0.0.1:{};\n", site.blue_port),
-    )
-    .unwrap();
-    site.restart_nginx();
+    site.point_nginx_at_blue_like_an_old_script();
     assert_eq!(site.served(), Some(("v0".into(), "blue".into())));
 
     // Something foreign on the idle port is refused first, naming it.
@@ -134,7 +112,7 @@ fn a_hand_started_process_on_the_live_port_is_adopted_then_stopped() {
     );
     assert_eq!(site.served(), Some(("v1".into(), "green".into())));
     // Stopped (SIGTERM), not left running; nothing else of it was touched.
-    let status = old.wait().unwrap();
+    let status = exit_within(&mut old, Duration::from_secs(10));
     assert!(!status.success() || status.code().is_none(), "{status:?}");
     assert_eq!(report.non_2xx, 0, "{report:?}");
     assert!(report.ok > 20, "{report:?}");

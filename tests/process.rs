@@ -188,15 +188,17 @@ fn a_crashed_live_app_is_restarted_by_its_supervisor() {
     let java = sh(Command::new("pgrep").args(["-g", &supervisor.to_string(), "java"]));
     let java: i32 = java.lines().next().unwrap().trim().parse().unwrap();
     unsafe { libc::kill(java, libc::SIGKILL) };
-    let started = std::time::Instant::now();
-    while site.served() != Some(("v1".into(), "blue".into())) || started.elapsed().as_millis() < 200
-    {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the app was not restarted"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let restarts = site.state_dir.join("blue.restarts");
+    crate::support::wait_until(
+        "the supervisor counts the exit",
+        std::time::Duration::from_secs(10),
+        || std::fs::read_to_string(&restarts).is_ok_and(|text| text.starts_with("1 ")),
+    );
+    crate::support::wait_until(
+        "the restarted app serves again",
+        std::time::Duration::from_secs(30),
+        || site.served() == Some(("v1".into(), "blue".into())),
+    );
     let counted = std::fs::read_to_string(site.state_dir.join("blue.restarts")).unwrap();
     assert_eq!(counted.trim(), "1 137", "restarts and the last exit code");
     let log = std::fs::read_to_string(site.state_dir.join("blue.log")).unwrap();
@@ -224,12 +226,7 @@ fn the_jar_a_seed_script_started_is_adopted_then_stopped() {
         .spawn()
         .unwrap();
     crate::support::wait_for_port(site.blue_port, "the seed's java");
-    std::fs::write(
-        &site.switch_file,
-        format!("set $service_url http://127.0.0.1:{};\n", site.blue_port),
-    )
-    .unwrap();
-    site.restart_nginx();
+    site.point_nginx_at_blue_like_an_old_script();
     assert_eq!(site.served(), Some(("v0".into(), "blue".into())));
 
     let load = Load::start(site.nginx_port, 4);
@@ -243,7 +240,7 @@ fn the_jar_a_seed_script_started_is_adopted_then_stopped() {
         run.stderr
     );
     assert_eq!(site.served(), Some(("v1".into(), "green".into())));
-    let status = old.wait().unwrap();
+    let status = crate::support::exit_within(&mut old, std::time::Duration::from_secs(10));
     assert_eq!(status.code(), Some(143), "stopped by SIGTERM: {status:?}");
     assert_eq!(report.non_2xx, 0, "{report:?}");
     assert!(report.ok > 20, "{report:?}");

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{load::Load, sh, shared, Site};
+use crate::support::{load::Load, OldScriptContainer, Site};
 
 /// An nginx.conf like the site's own, with `http` content of the recipe's choosing.
 fn nginx_conf(dir: &Path, http: &str) -> String {
@@ -51,19 +51,7 @@ fn seed_002_sites_enabled_symlink() {
     )
     .unwrap();
     // The old script's app on blue (seed 002 runs compose services; any container will do).
-    let legacy = format!("{}-legacy", site.app);
-    sh(std::process::Command::new("docker").args([
-        "run",
-        "--detach",
-        "--name",
-        &legacy,
-        "--publish",
-        &format!("127.0.0.1:{}:8080", site.blue_port),
-        "--env",
-        "BLUEGREEN_COLOR=blue",
-        &shared().image("v1"),
-    ]));
-    crate::support::wait_for_port(site.blue_port, "the old app");
+    let _legacy = OldScriptContainer::start(&site, &format!("{}-legacy", site.app));
     site.restart_nginx();
     site.set("BLUEGREEN_NGINX_SWITCH_FILE", enabled.to_str().unwrap());
     site.set(
@@ -78,9 +66,6 @@ fn seed_002_sites_enabled_symlink() {
     assert_eq!(site.served(), Some(("v2".into(), "green".into())));
     site.deploy("v3").success();
     let report = load.finish();
-    let _ = std::process::Command::new("docker")
-        .args(["rm", "-f", &legacy])
-        .output();
     assert_eq!(site.served(), Some(("v3".into(), "blue".into())));
     assert_eq!(report.non_2xx, 0, "{report:?}");
     assert!(report.ok > 50, "{report:?}");
@@ -132,19 +117,7 @@ fn seed_003_containerized_nginx_with_a_directory_mount() {
     )
     .unwrap();
     // The old script's backend_blue, in place and serving.
-    let legacy = format!("{}-backend_blue", site.app);
-    sh(std::process::Command::new("docker").args([
-        "run",
-        "--detach",
-        "--name",
-        &legacy,
-        "--publish",
-        &format!("127.0.0.1:{}:8080", site.blue_port),
-        "--env",
-        "BLUEGREEN_COLOR=blue",
-        &shared().image("v1"),
-    ]));
-    crate::support::wait_for_port(site.blue_port, "the old backend");
+    let _legacy = OldScriptContainer::start(&site, &format!("{}-backend_blue", site.app));
     let inside = dir.join("container-conf.d");
     std::fs::create_dir_all(&inside).unwrap();
     site.restart_nginx_like_a_container(&dir.join("conf.d"), &inside);
@@ -160,9 +133,6 @@ fn seed_003_containerized_nginx_with_a_directory_mount() {
     let second = site.deploy("v3");
     second.success();
     let report = load.finish();
-    let _ = std::process::Command::new("docker")
-        .args(["rm", "-f", &legacy])
-        .output();
     // Verified through the containerized nginx: the new color was shown to get the requests.
     assert!(
         second.stderr.contains("served by blue") || second.stderr.contains("blue received"),

@@ -4,14 +4,27 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{shared, Site};
+use crate::support::{shared, wait_until, Site};
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Starts a deploy to v2 and returns once it has written the switch file for green (and 300 ms
+/// more), with its stderr piped or not.
+fn deploy_past_the_switch_file_write(site: &Site, stderr: Stdio) -> std::process::Child {
+    let child = site
+        .bluegreen(&["deploy", "--image-ref", &shared().image("v2")])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    wait_until(
+        "the switch file points at green",
+        Duration::from_secs(30),
+        || {
+            std::fs::read_to_string(&site.switch_file)
+                .is_ok_and(|s| s.contains(&site.green_port.to_string()))
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    child
 }
 
 /// Case 1: a failed deploy takes the idle color's name; the rollback must still go back to the
@@ -66,29 +79,9 @@ fn rollback_without_a_previous_good_image_changes_nothing() {
 fn a_switch_interrupted_before_the_reload_is_reconciled() {
     let mut site = Site::new("interrupted");
     site.deploy("v1").success();
-    let reload = site
-        .env
-        .iter()
-        .find(|(k, _)| k == "BLUEGREEN_NGINX_RELOAD_COMMAND")
-        .unwrap()
-        .1
-        .clone();
+    let reload = site.setting("BLUEGREEN_NGINX_RELOAD_COMMAND");
     site.set("BLUEGREEN_NGINX_RELOAD_COMMAND", "sleep 30");
-    let mut child = site
-        .bluegreen(&["deploy", "--image-ref", &shared().image("v2")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until(
-        "the switch file points at green",
-        Duration::from_secs(30),
-        || {
-            std::fs::read_to_string(&site.switch_file)
-                .is_ok_and(|s| s.contains(&site.green_port.to_string()))
-        },
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let mut child = deploy_past_the_switch_file_write(&site, Stdio::null());
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
     site.set("BLUEGREEN_NGINX_RELOAD_COMMAND", &reload);
@@ -291,21 +284,7 @@ fn sigterm_during_a_hung_switch_is_honoured_within_five_seconds() {
     site.deploy("v1").success();
     site.set("BLUEGREEN_NGINX_TEST_COMMAND", "sleep 600");
     site.set("BLUEGREEN_COMMAND_TIMEOUT", "40s");
-    let child = site
-        .bluegreen(&["deploy", "--image-ref", &shared().image("v2")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until(
-        "the switch file points at green",
-        Duration::from_secs(30),
-        || {
-            std::fs::read_to_string(&site.switch_file)
-                .is_ok_and(|s| s.contains(&site.green_port.to_string()))
-        },
-    );
-    std::thread::sleep(Duration::from_millis(300));
+    let child = deploy_past_the_switch_file_write(&site, Stdio::piped());
     let stderr = terminated_within_five_seconds(child);
     assert!(!stderr.contains("fix the app"), "{stderr}");
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));

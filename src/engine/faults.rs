@@ -498,6 +498,17 @@ async fn a_healthy_new_color_passes_the_bake_and_reports_its_counts() {
     );
 }
 
+/// A running container without bluegreen's labels, publishing `port`.
+fn started_by_an_old_script(image_ref: String, port: u16) -> crate::testing::fake_host::Container {
+    crate::testing::fake_host::Container {
+        image_ref,
+        running: true,
+        port,
+        app: String::new(),
+        color: String::new(),
+    }
+}
+
 /// Seed 000's server: its script started `app-blue` (our name, without our label) on the blue
 /// port, and the switch file points there. The deploy keeps it serving, verifies green, then
 /// stops it and frees the name (kept, never removed); the next deploy can use blue.
@@ -508,13 +519,7 @@ async fn an_app_started_by_an_old_script_is_adopted_then_kept() {
     let old_image = digest_of(&before, "v1");
     before.containers.insert(
         "app-blue".into(),
-        crate::testing::fake_host::Container {
-            image_ref: old_image.clone(),
-            running: true,
-            port: 8081,
-            app: String::new(),
-            color: String::new(),
-        },
+        started_by_an_old_script(old_image.clone(), 8081),
     );
     before.files.insert(
         SWITCH.into(),
@@ -542,13 +547,7 @@ async fn a_foreign_app_on_the_idle_port_is_refused_before_any_change() {
     let mut before = prepared(&config, &[Command::Deploy("v1")]).await;
     before.containers.insert(
         "legacy".into(),
-        crate::testing::fake_host::Container {
-            image_ref: "old/app:1".into(),
-            running: true,
-            port: 8082,
-            app: String::new(),
-            color: String::new(),
-        },
+        started_by_an_old_script("old/app:1".into(), 8082),
     );
     let commands_before = before.log.len();
     let (after, outcome) = run(&config, before.clone(), Command::Deploy("v2"), None).await;

@@ -82,13 +82,10 @@ echo "started $!"
 
 /// SIGTERM to color `$2`'s process group, SIGKILL after `$3` tenths of a second; a zombie
 /// counts as exited. With `$4` = `forget` its release marker goes too (the color is removed).
-pub const STOP_SCRIPT: Script = Script {
-    name: "bluegreen-stop-process",
-    text: concat!(
-        r#"dir=$1 color=$2 tries=$3 forget=$4
-"#,
-        r#"case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-"#,
+/// The shell function `alive PGID`: true while a process of the group runs (zombies do not
+/// count). Shared by the stop and status scripts.
+macro_rules! alive_function {
+    () => {
         r#"alive() {
   pg=$1
   kill -0 -"$pg" 2>/dev/null || return 1
@@ -99,7 +96,19 @@ pub const STOP_SCRIPT: Script = Script {
   done
   return 1
 }
-pid=$(cat "$dir/$color.pid" 2>/dev/null)
+"#
+    };
+}
+
+pub const STOP_SCRIPT: Script = Script {
+    name: "bluegreen-stop-process",
+    text: concat!(
+        r#"dir=$1 color=$2 tries=$3 forget=$4
+"#,
+        r#"case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
+"#,
+        alive_function!(),
+        r#"pid=$(cat "$dir/$color.pid" 2>/dev/null)
 result="not running"
 if [ -n "$pid" ] && alive "$pid"; then
   result=stopped
@@ -126,17 +135,8 @@ pub const STATUS_SCRIPT: Script = Script {
         r#"dir=$1
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
 "#,
-        r#"alive() {
-  pg=$1
-  kill -0 -"$pg" 2>/dev/null || return 1
-  for stat in /proc/[0-9]*/stat; do
-    read -r line < "$stat" 2>/dev/null || continue
-    set -- ${line##*) }
-    [ "$3" = "$pg" ] && [ "$1" != Z ] && return 0
-  done
-  return 1
-}
-for color in blue green; do
+        alive_function!(),
+        r#"for color in blue green; do
   pid=$(cat "$dir/$color.pid" 2>/dev/null)
   release=$(cat "$dir/$color.release" 2>/dev/null)
   state=none

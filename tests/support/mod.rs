@@ -61,6 +61,60 @@ fn spawn_daemon(command: &mut Command, log: &Path) -> Child {
         .unwrap()
 }
 
+/// Polls `done` every 50 ms; fails the test after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The child's exit, which must come within `timeout` (a test fails instead of hanging).
+pub fn exit_within(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_until("the process exits", timeout, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+/// A container an old deploy script started (no bluegreen labels), serving v1 on the blue
+/// port; removed when dropped, also under the name a migration renames it to.
+pub struct OldScriptContainer {
+    pub name: String,
+}
+
+impl OldScriptContainer {
+    pub fn start(site: &Site, name: &str) -> OldScriptContainer {
+        sh(Command::new("docker").args([
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--publish",
+            &format!("127.0.0.1:{}:8080", site.blue_port),
+            "--env",
+            "BLUEGREEN_COLOR=blue",
+            &shared().image("v1"),
+        ]));
+        wait_for_port(site.blue_port, "the old script's container");
+        OldScriptContainer {
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl Drop for OldScriptContainer {
+    fn drop(&mut self) {
+        let renamed = format!("{}-before-bluegreen", self.name);
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name, &renamed])
+            .output();
+    }
+}
+
 pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -392,6 +446,15 @@ impl Site {
         }
     }
 
+    /// The value this site gives a setting's variable (`BLUEGREEN_…`).
+    pub fn setting(&self, name: &str) -> String {
+        self.env
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| panic!("the site sets no {name}"))
+    }
+
     pub fn set(&mut self, name: &str, value: &str) {
         self.env.retain(|(k, _)| k != name);
         self.env.push((name.to_owned(), value.to_owned()));
@@ -463,6 +526,16 @@ impl Site {
         self.set("BLUEGREEN_TRAFFIC_SWITCH", "nftables");
         self.set("BLUEGREEN_SERVICE_PORT", &service_port.to_string());
         service_port
+    }
+
+    /// What the seeds' scripts leave: the include file naming the blue port, nginx restarted.
+    pub fn point_nginx_at_blue_like_an_old_script(&mut self) {
+        std::fs::write(
+            &self.switch_file,
+            format!("set $service_url http://127.0.0.1:{};\n", self.blue_port),
+        )
+        .unwrap();
+        self.restart_nginx();
     }
 
     /// What `systemctl restart nginx` does: a graceful stop, then a new start.
