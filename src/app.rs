@@ -95,6 +95,19 @@ pub async fn run(
         Some(connected) => connected,
         None => connect(&config, printer).await?,
     };
+    let mut config = config;
+    let choice = match engine::traffic::resolve(&host, &config).await {
+        Ok(choice) => choice,
+        Err(error) => {
+            host.close().await;
+            return Err(error);
+        }
+    };
+    if let Some(choice) = choice {
+        printer.info(&choice.line());
+        config.traffic_switch = choice.switch;
+        config.traffic_switch_choice = Some(choice.line());
+    }
     let ctx = Ctx {
         config: &config,
         host: &host,

@@ -253,7 +253,13 @@ fn compose(text: &str) -> Check {
 
 fn switch_file_included(config: &Config, switch: &str, nginx_config: &str) -> Check {
     let file = &config.nginx_switch_file;
-    if matches!(config.traffic_switch, TrafficSwitch::Nftables { .. }) {
+    if matches!(
+        config.traffic_switch,
+        TrafficSwitch::Nftables {
+            owns_switch_file: false,
+            ..
+        }
+    ) {
         return Check::pass("traffic_switch: nftables: no switch file is needed");
     }
     if !nginx_config.contains("syntax is ok") && !nginx_config.contains("# configuration file") {
@@ -294,8 +300,11 @@ fn switch_file_included(config: &Config, switch: &str, nginx_config: &str) -> Ch
 
 fn proxy_pass(config: &Config, nginx_config: &str) -> Option<Check> {
     let wanted = match config.traffic_switch {
-        TrafficSwitch::Nftables { service_port } => format!("127.0.0.1:{service_port}"),
-        TrafficSwitch::Nginx => {
+        TrafficSwitch::Nftables {
+            service_port,
+            owns_switch_file: false,
+        } => format!("127.0.0.1:{service_port}"),
+        _ => {
             let variable = config
                 .nginx_switch_template
                 .strip_prefix("set ")?
@@ -396,6 +405,9 @@ fn nginx_and_switch(config: &Config, version: &str, nginx_config: &str, nft: &st
     } else {
         checks.push(Check::pass(format!("nginx {version}")));
     }
+    if let Some(choice) = &config.traffic_switch_choice {
+        checks.push(Check::pass(choice.clone()));
+    }
     match config.traffic_switch {
         TrafficSwitch::Nftables { .. } if !nft_usable => checks.push(Check::fail(
             format!("traffic_switch: nftables, but nft is {}", nft.trim()),
@@ -404,17 +416,17 @@ fn nginx_and_switch(config: &Config, version: &str, nginx_config: &str, nft: &st
         TrafficSwitch::Nftables { .. } => checks.push(Check::pass(
             "traffic_switch: nftables (one DNAT rule, no reload: zero connection errors)",
         )),
-        TrafficSwitch::Nginx => {
+        TrafficSwitch::Nginx | TrafficSwitch::Auto { .. } => {
             let min_timeout = nginx_config.contains("keepalive_min_timeout");
             let alternative = if nft_usable {
-                "traffic_switch: nftables (nft works here) moves traffic without a reload"
+                "traffic_switch: nftables or auto (nft works here) moves traffic without a reload"
             } else {
-                "traffic_switch: nftables (needs nft and root) moves traffic without a reload"
+                "traffic_switch: nftables or auto (needs nft and root) moves traffic without a reload"
             };
             if supports_keepalive_min_timeout(&version) && !min_timeout {
                 checks.push(Check::advice(
                     "a reload closes idle keep-alive client connections (a client may see a reset)",
-                    format!("add `keepalive_min_timeout 1s;` to the http block (nginx {version} has it), or {alternative}"),
+                    format!("add `keepalive_min_timeout 5s;` to the http block (nginx {version} has it; old workers then serve up to 5 s longer, and the drain waits for them), or {alternative}"),
                 ));
             } else if !min_timeout {
                 checks.push(Check::advice(
@@ -666,7 +678,7 @@ mod tests {
         assert!(
             lines
                 .iter()
-                .any(|l| l.contains("add `keepalive_min_timeout 1s;`")
+                .any(|l| l.contains("add `keepalive_min_timeout 5s;`")
                     && l.contains("nft works here")),
             "{lines:#?}"
         );

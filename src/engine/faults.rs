@@ -167,7 +167,10 @@ fn digest_of(server: &Server, tag: &str) -> String {
 
 /// Runs the commands cleanly (no fault) to reach a starting state.
 async fn prepared(config: &Config, commands: &[Command]) -> Server {
-    let mut server = server_for(config);
+    prepared_on(config, server_for(config), commands).await
+}
+
+async fn prepared_on(config: &Config, mut server: Server, commands: &[Command]) -> Server {
     for command in commands {
         let (next, outcome) = run(config, server, *command, None).await;
         outcome
@@ -403,6 +406,56 @@ async fn process_mode_keeps_the_invariant_under_every_fault() {
     assert_eq!(serving(&back), Some((8081, release("v1").reference())));
     eprintln!("process-mode fault injection: {cases} cases");
     assert!(cases >= 100, "only {cases} cases");
+}
+
+/// What `traffic_switch: auto` runs where nft works: DNAT of port 8080, and the switch file
+/// pointed at 8080 once.
+fn auto_nftables_config() -> Config {
+    let mut config = config();
+    config.traffic_switch = crate::settings::TrafficSwitch::Nftables {
+        service_port: 8080,
+        owns_switch_file: true,
+    };
+    config
+}
+
+/// `auto` choosing nftables on a server an nginx switch served until now: the first switch
+/// moves the switch file to the service port (one reload), later ones only replace the rule;
+/// every fault keeps the invariant, and a rule lost to a reboot is put back first.
+#[tokio::test]
+async fn auto_nftables_keeps_the_invariant_under_every_fault() {
+    let config = auto_nftables_config();
+    let nginx_era = prepared(&super::faults::config(), &[Command::Deploy("v1")]).await;
+    assert_eq!(nginx_era.dnat, None);
+    let one = prepared_on(&config, nginx_era.clone(), &[Command::Deploy("v2")]).await;
+    assert!(one.files[SWITCH].contains("127.0.0.1:8080"));
+    assert_eq!(one.dnat, Some((8080, 8082)));
+    assert_eq!(serving(&one).unwrap().1, digest_of(&one, "v2"));
+    let reloads = |server: &Server| server.log.iter().filter(|l| l.contains("reload")).count();
+    let two = prepared_on(&config, one.clone(), &[Command::Deploy("v3")]).await;
+    assert_eq!(reloads(&two), reloads(&one), "a later switch reloaded nginx");
+    assert_eq!(two.dnat, Some((8080, 8081)));
+
+    let mut cases = 0;
+    cases += every_fault(&config, "auto: first deploy", &server(), Command::Deploy("v1")).await;
+    cases += every_fault(
+        &config,
+        "auto: from an nginx switch",
+        &nginx_era,
+        Command::Deploy("v2"),
+    )
+    .await;
+    cases += every_fault(&config, "auto: next deploy", &one, Command::Deploy("v3")).await;
+    cases += every_fault(&config, "auto: rollback", &two, Command::Rollback).await;
+    eprintln!("auto-nftables fault injection: {cases} cases");
+    assert!(cases >= 150, "only {cases} cases");
+
+    let mut rebooted = two.clone();
+    rebooted.dnat = None;
+    assert_eq!(serving(&rebooted), None);
+    let (healed, outcome) = run(&config, rebooted, Command::Deploy("v2"), None).await;
+    let summary = outcome.unwrap().unwrap();
+    assert_eq!(serving(&healed).unwrap().1, summary.image);
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ pub mod runtime;
 pub mod status;
 pub mod swap;
 pub mod switch;
+pub mod traffic;
 pub mod verify;
 
 use crate::printer::Printer;

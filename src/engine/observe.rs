@@ -35,7 +35,12 @@ pub struct ColorContainer {
 
 #[derive(Debug)]
 pub struct Observed {
+    /// What nginx's traffic follows ([`super::switch::effective`]): the file, or the table.
     pub switch: Option<String>,
+    /// The switch file as read (`None`: absent).
+    pub switch_file: Option<String>,
+    /// The nftables switch table as listed (`None`: absent, or not the nftables switch).
+    pub switch_table: Option<String>,
     pub switch_color: Option<Color>,
     pub live: Option<Color>,
     /// The switch must first be pointed back at this color (it disagreed with what serves).
@@ -293,11 +298,18 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let state: StateFile = serde_json::from_str(sections.state.trim()).unwrap_or_default();
     let lock = serde_json::from_str(sections.lock.trim()).ok();
     let history = record::parse_history(&sections.history);
+    let switch_table = super::switch::read_table(ctx).await?;
     let mut observed = Observed {
         switch_color: None,
         live: None,
         repoint: None,
-        switch: super::switch::read(ctx, sections.switch).await?,
+        switch: super::switch::effective(
+            config,
+            sections.switch.as_deref(),
+            switch_table.as_deref(),
+        ),
+        switch_file: sections.switch,
+        switch_table,
         containers,
         state,
         lock,
@@ -379,16 +391,53 @@ pub fn settle(observed: &mut Observed, question: Disagreement, routed: Option<Co
 /// What holds the switch, for messages.
 pub fn switch_name(config: &Config) -> String {
     match config.traffic_switch {
-        crate::settings::TrafficSwitch::Nginx => {
-            format!("switch file at {}", config.nginx_switch_file)
-        }
-        crate::settings::TrafficSwitch::Nftables { .. } => {
+        crate::settings::TrafficSwitch::Nftables {
+            owns_switch_file: false,
+            ..
+        } => {
             format!(
                 "nftables table {}",
                 crate::server::nft::table_name(&config.app_name)
             )
         }
+        crate::settings::TrafficSwitch::Nftables { .. } => format!(
+            "nftables table {} behind the switch file {}",
+            crate::server::nft::table_name(&config.app_name),
+            config.nginx_switch_file
+        ),
+        _ => format!("switch file at {}", config.nginx_switch_file),
     }
+}
+
+/// `auto` chose nftables and nginx proxies to `service_port`, but the DNAT rule is gone
+/// (nftables rules do not survive a reboot): nothing serves through nginx. The last verified
+/// live color, when it runs, is pointed at first. `true`: handled.
+fn lost_dnat_rule(observed: &mut Observed, config: &Config) -> bool {
+    let crate::settings::TrafficSwitch::Nftables {
+        service_port,
+        owns_switch_file: true,
+    } = config.traffic_switch
+    else {
+        return false;
+    };
+    if observed.switch_table.is_some()
+        || !super::switch::points_at_service(observed, service_port)
+    {
+        return false;
+    }
+    let Some(live) = observed
+        .state
+        .live_color
+        .filter(|color| observed.running(*color))
+    else {
+        return false;
+    };
+    observed.live = Some(live);
+    observed.repoint = Some(live);
+    observed.notes.push(format!(
+        "nginx proxies to port {service_port}, but the nftables rule that sends that port to a          color is gone (nftables rules do not survive a reboot): nothing served through nginx;          {live}, the last verified live color, is pointed at first"
+    ));
+    true
 }
 
 /// The live color's port served by an app bluegreen did not start (a container under our
@@ -426,6 +475,9 @@ fn adopt_what_serves(observed: &mut Observed, config: &Config, live: Color) {
 
 /// The live color is the one the switch file points at; drift is named, never silently fixed.
 fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> Result<()> {
+    if lost_dnat_rule(observed, config) {
+        return Ok(());
+    }
     let Some(content) = &observed.switch else {
         let file = &switch_name(config);
         let note = match Color::BOTH.map(|c| observed.running(c)) {
@@ -541,6 +593,8 @@ mod tests {
             .collect();
         Observed {
             switch: switch.map(str::to_owned),
+            switch_file: switch.map(str::to_owned),
+            switch_table: None,
             switch_color: None,
             live: None,
             repoint: None,

@@ -298,7 +298,7 @@ impl Step {
     ) -> Vec<ServerCommand> {
         let config = ctx.config;
         match self {
-            Step::Repoint(color) | Step::Switch(color) => switch::commands(ctx, *color),
+            Step::Repoint(color) | Step::Switch(color) => switch::commands(ctx, observed, *color),
             Step::Pull(reference) => match &ctx.runtime {
                 super::Runtime::Process(process) => {
                     process.put_release(config, reference, &releases_in_use(observed))

@@ -520,9 +520,14 @@ async fn put_release<H: Host>(
 
 fn drained_text(color: Color, output: &Output, started: Instant) -> String {
     let mut words = output.stdout.split_whitespace();
-    match (words.next(), words.next()) {
-        (Some("drained"), _) => format!("{color} drained in {:.1}s", secs(started)),
-        (Some("busy"), Some(n)) => format!("{color} still had {n} connections after drain_timeout"),
+    match (words.next(), words.next(), words.next()) {
+        (Some("drained"), _, _) => format!("{color} drained in {:.1}s", secs(started)),
+        (Some("busy"), Some("0"), Some(workers)) => format!(
+            "{workers} nginx workers from before the reload were still shutting down after drain_timeout"
+        ),
+        (Some("busy"), Some(n), _) => {
+            format!("{color} still had {n} connections after drain_timeout")
+        }
         _ => format!("{color}'s connections could not be read; waited drain_timeout"),
     }
 }

@@ -9,7 +9,7 @@ use super::Ctx;
 use crate::color::Color;
 use crate::remote::{run_ok, Host};
 use crate::server::{nft, nginx, ServerCommand};
-use crate::settings::TrafficSwitch;
+use crate::settings::{Config, TrafficSwitch};
 
 pub fn render(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
     let config = ctx.config;
@@ -22,57 +22,129 @@ pub fn render(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
 }
 
 /// The commands of a switch to `color`, in order: write, test, reload — or, with the
-/// nftables switch, the one atomic ruleset replacement.
-pub fn commands(ctx: &Ctx<'_, impl Host>, color: Color) -> Vec<ServerCommand> {
+/// nftables switch, the one atomic ruleset replacement (plus, when `auto` chose nftables and
+/// nginx does not proxy to `service_port` yet, the one switch file change that points it there).
+pub fn commands(ctx: &Ctx<'_, impl Host>, observed: &Observed, color: Color) -> Vec<ServerCommand> {
     let config = ctx.config;
     match config.traffic_switch {
-        TrafficSwitch::Nginx => vec![
-            nginx::write_switch_file(
-                &config.nginx_switch_file,
-                &render(ctx, color),
-                &format!("point nginx at {color}"),
-            ),
-            nginx::test_config(&config.nginx_test_command),
-            nginx::reload(&config.nginx_reload_command),
-        ],
-        TrafficSwitch::Nftables { service_port } => vec![nft::apply(
-            &nft::ruleset(
-                &nft::table_name(&config.app_name),
-                service_port,
-                config.port_of(color),
-            ),
-            &format!("point port {service_port} at {color}"),
-        )],
-    }
-}
-
-/// Reads the switch as it is now: the switch file, or the nftables table (None: absent).
-pub async fn read(ctx: &Ctx<'_, impl Host>, switch_file: Option<String>) -> Result<Option<String>> {
-    match ctx.config.traffic_switch {
-        TrafficSwitch::Nginx => Ok(switch_file),
-        TrafficSwitch::Nftables { .. } => {
-            let output = ctx
-                .host
-                .run(&nft::list(&nft::table_name(&ctx.config.app_name)))
-                .await?;
-            Ok(output.success().then_some(output.stdout))
+        TrafficSwitch::Nftables {
+            service_port,
+            owns_switch_file,
+        } => {
+            let mut commands = vec![nft::apply(
+                &nft::ruleset(
+                    &nft::table_name(&config.app_name),
+                    service_port,
+                    config.port_of(color),
+                ),
+                &format!("point port {service_port} at {color}"),
+            )];
+            if owns_switch_file && !nginx_follows_service(observed, service_port) {
+                commands.extend(nginx_commands(
+                    ctx,
+                    &render_port(ctx, service_port, color),
+                    &format!("point nginx at port {service_port} (once; later switches need no reload)"),
+                ));
+            }
+            commands
+        }
+        TrafficSwitch::Nginx | TrafficSwitch::Auto { .. } => {
+            nginx_commands(ctx, &render(ctx, color), &format!("point nginx at {color}"))
         }
     }
 }
 
+fn nginx_commands(ctx: &Ctx<'_, impl Host>, content: &str, purpose: &str) -> Vec<ServerCommand> {
+    let config = ctx.config;
+    vec![
+        nginx::write_switch_file(&config.nginx_switch_file, content, purpose),
+        nginx::test_config(&config.nginx_test_command),
+        nginx::reload(&config.nginx_reload_command),
+    ]
+}
+
+fn render_port(ctx: &Ctx<'_, impl Host>, port: u16, color: Color) -> String {
+    let config = ctx.config;
+    nginx::render_switch(
+        &config.nginx_switch_template,
+        port,
+        color,
+        &ctx.runtime.service(color),
+    )
+}
+
+/// Whether nginx already proxies to `service_port`: the switch file points there and the last
+/// verified switch went through it (a run killed between writing the file and the reload
+/// leaves a file nginx never loaded: then the next switch writes and reloads again).
+fn nginx_follows_service(observed: &Observed, service_port: u16) -> bool {
+    points_at_service(observed, service_port)
+        && observed.state.live_color.is_some()
+        && observed.state.live_color == observed.switch_color
+}
+
+/// Whether the switch file already sends nginx to `service_port` (`auto` pointed it there).
+pub fn points_at_service(observed: &Observed, service_port: u16) -> bool {
+    observed
+        .switch_file
+        .as_deref()
+        .is_some_and(|content| nginx::mentions_port(content, service_port))
+}
+
+/// Reads the nftables table of the switch (`None`: absent, or not the nftables switch).
+pub async fn read_table(ctx: &Ctx<'_, impl Host>) -> Result<Option<String>> {
+    if !matches!(ctx.config.traffic_switch, TrafficSwitch::Nftables { .. }) {
+        return Ok(None);
+    }
+    let output = ctx
+        .host
+        .run(&nft::list(&nft::table_name(&ctx.config.app_name)))
+        .await?;
+    Ok(output.success().then_some(output.stdout))
+}
+
+/// What nginx's traffic follows: the switch file, or the nftables table. When `auto` chose
+/// nftables but the switch file still points at a color's port (an earlier nginx switch), the
+/// file is what nginx follows.
+pub fn effective(config: &Config, file: Option<&str>, table: Option<&str>) -> Option<String> {
+    match config.traffic_switch {
+        TrafficSwitch::Nftables {
+            service_port,
+            owns_switch_file,
+        } => match file {
+            Some(file) if owns_switch_file && !nginx::mentions_port(file, service_port) => {
+                Some(file.to_owned())
+            }
+            _ => table.map(str::to_owned),
+        },
+        TrafficSwitch::Nginx | TrafficSwitch::Auto { .. } => file.map(str::to_owned),
+    }
+}
+
 /// Puts the observed switch back: the previous switch file content (or none) and a reload,
-/// or the previous color's DNAT rule (or no table).
+/// or the previous color's DNAT rule (or no table) — and, when this run pointed the switch
+/// file at `service_port` for the first time, that file too.
 pub async fn restore(ctx: &Ctx<'_, impl Host>, observed: &Observed, reload: bool) -> Result<()> {
     let config = ctx.config;
-    if let TrafficSwitch::Nftables { .. } = config.traffic_switch {
-        let command = match observed.switch_color {
-            Some(color) => commands(ctx, color).remove(0),
+    if let TrafficSwitch::Nftables {
+        service_port,
+        owns_switch_file,
+    } = config.traffic_switch
+    {
+        let table_color = observed
+            .switch_table
+            .as_deref()
+            .and_then(nft::target_port)
+            .and_then(|port| config.color_of_port(port));
+        let command = match table_color {
+            Some(color) => commands(ctx, observed, color).remove(0),
             None => nft::delete(&nft::table_name(&config.app_name)),
         };
         run_ok(ctx.host, &command).await?;
-        return Ok(());
+        if !owns_switch_file || points_at_service(observed, service_port) {
+            return Ok(());
+        }
     }
-    let previous = observed.switch.as_deref();
+    let previous = observed.switch_file.as_deref();
     let command = match previous {
         Some(content) => nginx::write_switch_file(
             &config.nginx_switch_file,
@@ -108,7 +180,7 @@ pub async fn back(
 ) -> Result<String> {
     match (repointed, observed.live) {
         (true, Some(live)) => {
-            apply(ctx, &commands(ctx, live)).await?;
+            apply(ctx, &commands(ctx, observed, live)).await?;
             Ok(format!("switched back to {live}"))
         }
         _ => {

@@ -42,6 +42,13 @@ pub fn ruleset(table: &str, service_port: u16, target_port: u16) -> String {
     )
 }
 
+/// The port a listed table sends traffic to (`dnat to 127.0.0.1:8082`).
+pub fn target_port(listing: &str) -> Option<u16> {
+    let rest = listing.split("dnat to").nth(1)?;
+    let address = rest.split_whitespace().next()?;
+    address.rsplit(':').next()?.parse().ok()
+}
+
 pub fn apply(ruleset: &str, purpose: &str) -> ServerCommand {
     ServerCommand::new(purpose, &["nft", "-f", "-"])
         .stdin(Stdin::Text(ruleset.to_owned()))
@@ -80,6 +87,11 @@ mod tests {
              type nat hook output priority -100; policy accept;\n    \
              ip daddr 127.0.0.1 tcp dport 8080 dnat to 127.0.0.1:8082\n  }\n}\n"
         );
+        assert_eq!(
+            target_port(&ruleset("bluegreen_api", 8080, 8082)),
+            Some(8082)
+        );
+        assert_eq!(target_port("table ip bluegreen_api {\n}\n"), None);
         assert_eq!(
             apply("x", "point traffic at green").render(true),
             "sudo -n nft -f - < (content)"

@@ -32,19 +32,22 @@ trap - EXIT
 "#,
 };
 
-/// Waits until nothing holds an established connection to the old color's port (old nginx
-/// workers finish their in-flight requests, then exit), at most `$2` tenths of a second.
-/// Reads the kernel's socket table directly (no `ss` needed). Prints `drained N` (polls
-/// needed), `busy N` (connections left at the deadline) or `unknown` (no socket table).
+/// Waits until nothing holds an established connection to the old color's port and no nginx
+/// worker from before the reload is still shutting down (with `keepalive_min_timeout`, old
+/// workers keep serving idle keep-alive clients, and proxying to the old color, for up to that
+/// long), at most `$2` tenths of a second. Reads the kernel's socket table and the process
+/// titles directly (no `ss` or `ps` needed). Prints `drained N` (polls needed), `busy N`
+/// (connections left at the deadline) or `unknown` (no socket table).
 pub const DRAIN_SCRIPT: Script = Script {
     name: "bluegreen-drain",
     text: r#"port=$(printf '%04X' "$1") tries=$2 i=0
 [ -r /proc/net/tcp ] || { echo unknown; exit 0; }
 while :; do
   n=$(awk -v port="$port" '{ split($2, a, ":") } $4 == "01" && a[2] == port { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
-  if [ "$n" -eq 0 ]; then echo "drained $i"; exit 0; fi
+  w=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -c '^nginx: worker process is shutting down')
+  if [ "$n" -eq 0 ] && [ "$w" -eq 0 ]; then echo "drained $i"; exit 0; fi
   i=$((i + 1))
-  if [ "$i" -ge "$tries" ]; then echo "busy $n"; exit 0; fi
+  if [ "$i" -ge "$tries" ]; then echo "busy $n $w"; exit 0; fi
   sleep 0.1
 done
 "#,
@@ -101,16 +104,18 @@ pub fn color_of_switch(
     {
         return Some(*color);
     }
-    let mentions = |port: u16| {
-        let needle = format!(":{port}");
-        content
-            .match_indices(&needle)
-            .any(|(at, _)| !content[at + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
-    };
-    match ports.map(|(color, port)| (color, mentions(port))) {
+    match ports.map(|(color, port)| (color, mentions_port(content, port))) {
         [(color, true), (_, false)] | [(_, false), (color, true)] => Some(color),
         _ => None,
     }
+}
+
+/// Whether `content` names `:{port}` (and not a longer port that starts with it).
+pub fn mentions_port(content: &str, port: u16) -> bool {
+    let needle = format!(":{port}");
+    content
+        .match_indices(&needle)
+        .any(|(at, _)| !content[at + needle.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 #[cfg(test)]

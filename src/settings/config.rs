@@ -57,7 +57,15 @@ pub enum TrafficSwitch {
     /// Rewrite the switch file nginx includes, `nginx -t`, graceful reload.
     Nginx,
     /// Replace one nftables DNAT rule for `service_port`; nginx is not reloaded.
-    Nftables { service_port: u16 },
+    /// `owns_switch_file`: chosen by `auto`, so bluegreen also points the switch file at
+    /// `service_port` (once, with one reload); an explicit `nftables` leaves nginx to the user.
+    Nftables {
+        service_port: u16,
+        owns_switch_file: bool,
+    },
+    /// The zero-error switch the server supports, decided on the server at connect time
+    /// ([`crate::engine::traffic`]): nftables where `nft` works with privileges, else nginx.
+    Auto { service_port: u16 },
 }
 
 #[derive(Clone, Debug)]
@@ -129,6 +137,8 @@ pub struct Config {
     pub nginx_reload_command: String,
     pub verify_url: VerifyUrl,
     pub traffic_switch: TrafficSwitch,
+    /// What `traffic_switch: auto` chose on the server, and why (set once connected).
+    pub traffic_switch_choice: Option<String>,
     pub drain_timeout: Duration,
     /// How long the old color keeps running after the switch while the new one is watched.
     pub bake_time: Duration,
@@ -355,13 +365,19 @@ impl Config {
                         format!("must differ from blue_port and green_port (it is {service_port})"),
                     );
                 }
-                TrafficSwitch::Nftables { service_port }
+                TrafficSwitch::Nftables {
+                    service_port,
+                    owns_switch_file: false,
+                }
             }
-            Some("nginx") | None => TrafficSwitch::Nginx,
+            Some("nginx") => TrafficSwitch::Nginx,
+            Some("auto") | None => TrafficSwitch::Auto {
+                service_port: c.parsed("service_port", values::parse_port),
+            },
             Some(other) => {
                 c.fail(
                     "traffic_switch",
-                    format!("`{other}` is not nginx or nftables"),
+                    format!("`{other}` is not auto, nginx or nftables"),
                 );
                 TrafficSwitch::Nginx
             }
@@ -400,6 +416,7 @@ impl Config {
             nginx_reload_command: c.text("nginx_reload_command").unwrap_or_default(),
             verify_url,
             traffic_switch,
+            traffic_switch_choice: None,
             drain_timeout: c.parsed("drain_timeout", values::parse_duration),
             bake_time: c.parsed("bake_time", values::parse_duration),
             bake_max_error_rate: c.parsed("bake_max_error_rate", values::parse_percent),
@@ -435,6 +452,13 @@ impl Config {
         } else {
             Err(ConfigErrors(c.problems))
         }
+    }
+
+    /// The color whose port this is.
+    pub fn color_of_port(&self, port: u16) -> Option<crate::color::Color> {
+        crate::color::Color::BOTH
+            .into_iter()
+            .find(|color| self.port_of(*color) == port)
     }
 
     pub fn port_of(&self, color: crate::color::Color) -> u16 {

@@ -193,8 +193,8 @@ pub const SETTINGS: &[SettingSpec] = &[
     ),
     s(
         "traffic_switch",
-        Some("nginx"),
-        "how traffic moves: nginx (switch file + graceful reload) or nftables (DNAT of service_port, no reload)",
+        Some("auto"),
+        "how traffic moves: auto (nftables where nft and privileges exist, else nginx), nginx (switch file + graceful reload) or nftables (DNAT of service_port, no reload)",
     ),
     s(
         "service_port",

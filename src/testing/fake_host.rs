@@ -81,6 +81,8 @@ pub struct Server {
     /// Port of nginx (the verify URL).
     pub nginx_port: u16,
     pub switch_file: String,
+    /// The nftables switch: (service port, the color port it is sent to).
+    pub dnat: Option<(u16, u16)>,
     fault: Option<(usize, FaultKind)>,
     commands: usize,
 }
@@ -126,6 +128,14 @@ impl FakeHost {
             }
             _ => None,
         }
+    }
+}
+
+fn failed(stderr: &str) -> Output {
+    Output {
+        code: Some(1),
+        stdout: String::new(),
+        stderr: stderr.into(),
     }
 }
 
@@ -183,16 +193,64 @@ impl Server {
         (every > 0).then_some(every)
     }
 
-    /// The port nginx routes to now.
+    /// The port nginx routes to now (through the DNAT rule when nginx proxies to its port).
     pub fn routed_port(&self) -> Option<u16> {
         let loaded = self.nginx_loaded.as_deref()?;
         let at = loaded.rfind(':')?;
-        loaded[at + 1..]
+        let port = loaded[at + 1..]
             .chars()
             .take_while(char::is_ascii_digit)
             .collect::<String>()
             .parse()
-            .ok()
+            .ok()?;
+        match self.dnat {
+            Some((service, target)) if service == port => Some(target),
+            _ => Some(port),
+        }
+    }
+
+    /// `nft -f -`, `nft list table`, `nft delete table` on the one DNAT rule.
+    fn nft(&mut self, args: &[&str], stdin: &Stdin) -> Output {
+        let ok = |stdout: String| Output {
+            code: Some(0),
+            stdout,
+            stderr: String::new(),
+        };
+        match args {
+            ["-f", "-"] => {
+                let Stdin::Text(ruleset) = stdin else {
+                    return failed("no ruleset");
+                };
+                let words: Vec<&str> = ruleset.split_whitespace().collect();
+                let after = |word: &str| {
+                    words
+                        .iter()
+                        .position(|w| *w == word)
+                        .and_then(|at| words.get(at + 1))
+                        .copied()
+                };
+                let service = after("dport").and_then(|p| p.parse().ok());
+                let target = after("to")
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| p.parse().ok());
+                match (service, target) {
+                    (Some(service), Some(target)) => {
+                        self.dnat = Some((service, target));
+                        ok(String::new())
+                    }
+                    _ => failed("syntax error"),
+                }
+            }
+            ["list", "table", "ip", table] => match self.dnat {
+                Some((service, target)) => ok(crate::server::nft::ruleset(table, service, target)),
+                None => failed("No such file or directory"),
+            },
+            ["delete", "table", "ip", _] => {
+                self.dnat = None;
+                ok(String::new())
+            }
+            _ => failed("the fake host does not know this nft command"),
+        }
     }
 
     fn run(&mut self, command: &ServerCommand) -> Output {
@@ -285,6 +343,7 @@ impl Server {
                 }
                 ok(String::new())
             }
+            ["nft", rest @ ..] => self.nft(rest, &command.stdin),
             ["rm", "-f", path] => {
                 self.files.remove(*path);
                 ok(String::new())

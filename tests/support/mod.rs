@@ -427,6 +427,11 @@ impl Site {
             ),
             ("BLUEGREEN_STATE_DIR", state_dir.display().to_string()),
             ("BLUEGREEN_STOP_TIMEOUT", "5s".to_owned()),
+            // The nginx switch unless a test asks for another (`use_auto_switch`,
+            // `use_nftables_switch`); a port of its own for the nftables one, since every
+            // site's DNAT rule lives in the machine's one ruleset.
+            ("BLUEGREEN_TRAFFIC_SWITCH", "nginx".to_owned()),
+            ("BLUEGREEN_SERVICE_PORT", free_port().to_string()),
             ("BLUEGREEN_DRAIN_TIMEOUT", "10s".to_owned()),
             ("BLUEGREEN_LOCK_TIMEOUT", "60s".to_owned()),
         ]
@@ -526,6 +531,11 @@ impl Site {
         self.set("BLUEGREEN_TRAFFIC_SWITCH", "nftables");
         self.set("BLUEGREEN_SERVICE_PORT", &service_port.to_string());
         service_port
+    }
+
+    /// The default switch (`auto`): no traffic_switch setting at all.
+    pub fn use_auto_switch(&mut self) {
+        self.env.retain(|(k, _)| k != "BLUEGREEN_TRAFFIC_SWITCH");
     }
 
     /// What the seeds' scripts leave: the include file naming the blue port, nginx restarted.
