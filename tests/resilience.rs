@@ -158,7 +158,7 @@ fn the_nftables_switch_swaps_without_a_single_failed_request() {
         let run = site.deploy(tag);
         run.success();
         assert!(
-            !run.stderr.contains("reload nginx"),
+            !run.stderr.contains(" -s reload"),
             "the nftables switch never reloads nginx: {}",
             run.stderr
         );

@@ -5,6 +5,7 @@ mod support;
 
 mod action;
 mod action_runner;
+mod auto;
 mod bake;
 mod bastion;
 mod build;

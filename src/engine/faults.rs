@@ -433,11 +433,21 @@ async fn auto_nftables_keeps_the_invariant_under_every_fault() {
     assert_eq!(serving(&one).unwrap().1, digest_of(&one, "v2"));
     let reloads = |server: &Server| server.log.iter().filter(|l| l.contains("reload")).count();
     let two = prepared_on(&config, one.clone(), &[Command::Deploy("v3")]).await;
-    assert_eq!(reloads(&two), reloads(&one), "a later switch reloaded nginx");
+    assert_eq!(
+        reloads(&two),
+        reloads(&one),
+        "a later switch reloaded nginx"
+    );
     assert_eq!(two.dnat, Some((8080, 8081)));
 
     let mut cases = 0;
-    cases += every_fault(&config, "auto: first deploy", &server(), Command::Deploy("v1")).await;
+    cases += every_fault(
+        &config,
+        "auto: first deploy",
+        &server(),
+        Command::Deploy("v1"),
+    )
+    .await;
     cases += every_fault(
         &config,
         "auto: from an nginx switch",

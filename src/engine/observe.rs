@@ -420,8 +420,7 @@ fn lost_dnat_rule(observed: &mut Observed, config: &Config) -> bool {
     else {
         return false;
     };
-    if observed.switch_table.is_some()
-        || !super::switch::points_at_service(observed, service_port)
+    if observed.switch_table.is_some() || !super::switch::points_at_service(observed, service_port)
     {
         return false;
     }
@@ -435,7 +434,9 @@ fn lost_dnat_rule(observed: &mut Observed, config: &Config) -> bool {
     observed.live = Some(live);
     observed.repoint = Some(live);
     observed.notes.push(format!(
-        "nginx proxies to port {service_port}, but the nftables rule that sends that port to a          color is gone (nftables rules do not survive a reboot): nothing served through nginx;          {live}, the last verified live color, is pointed at first"
+        "nginx proxies to port {service_port}, but the nftables rule that sends that port to a \
+         color is gone (nftables rules do not survive a reboot): nothing served through nginx; \
+         {live}, the last verified live color, is pointed at first"
     ));
     true
 }

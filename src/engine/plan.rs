@@ -22,7 +22,12 @@ pub fn deploy_plan<H: Host>(
         observed.live.map_or("none".into(), |c| c.to_string()),
         observed.target()
     )];
-    lines.extend(config.traffic_switch_choice.iter().map(|c| format!("# {c}")));
+    lines.extend(
+        config
+            .traffic_switch_choice
+            .iter()
+            .map(|c| format!("# {c}")),
+    );
     lines.extend(observed.notes.iter().map(|note| format!("# {note}")));
     lines.push("# take the deploy lock (held until the end)".into());
     lines.push(

@@ -414,7 +414,7 @@ impl Step {
             Step::Baseline => "read the colors' connections (the baseline of the verification)".into(),
             Step::Switch(color) => format!(
                 "switch traffic to {color} (restored on failure): {}",
-                switch::render(ctx, *color).trim()
+                switch::describe(ctx, *color)
             ),
             Step::Verify(color) => format!(
                 "verify: GET {} until {color} is shown to receive the requests (its new connections or its name in the response)",

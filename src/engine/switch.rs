@@ -21,6 +21,17 @@ pub fn render(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
     )
 }
 
+/// What a switch to `color` changes, in a few words: the file's new line, or the DNAT rule.
+pub fn describe(ctx: &Ctx<'_, impl Host>, color: Color) -> String {
+    match ctx.config.traffic_switch {
+        TrafficSwitch::Nftables { service_port, .. } => format!(
+            "port {service_port} → 127.0.0.1:{} (nftables DNAT, no reload)",
+            ctx.config.port_of(color)
+        ),
+        _ => render(ctx, color).trim().to_owned(),
+    }
+}
+
 /// The commands of a switch to `color`, in order: write, test, reload — or, with the
 /// nftables switch, the one atomic ruleset replacement (plus, when `auto` chose nftables and
 /// nginx does not proxy to `service_port` yet, the one switch file change that points it there).
@@ -43,7 +54,9 @@ pub fn commands(ctx: &Ctx<'_, impl Host>, observed: &Observed, color: Color) -> 
                 commands.extend(nginx_commands(
                     ctx,
                     &render_port(ctx, service_port, color),
-                    &format!("point nginx at port {service_port} (once; later switches need no reload)"),
+                    &format!(
+                        "point nginx at port {service_port} (once; later switches need no reload)"
+                    ),
                 ));
             }
             commands

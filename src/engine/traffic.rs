@@ -98,7 +98,10 @@ pub fn decide(config: &Config, service_port: u16, probe: Option<&Output>) -> Cho
         );
     }
     if !says("nft usable") {
-        return nginx(format!("the server's answer was not understood: {}", output.tail(2)));
+        return nginx(format!(
+            "the server's answer was not understood: {}",
+            output.tail(2)
+        ));
     }
     if !says("listeners 0") {
         return nginx(format!(
@@ -158,19 +161,32 @@ mod tests {
                 owns_switch_file: true
             }
         );
-        assert!(chosen.line().starts_with("traffic_switch auto chose nftables: nft works"));
+        assert!(chosen
+            .line()
+            .starts_with("traffic_switch auto chose nftables: nft works"));
 
         let cases = [
-            (answer(0, "nft absent\nlisteners 0\n"), "nft is not installed"),
-            (answer(0, "nft unprivileged\nlisteners 0\n"), "nft needs root"),
+            (
+                answer(0, "nft absent\nlisteners 0\n"),
+                "nft is not installed",
+            ),
+            (
+                answer(0, "nft unprivileged\nlisteners 0\n"),
+                "nft needs root",
+            ),
             (answer(1, ""), "`sudo -n` was refused"),
-            (answer(0, "nft usable\nlisteners 1\n"), "port 8080 (service_port) is in use"),
+            (
+                answer(0, "nft usable\nlisteners 1\n"),
+                "port 8080 (service_port) is in use",
+            ),
         ];
         for (output, reason) in cases {
             let chosen = decide(&plain, 8080, Some(&output));
             assert_eq!(chosen.switch, TrafficSwitch::Nginx, "{reason}");
             assert!(chosen.reason.contains(reason), "{}", chosen.reason);
-            assert!(chosen.line().starts_with("traffic_switch auto chose nginx: "));
+            assert!(chosen
+                .line()
+                .starts_with("traffic_switch auto chose nginx: "));
         }
     }
 
@@ -182,7 +198,9 @@ mod tests {
         ]);
         let chosen = decide(&upstream, 8080, None);
         assert_eq!(chosen.switch, TrafficSwitch::Nginx);
-        assert!(chosen.reason.contains("does not send nginx to 127.0.0.1:{port}"));
+        assert!(chosen
+            .reason
+            .contains("does not send nginx to 127.0.0.1:{port}"));
         let same_port = config(&[("image", "reg/api"), ("blue_port", "8080")]);
         assert!(decide(&same_port, 8080, None)
             .reason
