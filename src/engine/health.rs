@@ -1,5 +1,9 @@
-//! Readiness: GET `health_path` on the new color's port through an SSH port forward, every
-//! `health_interval` until `health_timeout`. A container that exits or restarts fails at once.
+//! Readiness: GET `health_path` on the new color's port through an SSH port forward until
+//! `health_timeout`: every 50 ms while the port refuses connections (a refused connect costs
+//! the app nothing) and for the first [`FAST_FOR`] of the wait, then every `health_interval`.
+//! So an app is noticed within ~50 ms of becoming ready, whatever it answered before, unless it
+//! answered "not ready" for longer than [`FAST_FOR`]. A container that exits or restarts fails
+//! at once.
 
 use std::time::{Duration, Instant};
 
@@ -64,15 +68,26 @@ async fn probe<H: Host>(ctx: &Ctx<'_, H>, request: &HttpGet) -> Result<(), Strin
     }
 }
 
-/// The first probes come fast (50 ms, doubling) so an app that is ready at once is noticed
-/// within tens of milliseconds; then they back off to `health_interval`.
-fn probe_interval(attempts: u32, health_interval: Duration) -> Duration {
-    let fast = Duration::from_millis(50).saturating_mul(1 << attempts.saturating_sub(1).min(16));
-    fast.min(health_interval)
-}
-
 /// A health path answered 404 this long is most likely wrong, not slow: say so once.
 const NOT_FOUND_HINT_AFTER: Duration = Duration::from_secs(10);
+
+/// The fast cadence of the probes.
+const FAST: Duration = Duration::from_millis(50);
+/// How long probes stay fast while the app answers "not ready" (a refused port stays fast).
+const FAST_FOR: Duration = Duration::from_secs(10);
+/// Progress lines at most this often (a log, unlike a terminal, keeps every line).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// The pause before the next probe: fast while the port refuses connections or during the first
+/// [`FAST_FOR`] of the wait, else `health_interval` (never slower than it).
+fn probe_interval(last: &str, waited: Duration, health_interval: Duration) -> Duration {
+    let refused = last == "connection closed" || last == "connection refused";
+    if refused || waited < FAST_FOR {
+        FAST.min(health_interval)
+    } else {
+        health_interval
+    }
+}
 
 pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Healthy, Unhealthy> {
     let config = ctx.config;
@@ -91,6 +106,7 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
     let mut last_container_check = None::<Instant>;
     let mut not_found_since = None::<Instant>;
     let mut hinted = false;
+    let mut last_progress = None::<Instant>;
     loop {
         attempts += 1;
         // Probes keep a fixed cadence: the container check below eats into the pause.
@@ -124,12 +140,15 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
             ));
         }
         let elapsed = started.elapsed();
-        ctx.printer.progress(&format!(
-            "{color} on 127.0.0.1:{port}{}: {last} (probe {attempts}, {:.1}s of {}s)",
-            config.health_path,
-            elapsed.as_secs_f64(),
-            config.health_timeout.as_secs()
-        ));
+        if last_progress.is_none_or(|at| at.elapsed() >= PROGRESS_EVERY) {
+            last_progress = Some(Instant::now());
+            ctx.printer.progress(&format!(
+                "{color} on 127.0.0.1:{port}{}: {last} (probe {attempts}, {:.1}s of {}s)",
+                config.health_path,
+                elapsed.as_secs_f64(),
+                config.health_timeout.as_secs()
+            ));
+        }
         // A crashed container will never answer: look at it (at most once a second).
         if last_container_check.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
             last_container_check = Some(Instant::now());
@@ -139,7 +158,7 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
         if elapsed >= config.health_timeout {
             return Err(Unhealthy::TimedOut { attempts, last });
         }
-        let pause = probe_interval(attempts, config.health_interval)
+        let pause = probe_interval(&last, elapsed, config.health_interval)
             .saturating_sub(probe_started.elapsed())
             .min(config.health_timeout.saturating_sub(elapsed));
         ctx.cancel
@@ -171,13 +190,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probes_start_fast_then_back_off_to_the_interval() {
+    fn probes_stay_fast_while_refused_or_early_then_take_the_interval() {
         let second = Duration::from_secs(1);
-        let intervals: Vec<u128> = (1..=7)
-            .map(|attempt| probe_interval(attempt, second).as_millis())
-            .collect();
-        assert_eq!(intervals, [50, 100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(probe_interval(1, Duration::from_millis(20)).as_millis(), 20);
-        assert_eq!(probe_interval(100, second), second);
+        let early = Duration::from_secs(2);
+        let late = Duration::from_secs(30);
+        assert_eq!(probe_interval("HTTP 503", early, second), FAST);
+        assert_eq!(probe_interval("HTTP 503", late, second), second);
+        assert_eq!(probe_interval("connection closed", late, second), FAST);
+        assert_eq!(probe_interval("connection refused", late, second), FAST);
+        assert_eq!(probe_interval("timed out", late, second), second);
+        let tiny = Duration::from_millis(20);
+        assert_eq!(probe_interval("HTTP 503", early, tiny), tiny);
+        assert_eq!(probe_interval("connection closed", late, tiny), tiny);
     }
 }
