@@ -305,7 +305,11 @@ impl Step {
                 }
                 runtime => vec![runtime.pull(config, reference, observed.target())],
             },
-            Step::Drain(color) => vec![nginx::drain(config.port_of(*color), config.drain_timeout)],
+            Step::Drain(color) => vec![nginx::drain(
+                config.port_of(*color),
+                config.drain_timeout,
+                config.verify_url.port,
+            )],
             Step::Remove(color) => {
                 vec![ctx
                     .runtime

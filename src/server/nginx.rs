@@ -35,16 +35,38 @@ trap - EXIT
 /// Waits until nothing holds an established connection to the old color's port and no nginx
 /// worker from before the reload is still shutting down (with `keepalive_min_timeout`, old
 /// workers keep serving idle keep-alive clients, and proxying to the old color, for up to that
-/// long), at most `$2` tenths of a second. Reads the kernel's socket table and the process
-/// titles directly (no `ss` or `ps` needed). Prints `drained N` (polls needed), `busy N`
-/// (connections left at the deadline) or `unknown` (no socket table).
+/// long), at most `$2` tenths of a second. The workers counted are the children of the nginx
+/// master that listens on `$3` (found once by its socket; every shutting-down nginx worker when
+/// it cannot be found, e.g. nginx in a network namespace of its own). Reads the kernel's socket
+/// table and /proc directly (no `ss` or `ps` needed). Prints `drained N` (polls needed),
+/// `busy N W` (connections and old workers left at the deadline) or `unknown` (no socket table).
 pub const DRAIN_SCRIPT: Script = Script {
     name: "bluegreen-drain",
-    text: r#"port=$(printf '%04X' "$1") tries=$2 i=0
+    text: r#"port=$(printf '%04X' "$1") tries=$2 i=0 master=
 [ -r /proc/net/tcp ] || { echo unknown; exit 0; }
+front=$(printf '%04X' "$3")
+inode=$(awk -v port="$front" '{ split($2, a, ":") } $4 == "0A" && a[2] == port { print $10; exit }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+if [ -n "$inode" ]; then
+  holder=$(find /proc/[0-9]*/fd -lname "socket:\[$inode\]" 2>/dev/null | head -n 1 | cut -d/ -f3)
+  if [ -n "$holder" ]; then
+    case $(tr '\0' ' ' < "/proc/$holder/cmdline") in
+      "nginx: master"*) master=$holder ;;
+      *) master=$(awk '{ print $4 }' "/proc/$holder/stat") ;;
+    esac
+  fi
+fi
+old_workers() {
+  if [ -n "$master" ]; then
+    for child in $(cat /proc/"$master"/task/*/children 2>/dev/null); do
+      tr '\0' '\n' < "/proc/$child/cmdline" 2>/dev/null | head -n 1
+    done | grep -c 'shutting down'
+  else
+    cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -c '^nginx: worker process is shutting down'
+  fi
+}
 while :; do
   n=$(awk -v port="$port" '{ split($2, a, ":") } $4 == "01" && a[2] == port { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
-  w=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -c '^nginx: worker process is shutting down')
+  w=$(old_workers)
   if [ "$n" -eq 0 ] && [ "$w" -eq 0 ]; then echo "drained $i"; exit 0; fi
   i=$((i + 1))
   if [ "$i" -ge "$tries" ]; then echo "busy $n $w"; exit 0; fi
@@ -82,12 +104,13 @@ pub fn reload(command_line: &str) -> ServerCommand {
     ServerCommand::operator_shell("reload nginx", command_line).privileged()
 }
 
-pub fn drain(old_port: u16, timeout: std::time::Duration) -> ServerCommand {
+/// `nginx_port`: where nginx listens (the verify URL's port), to find its master.
+pub fn drain(old_port: u16, timeout: std::time::Duration, nginx_port: u16) -> ServerCommand {
     let tries = (timeout.as_millis() / 100).max(1).to_string();
     ServerCommand::script(
         format!("drain connections to port {old_port}"),
         &DRAIN_SCRIPT,
-        &[&old_port.to_string(), &tries],
+        &[&old_port.to_string(), &tries, &nginx_port.to_string()],
     )
 }
 
@@ -156,8 +179,8 @@ mod tests {
             "sh -c <bluegreen-write-switch-file> bluegreen-write-switch-file /etc/nginx/conf.d/service-url.inc < (content)"
         );
         assert_eq!(
-            drain(8081, std::time::Duration::from_secs(30)).render(false),
-            "sh -c <bluegreen-drain> bluegreen-drain 8081 300"
+            drain(8081, std::time::Duration::from_secs(30), 80).render(false),
+            "sh -c <bluegreen-drain> bluegreen-drain 8081 300 80"
         );
     }
 
