@@ -14,7 +14,9 @@ fn main() {
     );
     let started = Instant::now();
     let shared = shared();
-    let site = Site::new("demo");
+    let mut site = Site::new("demo");
+    // The default switch (`auto`), as a user without a traffic_switch setting gets it.
+    site.use_auto_switch();
     println!(
         "sandbox ready in {:.1}s: ssh 127.0.0.1:{}, registry {}, nginx 127.0.0.1:{}",
         started.elapsed().as_secs_f64(),
