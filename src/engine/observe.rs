@@ -512,8 +512,14 @@ fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> R
     });
     let ports = Color::BOTH.map(|color| (color, config.port_of(color)));
     let Some(color) = nginx::color_of_switch(content, renderings, ports) else {
+        // A file an earlier run pointed at service_port, when auto cannot use nftables now.
+        let why = config
+            .traffic_switch_choice
+            .as_ref()
+            .map(|choice| format!(" ({choice}; a switch file naming service_port was written by an earlier nftables switch)"))
+            .unwrap_or_default();
         return Err(crate::failure::Failure::deploy(format!(
-            "the {} points at neither color (blue port {}, green port {}): `{}`; \
+            "the {} points at neither color (blue port {}, green port {}): `{}`{why}; \
              nothing was changed; fix it (or nginx_switch_template), then deploy again",
             switch_name(config),
             config.blue_port,
