@@ -57,6 +57,9 @@ pub struct Report {
     pub health_attempts: Option<u32>,
     /// What the bake window's probe requests got, when it ran and passed.
     pub bake: Option<String>,
+    /// What the probe requests through nginx got from the new color's start until the old one
+    /// stopped (or the run failed), when any were counted.
+    pub impact: Option<String>,
     pub failure: Option<String>,
     /// What serves now, in words, after a failure.
     pub serving: Option<String>,
@@ -214,6 +217,9 @@ fn rows(report: &Report) -> Vec<(&'static str, String)> {
     }
     if let Some(attempts) = report.health_attempts.filter(|n| *n > 0) {
         rows.push(("health probes", attempts.to_string()));
+    }
+    if let Some(impact) = &report.impact {
+        rows.push(("impact", escape(impact)));
     }
     if let Some(bake) = &report.bake {
         rows.push(("bake", escape(bake)));

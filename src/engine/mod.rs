@@ -7,6 +7,7 @@ pub mod doctor;
 #[cfg(test)]
 mod faults;
 pub mod health;
+pub mod impact;
 pub mod lock;
 pub mod observe;
 pub mod plan;
