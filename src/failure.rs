@@ -16,8 +16,9 @@ pub struct Failure {
     pub serving_color: Option<Color>,
     /// The new container's last log lines, when it failed to become healthy.
     pub logs: Vec<String>,
-    /// What the probe requests through nginx got before the run failed, when it got that far.
-    pub impact: Option<Impact>,
+    /// What the probe requests through nginx got before the run failed, when it got that far
+    /// (boxed: a `Failure` travels in every `Result`).
+    pub impact: Option<Box<Impact>>,
 }
 
 impl Failure {
@@ -53,7 +54,7 @@ impl Failure {
         self
     }
     pub fn impact(mut self, impact: Option<Impact>) -> Self {
-        self.impact = impact;
+        self.impact = impact.map(Box::new);
         self
     }
 }

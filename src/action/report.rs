@@ -312,6 +312,23 @@ mod tests {
     }
 
     #[test]
+    fn summary_shows_what_the_probe_requests_got_during_the_switch() {
+        let mut report = deployed();
+        report.impact = Some(
+            "0 failed of 143 probe requests through nginx during the switch (blue 61, green 82)"
+                .into(),
+        );
+        let summary = render_summary(&report);
+        assert!(
+            summary.contains(
+                "| impact | 0 failed of 143 probe requests through nginx during the switch \
+                 (blue 61, green 82) |"
+            ),
+            "{summary}"
+        );
+    }
+
+    #[test]
     fn summary_of_a_health_failure_gives_no_rollback_advice() {
         let report = Report {
             result: RunResult::Failure,

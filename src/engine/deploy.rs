@@ -128,7 +128,7 @@ pub async fn under_lock<H: Host>(
             seconds,
             impact: error
                 .downcast_ref::<Failure>()
-                .and_then(|failure| failure.impact.clone()),
+                .and_then(|failure| failure.impact.as_deref().cloned()),
         }),
     };
     if let Some(entry) = entry {

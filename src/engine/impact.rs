@@ -130,9 +130,7 @@ impl Impact {
         ]
         .into_iter()
         .filter(|(_, counts)| !counts.is_empty())
-        .map(|(name, counts)| {
-            format!("{name} {}{}", grouped(counts.requests), counts.failures())
-        })
+        .map(|(name, counts)| format!("{name} {}{}", grouped(counts.requests), counts.failures()))
         .collect();
         format!(
             "{} probe requests through nginx during the switch ({})",
@@ -225,7 +223,9 @@ fn sends_its_own_requests(step: &Step) -> bool {
 
 impl Watch {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("the watch's lock is never poisoned")
+        self.state
+            .lock()
+            .expect("the watch's lock is never poisoned")
     }
 
     /// Before `step` runs; `old`: the color that served before the run (`None`: nothing did).
@@ -358,7 +358,10 @@ mod tests {
     fn attributes_by_the_color_named_else_by_phase() {
         let mut state = Watch::default().state.into_inner().unwrap();
         state.record(&reply(200, "{}"));
-        assert_eq!(state.impact.total.requests, 0, "nothing counts before the window");
+        assert_eq!(
+            state.impact.total.requests, 0,
+            "nothing counts before the window"
+        );
         state.phase = Phase::Serving(Color::Blue);
         state.record(&reply(200, "{}"));
         state.record(&reply(200, r#"{"color":"green"}"#));
@@ -373,10 +376,7 @@ mod tests {
         let impact = state.impact;
         assert_eq!(impact.total.requests, 6);
         assert_eq!(impact.blue.requests, 1);
-        assert_eq!(
-            (impact.green.requests, impact.green.server_errors),
-            (3, 1)
-        );
+        assert_eq!((impact.green.requests, impact.green.server_errors), (3, 1));
         assert_eq!(
             (impact.unattributed.requests, impact.unattributed.failed()),
             (2, 2)

@@ -8,6 +8,8 @@ pub mod doctor;
 mod faults;
 pub mod health;
 pub mod impact;
+#[cfg(test)]
+mod impact_runs;
 pub mod lock;
 pub mod observe;
 pub mod plan;

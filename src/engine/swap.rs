@@ -234,7 +234,16 @@ async fn run_steps<H: Host>(
             Ok(()) => {
                 let running = async {
                     watch.before(&entry.step, runbook.old).await;
-                    step(ctx, observed, runbook, request, &entry.step, &mut progress, watch).await
+                    step(
+                        ctx,
+                        observed,
+                        runbook,
+                        request,
+                        &entry.step,
+                        &mut progress,
+                        watch,
+                    )
+                    .await
                 };
                 within_grace_of_a_signal(ctx, running).await
             }
