@@ -475,7 +475,7 @@ async fn a_new_color_failing_during_the_bake_is_switched_back() {
     assert!(error.contains("above bake_max_error_rate 1%"), "{error}");
     assert!(error.contains("blue still serves traffic"), "{error}");
     assert!(
-        error.contains("probe requests through nginx during the switch (blue "),
+        error.contains("probe requests through nginx during the switch ("),
         "{error}"
     );
     assert_eq!(serving(&after), serving(&one));
