@@ -156,7 +156,8 @@ pub fn grouped(n: u32) -> String {
 /// Which color answers the requests, as far as the run knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Not begun, or nothing served before the switch (a first deploy): nothing to count.
+    /// Not begun; or nothing served before this run (a first deploy), until its switch is
+    /// verified: an nginx that pointed nowhere is not the switch's failure.
     Waiting,
     /// This color serves: the old one before the switch, the new one after its verification.
     Serving(Color),
@@ -242,7 +243,9 @@ impl Watch {
                     state.phase = Phase::Serving(old);
                 }
             }
-            Step::Switch(_) if state.phase != Phase::Ended => state.phase = Phase::Switching,
+            Step::Switch(_) if matches!(state.phase, Phase::Serving(_)) => {
+                state.phase = Phase::Switching;
+            }
             Step::Hook(Hook::PostDeploy, _) => state.phase = Phase::Ended,
             _ => {}
         }
@@ -254,7 +257,9 @@ impl Watch {
         let mut state = self.state();
         match (step, proof) {
             (Step::Verify(_), Some(Proof::Unverified)) => {}
-            (Step::Verify(color), Some(_)) if state.phase == Phase::Switching => {
+            (Step::Verify(color), Some(_))
+                if matches!(state.phase, Phase::Switching | Phase::Waiting) =>
+            {
                 state.phase = Phase::Serving(*color);
             }
             (Step::Stop(_) | Step::StopAdopted(_), _) => state.phase = Phase::Ended,
@@ -386,6 +391,60 @@ mod tests {
             "3 failed of 6 probe requests through nginx during the switch (blue 1, \
              green 3 with 1 × 5xx, color unknown 2 with 1 × 5xx and 1 unanswered)"
         );
+    }
+
+    /// The window through a deploy's steps: before the switch the old color, during it only
+    /// named answers, after the verification the new color, nothing once the old one stopped.
+    #[tokio::test]
+    async fn the_window_follows_the_steps() {
+        let watch = Watch::default();
+        let answer = reply(200, "{}");
+        let start = Step::Start(
+            Color::Green,
+            super::super::runbook::Image::Pulled,
+            "c".into(),
+        );
+        watch
+            .before(&Step::Pull("app:v2".into()), Some(Color::Blue))
+            .await;
+        watch.state().record(&answer);
+        watch.before(&start, Some(Color::Blue)).await;
+        watch.state().record(&answer);
+        watch
+            .before(&Step::Switch(Color::Green), Some(Color::Blue))
+            .await;
+        assert!(
+            watch.state().quiet,
+            "the prober waits while the switch and verify run"
+        );
+        watch.state().record(&answer);
+        watch.after(&Step::Verify(Color::Green), Some(Proof::Connections(1)));
+        watch
+            .before(&Step::Stop(Color::Blue), Some(Color::Blue))
+            .await;
+        assert!(!watch.state().quiet);
+        watch.state().record(&answer);
+        watch.after(&Step::Stop(Color::Blue), None);
+        watch.state().record(&answer);
+        let impact = watch.impact().unwrap();
+        let by_bucket = [&impact.blue, &impact.green, &impact.unattributed].map(|c| c.requests);
+        assert_eq!(by_bucket, [1, 1, 1], "{}", impact.describe());
+    }
+
+    /// Before a first deploy nothing served: counting begins with the verified switch.
+    #[tokio::test]
+    async fn a_first_deploy_is_counted_from_its_verified_switch() {
+        let watch = Watch::default();
+        let bad_gateway = reply(502, "");
+        watch.before(&Step::WaitHealthy(Color::Blue), None).await;
+        watch.state().record(&bad_gateway);
+        watch.before(&Step::Switch(Color::Blue), None).await;
+        watch.state().record(&bad_gateway);
+        assert_eq!(watch.impact(), None);
+        watch.after(&Step::Verify(Color::Blue), Some(Proof::Named));
+        watch.state().record(&reply(200, "{}"));
+        let impact = watch.impact().unwrap();
+        assert_eq!((impact.blue.requests, impact.total.failed()), (1, 0));
     }
 
     #[test]
