@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::color::Color;
-use crate::engine::impact::Impact;
+use crate::engine::counts::Impact;
 
 #[derive(Debug)]
 pub struct Failure {

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::report::{Report, RunResult};
 use super::ActionCommand;
-use crate::engine::impact::Impact;
+use crate::engine::counts::Impact;
 use crate::engine::swap::Summary;
 use crate::engine::{self, Cancel, Ctx, Runtime};
 use crate::failure::Failure;

@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use super::cancel::Cancelled;
-use super::impact::{Counts, Watch};
+use super::counts::Counts;
+use super::impact::Watch;
 use super::Ctx;
 use crate::color::Color;
 use crate::remote::Host;

@@ -2,6 +2,7 @@
 
 pub mod bake;
 pub mod cancel;
+pub mod counts;
 pub mod deploy;
 pub mod doctor;
 #[cfg(test)]

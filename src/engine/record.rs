@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::impact::Impact;
+use super::counts::Impact;
 use crate::color::Color;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

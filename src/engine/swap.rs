@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::bake::Verdict;
+use super::counts::Impact;
 use super::health::{self, Unhealthy};
-use super::impact::{Impact, Watch};
+use super::impact::Watch;
 use super::observe::{ColorContainer, Observed};
 use super::record::{self, StateFile};
 use super::runbook::{Hook, Image, Runbook, Step, Undo};
