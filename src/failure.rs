@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::color::Color;
+use crate::engine::counts::Impact;
 
 #[derive(Debug)]
 pub struct Failure {
@@ -15,6 +16,9 @@ pub struct Failure {
     pub serving_color: Option<Color>,
     /// The new container's last log lines, when it failed to become healthy.
     pub logs: Vec<String>,
+    /// What the probe requests through nginx got before the run failed, when it got that far
+    /// (boxed: a `Failure` travels in every `Result`).
+    pub impact: Option<Box<Impact>>,
 }
 
 impl Failure {
@@ -25,6 +29,7 @@ impl Failure {
             serving: None,
             serving_color: None,
             logs: Vec::new(),
+            impact: None,
         }
     }
     pub fn deploy(message: impl Into<String>) -> Self {
@@ -46,6 +51,10 @@ impl Failure {
     }
     pub fn logs(mut self, logs: Vec<String>) -> Self {
         self.logs = logs;
+        self
+    }
+    pub fn impact(mut self, impact: Option<Impact>) -> Self {
+        self.impact = impact.map(Box::new);
         self
     }
 }

@@ -1,7 +1,7 @@
 //! The bake window against the real server: a new color that answers 500 to every second
 //! request through nginx passes health and verification, then is switched back during the
-//! bake (exit 1, the old color serves, state and history say so); a healthy one passes and
-//! the summary reports what the probe requests got.
+//! bake (exit 1, the old color serves, state, history and the impact count say so); a healthy
+//! one passes and the summary reports what the probe requests got.
 
 use crate::support::Site;
 
@@ -27,6 +27,9 @@ fn a_new_color_failing_half_its_requests_is_switched_back_during_the_bake() {
         "{last}"
     );
     assert!(last.contains("blue still serves traffic"), "{last}");
+    // The impact count says it too: failed probe requests, all of them green's.
+    let (failed_requests, requests) = failed.impact().unwrap_or_else(|| panic!("{last}"));
+    assert!(failed_requests > 0 && requests >= failed_requests, "{last}");
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
     assert_eq!(site.container_state("blue").as_deref(), Some("running"));
     assert_ne!(site.container_state("green").as_deref(), Some("running"));
@@ -40,6 +43,23 @@ fn a_new_color_failing_half_its_requests_is_switched_back_during_the_bake() {
             .as_str()
             .unwrap_or_default()
             .contains("during the bake"),
+        "{status}"
+    );
+    let impact = &newest["impact"];
+    let counted = |key: &str| impact[key].as_u64().unwrap_or(0);
+    assert_eq!(counted("requests"), requests, "{status}");
+    assert_eq!(
+        counted("non_2xx") + counted("unanswered"),
+        failed_requests,
+        "{status}"
+    );
+    assert!(
+        impact["green"]["server_errors"].as_u64().unwrap_or(0) > 0,
+        "{status}"
+    );
+    assert_eq!(
+        impact["blue"]["non_2xx"].as_u64().unwrap_or(0),
+        0,
         "{status}"
     );
 }

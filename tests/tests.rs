@@ -14,6 +14,7 @@ mod config;
 mod deploy;
 mod doctor;
 mod hooks;
+mod impact;
 mod leaks;
 mod lock;
 mod migrate;

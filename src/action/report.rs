@@ -57,6 +57,9 @@ pub struct Report {
     pub health_attempts: Option<u32>,
     /// What the bake window's probe requests got, when it ran and passed.
     pub bake: Option<String>,
+    /// What the probe requests through nginx got from the new color's start until the old one
+    /// stopped (or the run failed), when any were counted.
+    pub impact: Option<String>,
     pub failure: Option<String>,
     /// What serves now, in words, after a failure.
     pub serving: Option<String>,
@@ -215,6 +218,9 @@ fn rows(report: &Report) -> Vec<(&'static str, String)> {
     if let Some(attempts) = report.health_attempts.filter(|n| *n > 0) {
         rows.push(("health probes", attempts.to_string()));
     }
+    if let Some(impact) = &report.impact {
+        rows.push(("impact", escape(impact)));
+    }
     if let Some(bake) = &report.bake {
         rows.push(("bake", escape(bake)));
     }
@@ -301,6 +307,23 @@ mod tests {
         let summary = render_summary(&report);
         assert!(
             summary.contains("| bake | baked 3.0s: 0 failed of 29 probe requests through nginx"),
+            "{summary}"
+        );
+    }
+
+    #[test]
+    fn summary_shows_what_the_probe_requests_got_during_the_switch() {
+        let mut report = deployed();
+        report.impact = Some(
+            "0 failed of 143 probe requests through nginx during the switch (blue 61, green 82)"
+                .into(),
+        );
+        let summary = render_summary(&report);
+        assert!(
+            summary.contains(
+                "| impact | 0 failed of 143 probe requests through nginx during the switch \
+                 (blue 61, green 82) |"
+            ),
             "{summary}"
         );
     }

@@ -7,6 +7,8 @@
 use std::time::{Duration, Instant};
 
 use super::cancel::Cancelled;
+use super::counts::Counts;
+use super::impact::Watch;
 use super::Ctx;
 use crate::color::Color;
 use crate::remote::Host;
@@ -18,51 +20,32 @@ const MIN_REQUESTS: u32 = 10;
 /// How often a progress line is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-/// What the probe requests through nginx got.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub requests: u32,
-    /// Answered 5xx.
-    pub server_errors: u32,
-    /// nginx did not answer at all (refused, timed out).
-    pub unanswered: u32,
+/// The requests the bake judges as failed: 5xx, or no answer from nginx at all
+/// (a 4xx is the app's answer, not a failure to serve).
+fn errors(counts: &Counts) -> u32 {
+    counts.server_errors + counts.unanswered
 }
 
-impl Counts {
-    pub fn failed(&self) -> u32 {
-        self.server_errors + self.unanswered
+/// The failed share, in percent.
+fn error_percent(counts: &Counts) -> f64 {
+    if counts.requests == 0 {
+        return 0.0;
     }
+    f64::from(errors(counts)) * 100.0 / f64::from(counts.requests)
+}
 
-    /// The failed share, in percent.
-    pub fn failed_percent(&self) -> f64 {
-        if self.requests == 0 {
-            return 0.0;
-        }
-        f64::from(self.failed()) * 100.0 / f64::from(self.requests)
-    }
-
-    fn add(&mut self, answer: Result<u16, String>) {
-        self.requests += 1;
-        match answer {
-            Ok(status) if status >= 500 => self.server_errors += 1,
-            Ok(_) => {}
-            Err(_) => self.unanswered += 1,
-        }
-    }
-
-    /// "5xx to 12 of 40 requests (30%)", naming the unanswered ones when there are any.
-    fn describe_failures(&self) -> String {
-        let share = format_percent(self.failed_percent());
-        match self.unanswered {
-            0 => format!(
-                "5xx to {} of {} requests ({share})",
-                self.server_errors, self.requests
-            ),
-            n => format!(
-                "5xx to {} and nothing to {n} of {} requests ({share})",
-                self.server_errors, self.requests
-            ),
-        }
+/// "5xx to 12 of 40 requests (30%)", naming the unanswered ones when there are any.
+fn describe_errors(counts: &Counts) -> String {
+    let share = format_percent(error_percent(counts));
+    match counts.unanswered {
+        0 => format!(
+            "5xx to {} of {} requests ({share})",
+            counts.server_errors, counts.requests
+        ),
+        n => format!(
+            "5xx to {} and nothing to {n} of {} requests ({share})",
+            counts.server_errors, counts.requests
+        ),
     }
 }
 
@@ -78,7 +61,7 @@ pub fn format_percent(value: f64) -> String {
 
 /// Whether `counts` stay within `max_percent`.
 pub fn within(counts: &Counts, max_percent: f64) -> bool {
-    counts.failed_percent() <= max_percent
+    error_percent(counts) <= max_percent
 }
 
 /// How a bake ended.
@@ -90,28 +73,28 @@ pub enum Verdict {
     Failed(String),
 }
 
-/// Probes through nginx for `bake_time` (and at least [`MIN_REQUESTS`] requests).
-/// A signal ends the bake as a cancellation.
-pub async fn bake<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Verdict, Cancelled> {
+/// Probes through nginx for `bake_time` (and at least [`MIN_REQUESTS`] requests); `watch`
+/// counts the requests into the run's impact too. A signal ends the bake as a cancellation.
+pub async fn bake<H: Host>(
+    ctx: &Ctx<'_, H>,
+    color: Color,
+    watch: &Watch,
+) -> Result<Verdict, Cancelled> {
     let bake_time = ctx.config.bake_time;
     let max = ctx.config.bake_max_error_rate;
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut counts = Counts::default();
     while started.elapsed() < bake_time || counts.requests < MIN_REQUESTS {
-        let answer = ctx
-            .host
-            .http_get(&super::verify::verify_request(ctx))
-            .await
-            .map(|reply| reply.status);
-        counts.add(answer);
+        let answer = watch.request(ctx).await;
+        counts.add(answer.ok().map(|reply| reply.status));
         if last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             ctx.printer.progress(&format!(
                 "baking {color}: {:.0}s of {}s, {} of {} requests through nginx failed",
                 started.elapsed().as_secs_f64(),
                 bake_time.as_secs_f64(),
-                counts.failed(),
+                errors(&counts),
                 counts.requests
             ));
         }
@@ -121,7 +104,7 @@ pub async fn bake<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Verdict, Ca
     if within(&counts, max) {
         return Ok(Verdict::Passed(format!(
             "baked {seconds:.1}s: {} failed of {} probe requests through nginx (bake_max_error_rate {})",
-            counts.failed(),
+            errors(&counts),
             counts.requests,
             format_percent(max)
         )));
@@ -129,7 +112,7 @@ pub async fn bake<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Verdict, Ca
     Ok(Verdict::Failed(format!(
         "{color} answered {} during the bake ({seconds:.1}s of probe requests through nginx), \
          above bake_max_error_rate {}",
-        counts.describe_failures(),
+        describe_errors(&counts),
         format_percent(max)
     )))
 }
@@ -138,36 +121,29 @@ pub async fn bake<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Verdict, Ca
 mod tests {
     use super::*;
 
-    fn counts(answers: &[Result<u16, String>]) -> Counts {
+    fn counts(answers: &[Option<u16>]) -> Counts {
         let mut counts = Counts::default();
         for answer in answers {
-            counts.add(answer.clone());
+            counts.add(*answer);
         }
         counts
     }
 
     #[test]
     fn counts_5xx_and_unanswered_as_failed_but_not_4xx() {
-        let c = counts(&[Ok(200), Ok(404), Ok(500), Ok(503), Err("refused".into())]);
+        let c = counts(&[Some(200), Some(404), Some(500), Some(503), None]);
+        assert_eq!(errors(&c), 3);
+        assert_eq!(error_percent(&c), 60.0);
         assert_eq!(
-            c,
-            Counts {
-                requests: 5,
-                server_errors: 2,
-                unanswered: 1
-            }
-        );
-        assert_eq!(c.failed_percent(), 60.0);
-        assert_eq!(
-            c.describe_failures(),
+            describe_errors(&c),
             "5xx to 2 and nothing to 1 of 5 requests (60%)"
         );
     }
 
     #[test]
     fn judges_the_share_against_the_limit() {
-        let mut answers = vec![Ok(200); 199];
-        answers.push(Ok(500));
+        let mut answers = vec![Some(200); 199];
+        answers.push(Some(500));
         assert!(within(&counts(&answers), 1.0));
         assert!(!within(&counts(&answers), 0.4));
         assert!(within(&Counts::default(), 0.0));

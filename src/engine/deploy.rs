@@ -95,6 +95,7 @@ pub async fn under_lock<H: Host>(
             previous_color: None,
             reason: Some("already live".into()),
             seconds,
+            impact: None,
         }),
         Ok(summary) => Some(HistoryEntry {
             time: record::now(),
@@ -108,6 +109,7 @@ pub async fn under_lock<H: Host>(
                 .starts_with("unverified")
                 .then(|| summary.proof.clone()),
             seconds,
+            impact: summary.impact.clone(),
         }),
         Err(error) => Some(HistoryEntry {
             time: record::now(),
@@ -124,6 +126,9 @@ pub async fn under_lock<H: Host>(
             previous_color: None,
             reason: Some(format!("{error:#}")),
             seconds,
+            impact: error
+                .downcast_ref::<Failure>()
+                .and_then(|failure| failure.impact.as_deref().cloned()),
         }),
     };
     if let Some(entry) = entry {

@@ -20,7 +20,7 @@ use crate::testing::fake_host::{FakeHost, FaultKind, Server};
 const NGINX_PORT: u16 = 80;
 const SWITCH: &str = "/etc/nginx/conf.d/service-url.inc";
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     crate::testing::config(&[
         ("image", "reg.example/app"),
         ("username", "root"),
@@ -77,7 +77,7 @@ fn server_for(config: &Config) -> Server {
     server
 }
 
-fn server() -> Server {
+pub(super) fn server() -> Server {
     let mut server = Server::new(NGINX_PORT, SWITCH);
     for (tag, healthy) in [("v1", true), ("v2", true), ("v3", true), ("bad", false)] {
         server.push_image(&format!("reg.example/app:{tag}"), healthy);
@@ -86,13 +86,13 @@ fn server() -> Server {
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Command {
+pub(super) enum Command {
     Deploy(&'static str),
     Rollback,
 }
 
 /// Runs one command; `None` when the fault killed bluegreen.
-async fn run(
+pub(super) async fn run(
     config: &Config,
     server: Server,
     command: Command,
@@ -138,7 +138,7 @@ async fn run(
 }
 
 /// What serves through nginx: (port, image) of a running, healthy container.
-fn serving(server: &Server) -> Option<(u16, String)> {
+pub(super) fn serving(server: &Server) -> Option<(u16, String)> {
     let port = server.routed_port()?;
     let container = server
         .containers
@@ -151,7 +151,7 @@ fn serving(server: &Server) -> Option<(u16, String)> {
     image.healthy.then(|| (port, container.image_ref.clone()))
 }
 
-fn state_of(server: &Server) -> serde_json::Value {
+pub(super) fn state_of(server: &Server) -> serde_json::Value {
     server
         .files
         .get("state.json")
@@ -159,14 +159,20 @@ fn state_of(server: &Server) -> serde_json::Value {
         .unwrap_or(serde_json::Value::Null)
 }
 
-fn digest_of(server: &Server, tag: &str) -> String {
+/// The newest history entry.
+pub(super) fn last_history_entry(server: &Server) -> serde_json::Value {
+    let history = &server.files["history.jsonl"];
+    serde_json::from_str(history.lines().last().expect("an entry")).unwrap()
+}
+
+pub(super) fn digest_of(server: &Server, tag: &str) -> String {
     server.registry[&format!("reg.example/app:{tag}")]
         .digest_ref
         .clone()
 }
 
 /// Runs the commands cleanly (no fault) to reach a starting state.
-async fn prepared(config: &Config, commands: &[Command]) -> Server {
+pub(super) async fn prepared(config: &Config, commands: &[Command]) -> Server {
     prepared_on(config, server_for(config), commands).await
 }
 
@@ -514,7 +520,7 @@ async fn a_switch_nginx_does_not_take_is_switched_back() {
 
 /// A new color that fails half the requests through nginx passes health and verification,
 /// then fails the bake: traffic goes back to the old color, state.json names it again, and the
-/// history says failed with the counts.
+/// error line and the history say failed with the counts.
 #[tokio::test]
 async fn a_new_color_failing_during_the_bake_is_switched_back() {
     let mut config = config();
@@ -531,17 +537,16 @@ async fn a_new_color_failing_during_the_bake_is_switched_back() {
     assert!(error.contains("during the bake"), "{error}");
     assert!(error.contains("above bake_max_error_rate 1%"), "{error}");
     assert!(error.contains("blue still serves traffic"), "{error}");
+    assert!(
+        error.contains("probe requests through nginx during the switch ("),
+        "{error}"
+    );
     assert_eq!(serving(&after), serving(&one));
     assert_eq!(state_of(&after), state_before);
-    let history = &after.files["history.jsonl"];
-    assert!(
-        history
-            .lines()
-            .last()
-            .unwrap()
-            .contains(r#""result":"failed""#),
-        "{history}"
-    );
+    let entry = last_history_entry(&after);
+    assert_eq!(entry["result"], "failed", "{entry}");
+    let green_errors = entry["impact"]["green"]["server_errors"].as_u64();
+    assert!(green_errors.unwrap_or(0) >= 1, "{entry}");
 }
 
 /// A healthy new color passes the bake; the summary says what the probe requests got.

@@ -2,11 +2,15 @@
 
 pub mod bake;
 pub mod cancel;
+pub mod counts;
 pub mod deploy;
 pub mod doctor;
 #[cfg(test)]
 mod faults;
 pub mod health;
+pub mod impact;
+#[cfg(test)]
+mod impact_runs;
 pub mod lock;
 pub mod observe;
 pub mod plan;

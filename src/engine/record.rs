@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::counts::Impact;
 use crate::color::Color;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -26,6 +27,10 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
     #[serde(default)]
     pub seconds: f64,
+    /// What the probe requests through nginx got during the run (absent in older entries and
+    /// when nothing was counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<Impact>,
 }
 
 /// Who holds the deploy lock; written by the holder, shown to those who wait.
@@ -70,4 +75,21 @@ pub fn parse_history(lines: &[String]) -> Vec<HistoryEntry> {
         .collect();
     entries.reverse();
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_written_before_the_impact_count_still_parse() {
+        let old = r#"{"time":"2026-11-20T10:00:00Z","action":"deploy","color":"green","image":"a@sha256:1","result":"success","seconds":3.5}"#;
+        let new = r#"{"time":"2026-11-21T10:00:00Z","action":"deploy","color":"blue","image":"a@sha256:2","result":"success","seconds":3.1,"impact":{"requests":40,"non_2xx":0,"server_errors":0,"unanswered":0,"blue":{"requests":30,"non_2xx":0,"server_errors":0,"unanswered":0}}}"#;
+        let entries = parse_history(&[old.to_owned(), new.to_owned()]);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].impact, None);
+        let impact = entries[0].impact.as_ref().expect("the newer entry has it");
+        assert_eq!((impact.total.requests, impact.blue.requests), (40, 30));
+        assert_eq!(impact.green.requests, 0);
+    }
 }

@@ -109,8 +109,13 @@ impl Status {
         out.push_str("history:\n");
         for h in self.history.iter().take(10) {
             let color = h.color.map_or("-".to_owned(), |c| c.to_string());
+            let impact = h
+                .impact
+                .as_ref()
+                .map(|impact| format!(" ({} requests through nginx)", impact.short()))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "  {} {:<8} {:<7} {:<6} {}\n",
+                "  {} {:<8} {:<7} {:<6} {}{impact}\n",
                 h.time,
                 h.action,
                 h.result,

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::bake::Verdict;
+use super::counts::Impact;
 use super::health::{self, Unhealthy};
+use super::impact::Watch;
 use super::observe::{ColorContainer, Observed};
 use super::record::{self, StateFile};
 use super::runbook::{Hook, Image, Runbook, Step, Undo};
@@ -51,6 +53,10 @@ pub struct Summary {
     /// What the bake window counted (`None`: no bake).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bake: Option<String>,
+    /// What the probe requests through nginx got from the start of the new color until the
+    /// old one stopped (`None`: nothing was counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<Impact>,
 }
 
 impl Summary {
@@ -67,10 +73,16 @@ impl Summary {
             .as_ref()
             .map(|bake| format!("; {bake}"))
             .unwrap_or_default();
+        // Last, after the timings (which scripts read by their labels).
+        let impact = self
+            .impact
+            .as_ref()
+            .map(|impact| format!("; {}", impact.describe()))
+            .unwrap_or_default();
         let t = &self.timings;
         format!(
             "{} {}: {old} → {} in {:.1}s; {}{bake} (lock {:.1}s, pull {:.1}s, start {:.1}s, health {:.2}s in {} probes, \
-             switch {:.2}s, verify {:.2}s, drain {:.2}s, stop old {:.1}s); {} SSH round trips",
+             switch {:.2}s, verify {:.2}s, drain {:.2}s, stop old {:.1}s); {} SSH round trips{impact}",
             self.action, self.image, self.new, self.seconds, self.proof, t.lock_wait, t.pull, t.start,
             t.health, self.health_attempts, t.switch, t.verify, t.drain, t.stop, self.round_trips
         )
@@ -123,6 +135,8 @@ struct Progress {
     baseline: Connections,
     proof: Option<Proof>,
     bake: Option<String>,
+    /// What the probe requests through nginx got, once counting ended.
+    impact: Option<Impact>,
     repointed: bool,
     health_attempts: u32,
     drain: String,
@@ -170,11 +184,27 @@ impl From<anyhow::Error> for StepError {
     }
 }
 
+/// Runs the steps while the impact prober runs beside them; the prober ends with the run.
 pub async fn run<H: Host>(
     ctx: &Ctx<'_, H>,
     observed: &Observed,
     runbook: &Runbook,
     request: &Request<'_>,
+) -> Result<Summary> {
+    let watch = Watch::default();
+    tokio::select! {
+        biased;
+        outcome = run_steps(ctx, observed, runbook, request, &watch) => outcome,
+        never = watch.probe(ctx) => match never {},
+    }
+}
+
+async fn run_steps<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    request: &Request<'_>,
+    watch: &Watch,
 ) -> Result<Summary> {
     let mut progress = Progress {
         image: String::new(),
@@ -183,6 +213,7 @@ pub async fn run<H: Host>(
         baseline: Connections::default(),
         proof: None,
         bake: None,
+        impact: None,
         repointed: false,
         health_attempts: 0,
         drain: "nothing to drain".into(),
@@ -202,11 +233,26 @@ pub async fn run<H: Host>(
         let outcome = match ctx.cancel.check() {
             Err(cancelled) => Err(StepError::from(anyhow::Error::new(cancelled))),
             Ok(()) => {
-                let running = step(ctx, observed, runbook, request, &entry.step, &mut progress);
+                let running = async {
+                    watch.before(&entry.step, runbook.old).await;
+                    step(
+                        ctx,
+                        observed,
+                        runbook,
+                        request,
+                        &entry.step,
+                        &mut progress,
+                        watch,
+                    )
+                    .await
+                };
                 within_grace_of_a_signal(ctx, running).await
             }
         };
-        let Err(error) = outcome else { continue };
+        let Err(error) = outcome else {
+            watch.after(&entry.step, progress.proof);
+            continue;
+        };
         if entry.undo == Undo::Report {
             ctx.printer.warn(&format!(
                 "{}; {} serves traffic (verified); {} may still be running",
@@ -216,6 +262,8 @@ pub async fn run<H: Host>(
             ));
             continue;
         }
+        watch.end();
+        progress.impact = watch.impact();
         return Err(undo(ctx, observed, runbook, entry.undo, &progress, error).await);
     }
     // Unchanged: nothing moved, the live color still serves (not the would-be target).
@@ -246,6 +294,7 @@ pub async fn run<H: Host>(
             .map(|p| p.describe(runbook.target))
             .unwrap_or_default(),
         bake: progress.bake,
+        impact: watch.impact(),
     })
 }
 
@@ -313,6 +362,7 @@ async fn step<H: Host>(
     request: &Request<'_>,
     step: &Step,
     progress: &mut Progress,
+    watch: &Watch,
 ) -> Result<(), StepError> {
     let target = runbook.target;
     let started = Instant::now();
@@ -410,6 +460,7 @@ async fn step<H: Host>(
                 &progress.baseline,
                 &progress.containers,
                 deadline,
+                watch,
             )
             .await
             .map_err(|e| {
@@ -447,7 +498,7 @@ async fn step<H: Host>(
             })?;
         }
         Step::Bake(color) => {
-            let verdict = super::bake::bake(ctx, *color)
+            let verdict = super::bake::bake(ctx, *color, watch)
                 .await
                 .map_err(anyhow::Error::new)?;
             let passed = match verdict {
@@ -640,6 +691,7 @@ async fn undo<H: Host>(
              running and nginx may point at it; run `bluegreen status`, then `bluegreen deploy` again",
             UNDO_BUDGET.as_secs_f64()
         ))
+        .impact(progress.impact.clone())
         .into(),
     }
 }
@@ -683,6 +735,10 @@ async fn undo_now<H: Host>(
     let still_serving = observed
         .live
         .filter(|color| observed.running(*color) && serving == serving_now(observed));
+    // Failed requests through nginx are part of what happened; a clean count is no news here.
+    if let Some(impact) = progress.impact.as_ref().filter(|i| i.total.failed() > 0) {
+        done.push(impact.describe());
+    }
     let advice = if error.advice.is_empty() {
         String::new()
     } else {
@@ -696,6 +752,7 @@ async fn undo_now<H: Host>(
     .serving(serving)
     .serving_color(still_serving)
     .logs(error.logs)
+    .impact(progress.impact.clone())
     .into()
 }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
+use super::impact::Watch;
 use super::observe::ColorContainer;
 use super::Ctx;
 use crate::color::Color;
@@ -77,11 +78,16 @@ pub(super) fn verify_request<H: Host>(ctx: &Ctx<'_, H>) -> HttpGet {
 
 /// One request through nginx: `Ok(named color)` on a 2xx, else why not.
 pub async fn through_nginx<H: Host>(ctx: &Ctx<'_, H>) -> Result<Option<Color>, String> {
+    judge(ctx.host.http_get(&verify_request(ctx)).await)
+}
+
+/// An answer through nginx: `Ok(named color)` on a 2xx, else why not.
+fn judge(answer: Result<HttpReply, String>) -> Result<Option<Color>, String> {
     let HttpReply {
         status,
         color_header,
         body,
-    } = ctx.host.http_get(&verify_request(ctx)).await?;
+    } = answer?;
     if !(200..300).contains(&status) {
         return Err(format!("HTTP {status}"));
     }
@@ -89,14 +95,16 @@ pub async fn through_nginx<H: Host>(ctx: &Ctx<'_, H>) -> Result<Option<Color>, S
 }
 
 /// Requests `verify_url` until `color` is shown to receive them, for up to `deadline`.
-/// `baseline`: the connections read before the switch. `Err`: nginx does not route to
-/// `color` (or does not answer); the caller switches back.
+/// `baseline`: the connections read before the switch; `watch` counts the requests (and sends
+/// none of its own meanwhile). `Err`: nginx does not route to `color` (or does not answer);
+/// the caller switches back.
 pub async fn verify<H: Host>(
     ctx: &Ctx<'_, H>,
     color: Color,
     baseline: &Connections,
     containers: &HashMap<Color, ColorContainer>,
     deadline: Duration,
+    watch: &Watch,
 ) -> Result<Proof> {
     let started = Instant::now();
     let url = ctx.config.verify_url.render();
@@ -105,7 +113,7 @@ pub async fn verify<H: Host>(
     loop {
         attempts += 1;
         let last;
-        match through_nginx(ctx).await {
+        match judge(watch.request(ctx).await) {
             Ok(Some(named)) if named == color => return Ok(Proof::Named),
             Ok(Some(named)) => last = format!("answered by {named}, not {color}"),
             Ok(None) => {

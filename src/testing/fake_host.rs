@@ -80,6 +80,12 @@ pub struct Server {
     pub accepted: BTreeMap<u16, u64>,
     /// Port of nginx (the verify URL).
     pub nginx_port: u16,
+    /// Ports whose connections the socket tables do not show (nginx reaches the app some way
+    /// they do not see): verification finds no evidence for them.
+    pub hidden_ports: std::collections::BTreeSet<u16>,
+    /// How long each command takes (0: it only yields), so that work beside the steps (the
+    /// impact prober) gets its turns as on a real server.
+    pub latency: Duration,
     pub switch_file: String,
     /// The nftables switch: (service port, the color port it is sent to).
     pub dnat: Option<(u16, u16)>,
@@ -304,6 +310,9 @@ impl Server {
                 let mut out = String::new();
                 for (color, port) in [("blue", args[4]), ("green", args[6])] {
                     let port: u16 = port.parse().unwrap();
+                    if self.hidden_ports.contains(&port) {
+                        continue;
+                    }
                     for n in 0..self.accepted.get(&port).copied().unwrap_or(0) {
                         out.push_str(&format!("{color} {port}-{n}\n"));
                     }
@@ -644,8 +653,15 @@ impl Host for FakeHost {
             }
             _ => {}
         }
-        let output = self.server.lock().unwrap().run(command);
-        tokio::task::yield_now().await;
+        let (output, latency) = {
+            let mut server = self.server.lock().unwrap();
+            (server.run(command), server.latency)
+        };
+        if latency.is_zero() {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(latency).await;
+        }
         if fault == Some(FaultKind::ConnectionLost) {
             return Err(anyhow!(
                 "{}: the SSH connection failed (injected)",

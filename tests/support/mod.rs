@@ -757,6 +757,21 @@ impl Run {
         self
     }
 
+    /// The impact count the run printed last: (failed, requests) from "F failed of N probe
+    /// requests through nginx during the switch".
+    pub fn impact(&self) -> Option<(u64, u64)> {
+        let before = self
+            .stderr
+            .rsplit(" probe requests through nginx during the switch")
+            .nth(1)?;
+        let words: Vec<&str> = before.rsplit(' ').take(4).collect();
+        let number = |word: &str| word.replace(',', "").parse::<u64>().ok();
+        match words.as_slice() {
+            [requests, "of", "failed", failed] => Some((number(failed)?, number(requests)?)),
+            _ => None,
+        }
+    }
+
     /// The one line every failure ends with.
     pub fn last_line(&self) -> &str {
         self.stderr
