@@ -67,9 +67,11 @@ fn first_number(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Two light probes through nginx, every 2 ms: one on a new connection each time (when does
+/// Two light probes through nginx, every 5 ms: one on a new connection each time (when does
 /// nginx first route to the new version?) and one keep-alive client (until when does it still
 /// get the old version?).
+pub const PROBE_EVERY: Duration = Duration::from_millis(5);
+
 pub struct Watch {
     stop: Arc<AtomicBool>,
     first_new: JoinHandle<Option<Instant>>,
@@ -93,7 +95,7 @@ impl Watch {
                     if version_on_new_connection(port).as_deref() == Some(new_version.as_str()) {
                         return Some(Instant::now());
                     }
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(PROBE_EVERY);
                 }
                 None
             }
@@ -115,7 +117,7 @@ impl Watch {
                     if version_in(&body) == Some(old_version.as_str()) {
                         last_old = Some(Instant::now());
                     }
-                    std::thread::sleep(Duration::from_millis(2));
+                    std::thread::sleep(PROBE_EVERY);
                 }
                 last_old
             }

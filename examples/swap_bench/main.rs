@@ -107,7 +107,12 @@ fn wait_healthy(port: u16) -> Instant {
 
 fn run_container(site: &Site, color: &str, port: u16, tag: &str) {
     sh(Command::new("docker")
-        .args(["run", "--detach", "--name", &format!("{}-{color}", site.app)])
+        .args([
+            "run",
+            "--detach",
+            "--name",
+            &format!("{}-{color}", site.app),
+        ])
         .args(["--label", &format!("bluegreen.app={}", site.app)])
         .args(["--env", &format!("BLUEGREEN_COLOR={color}")])
         .args(["--publish", &format!("127.0.0.1:{port}:8080")])
@@ -318,13 +323,14 @@ fn main() {
         "\nDeploy wall: from starting `bluegreen deploy` to its exit. Docker's part: the log's \
          pull, start, wait-for-health and stop phases. Tool overhead: wall − Docker's part. \
          Healthy → serves: the tool's (or script's) healthy line → the first answer of the new \
-         version through nginx on a new connection (probed every 2 ms, under load). Keep-alive \
-         client: one connection probing every 2 ms, last answer from the old color after the \
+         version through nginx on a new connection (probed every {probe} ms, under load). \
+         Keep-alive client: one connection probing every {probe} ms, last answer from the old color after the \
          new one served. Readiness: the \"slow\" app ready (polled every 5 ms from outside) → \
          bluegreen logs it healthy, default health_interval. Failures: wrk's non-2xx and socket \
          errors from 0.5 s before each swap to {:.0} s after it ({:.0} s for (f)).",
         SETTLE.as_secs_f64(),
-        SID_SETTLE.as_secs_f64()
+        SID_SETTLE.as_secs_f64(),
+        probe = load::PROBE_EVERY.as_millis()
     );
     println!("bench took {:.0} s", started.elapsed().as_secs_f64());
 }

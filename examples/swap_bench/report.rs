@@ -42,7 +42,10 @@ impl Method {
     }
 
     fn serves_ms(&self) -> Vec<f64> {
-        self.swaps.iter().filter_map(|swap| swap.serves_ms).collect()
+        self.swaps
+            .iter()
+            .filter_map(|swap| swap.serves_ms)
+            .collect()
     }
 }
 

@@ -50,7 +50,10 @@ impl SidNginx {
         wait_for_port(site.nginx_port, "sid's nginx");
         let exec = format!("docker exec {} {nginx}", sid.name);
         site.set("BLUEGREEN_NGINX_TEST_COMMAND", &format!("{exec} -t -q"));
-        site.set("BLUEGREEN_NGINX_RELOAD_COMMAND", &format!("{exec} -s reload"));
+        site.set(
+            "BLUEGREEN_NGINX_RELOAD_COMMAND",
+            &format!("{exec} -s reload"),
+        );
         sid
     }
 

@@ -62,7 +62,9 @@ pub fn deploy(site: &Site, tag: &str) -> ToolRun {
     );
     ToolRun {
         wall,
-        docker: phases.docker().unwrap_or_else(|| docker_in_summary(&summary)),
+        docker: phases
+            .docker()
+            .unwrap_or_else(|| docker_in_summary(&summary)),
         round_trips: number_before(&summary, " SSH round trips"),
         healthy_at: healthy_at.expect("the deploy logs `… healthy after …`"),
     }
