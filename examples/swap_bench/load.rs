@@ -1,0 +1,164 @@
+//! What clients see during one swap: wrk's steady keep-alive load (failures), and a light
+//! watcher that notes when the new version is first served and when a keep-alive client last
+//! got the old one.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// wrk, 2 threads × 32 keep-alive connections; each connection sends a request every 10 ms
+/// (≈3,200 req/s), which leaves the 2-core machine room to run the deploys it measures.
+pub struct Wrk(Child);
+
+/// What wrk counted over one swap.
+#[derive(Clone, Copy, Default)]
+pub struct Failures {
+    pub requests: u64,
+    pub non_2xx: u64,
+    pub connection_errors: u64,
+}
+
+impl Wrk {
+    pub fn start(port: u16) -> Wrk {
+        let script = std::env::temp_dir().join("bluegreen-bench-steady.lua");
+        std::fs::write(&script, "function delay()\n  return 10\nend\n").unwrap();
+        let child = Command::new("wrk")
+            .args(["-t2", "-c32", "-d3600s", "--timeout", "5s", "-s"])
+            .arg(&script)
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wrk is installed by scripts/setup.sh");
+        std::thread::sleep(Duration::from_millis(500));
+        Wrk(child)
+    }
+
+    pub fn finish(self) -> Failures {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let output = self.0.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&output.stdout);
+        let mut failures = Failures::default();
+        for line in text.lines().map(str::trim) {
+            if line.contains(" requests in ") {
+                failures.requests = first_number(line);
+            } else if let Some(n) = line.strip_prefix("Non-2xx or 3xx responses:") {
+                failures.non_2xx = first_number(n);
+            } else if let Some(errors) = line.strip_prefix("Socket errors:") {
+                // "connect 0, read 12, write 0, timeout 0"
+                failures.connection_errors = errors
+                    .split(',')
+                    .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                    .sum();
+            }
+        }
+        failures
+    }
+}
+
+fn first_number(text: &str) -> u64 {
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Two light probes through nginx, every 5 ms: one on a new connection each time (when does
+/// nginx first route to the new version?) and one keep-alive client (until when does it still
+/// get the old version?).
+pub const PROBE_EVERY: Duration = Duration::from_millis(5);
+
+pub struct Watch {
+    stop: Arc<AtomicBool>,
+    first_new: JoinHandle<Option<Instant>>,
+    last_old: JoinHandle<Option<Instant>>,
+}
+
+/// When the new version was first served, and how long after that a keep-alive client was
+/// still answered by the old one.
+pub struct Seen {
+    pub first_new: Option<Instant>,
+    pub old_after_new: Duration,
+}
+
+impl Watch {
+    pub fn start(port: u16, old_version: &str, new_version: &str) -> Watch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let first_new = std::thread::spawn({
+            let (stop, new_version) = (stop.clone(), new_version.to_owned());
+            move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if version_on_new_connection(port).as_deref() == Some(new_version.as_str()) {
+                        return Some(Instant::now());
+                    }
+                    std::thread::sleep(PROBE_EVERY);
+                }
+                None
+            }
+        });
+        let last_old = std::thread::spawn({
+            let (stop, old_version) = (stop.clone(), old_version.to_owned());
+            move || {
+                let client = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(2))
+                    .build()
+                    .unwrap();
+                let mut last_old = None;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = client
+                        .get(format!("http://127.0.0.1:{port}/"))
+                        .send()
+                        .and_then(|response| response.text())
+                        .unwrap_or_default();
+                    if version_in(&body) == Some(old_version.as_str()) {
+                        last_old = Some(Instant::now());
+                    }
+                    std::thread::sleep(PROBE_EVERY);
+                }
+                last_old
+            }
+        });
+        Watch {
+            stop,
+            first_new,
+            last_old,
+        }
+    }
+
+    pub fn finish(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        let first_new = self.first_new.join().unwrap();
+        let last_old = self.last_old.join().unwrap();
+        let old_after_new = match (first_new, last_old) {
+            (Some(new), Some(old)) => old.saturating_duration_since(new),
+            _ => Duration::ZERO,
+        };
+        Seen {
+            first_new,
+            old_after_new,
+        }
+    }
+}
+
+/// The demo app's version in a 2xx answer to `GET /` on a connection of its own.
+fn version_on_new_connection(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer
+        .starts_with("HTTP/1.1 2")
+        .then(|| version_in(&answer).map(str::to_owned))?
+}
+
+/// `{"app":"demo","version":"v2",…}` → `v2`.
+pub fn version_in(body: &str) -> Option<&str> {
+    body.split("\"version\":\"").nth(1)?.split('"').next()
+}

@@ -1,0 +1,139 @@
+//! One `bluegreen deploy`, timed from outside: its wall time, the part Docker and the app take
+//! (pull, docker run, health wait, docker stop: timed from the log's phase headers as they
+//! arrive), its SSH round trips, and when it logged the new color healthy.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{shared, Site};
+
+pub struct ToolRun {
+    /// From starting the process to its exit (s).
+    pub wall: f64,
+    /// pull + docker run + health wait + docker stop of the old color (s).
+    pub docker: f64,
+    pub round_trips: f64,
+    pub healthy_at: Instant,
+}
+
+impl ToolRun {
+    /// What the tool itself spends: everything that is not Docker's or the app's.
+    pub fn overhead(&self) -> f64 {
+        self.wall - self.docker
+    }
+}
+
+/// Deploys `tag` (redeploying when it is live already) and times it.
+pub fn deploy(site: &Site, tag: &str) -> ToolRun {
+    let started = Instant::now();
+    let mut child = site
+        .bluegreen(&["deploy", "--force", "--image-ref", &shared().image(tag)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut log = Vec::new();
+    let mut phases = Phases::default();
+    let mut healthy_at = None;
+    let mut summary = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        let now = Instant::now();
+        if let Some(name) = line.strip_prefix("==> ") {
+            phases.start(name, now);
+        } else if line.contains(" healthy after ") {
+            healthy_at = Some(now);
+        } else if line.contains("SSH round trips") {
+            phases.stop(now);
+            summary = line.clone();
+        }
+        log.push(line);
+    }
+    let status = child.wait().unwrap();
+    let wall = started.elapsed().as_secs_f64();
+    eprintln!("bench:   {}", summary.trim());
+    assert!(
+        status.success(),
+        "deploy of {tag} failed:\n{}",
+        log.join("\n")
+    );
+    ToolRun {
+        wall,
+        docker: phases
+            .docker()
+            .unwrap_or_else(|| docker_in_summary(&summary)),
+        round_trips: number_before(&summary, " SSH round trips"),
+        healthy_at: healthy_at.expect("the deploy logs `… healthy after …`"),
+    }
+}
+
+/// The log's phases and how long each took, in the order they ran.
+#[derive(Default)]
+struct Phases {
+    done: Vec<(String, Duration)>,
+    running: Option<(String, Instant)>,
+}
+
+impl Phases {
+    fn start(&mut self, name: &str, now: Instant) {
+        self.stop(now);
+        self.running = Some((name.to_owned(), now));
+    }
+
+    fn stop(&mut self, now: Instant) {
+        if let Some((name, since)) = self.running.take() {
+            self.done.push((name, now - since));
+        }
+    }
+
+    /// pull + start + wait for health + stop of the old color, when the log has all four.
+    fn docker(&self) -> Option<f64> {
+        let total = |matches: &dyn Fn(&str) -> bool| -> Option<f64> {
+            let times: Vec<f64> = self
+                .done
+                .iter()
+                .filter(|(name, _)| matches(name))
+                .map(|(_, took)| took.as_secs_f64())
+                .collect();
+            (!times.is_empty()).then(|| times.iter().sum())
+        };
+        let is_color = |rest: &str| rest == "blue" || rest == "green";
+        Some(
+            total(&|name| name.starts_with("pull "))?
+                + total(&|name| name.strip_prefix("start ").is_some_and(is_color))?
+                + total(&|name| name.starts_with("wait for health"))?
+                + total(&|name| name.strip_prefix("stop ").is_some_and(is_color))?,
+        )
+    }
+}
+
+/// The same four from the summary line (`pull 0.1s, start 0.3s, health 0.05s …, stop old
+/// 0.2s`), for a log whose phases are named otherwise.
+fn docker_in_summary(summary: &str) -> f64 {
+    ["pull ", "start ", "health ", "stop old "]
+        .iter()
+        .map(|label| number_after(summary, label))
+        .sum()
+}
+
+fn number_after(text: &str, label: &str) -> f64 {
+    text.split(label)
+        .nth(1)
+        .and_then(|rest| {
+            rest.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .next()
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+fn number_before(text: &str, label: &str) -> f64 {
+    text.split(label)
+        .next()
+        .and_then(|before| before.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(f64::NAN)
+}
