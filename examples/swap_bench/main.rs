@@ -289,9 +289,10 @@ fn main() {
         SETTLE,
     ));
 
-    // No traffic_switch setting; a service_port of its own, so a switch by nftables never
-    // takes this machine's 8080.
+    // No traffic_switch setting (the sandbox's sites set nginx unless told otherwise); a
+    // service_port of its own, so a switch by nftables never takes this machine's 8080.
     let mut default = Site::new("bench-default");
+    default.use_auto_switch();
     default.set("BLUEGREEN_SERVICE_PORT", &free_port().to_string());
     methods.push(tool_method(
         "(e) bluegreen default (traffic_switch: auto)".into(),
