@@ -282,14 +282,17 @@ async fn port_holders<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, PortHo
 
 pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let config = ctx.config;
-    // Two channels of the one connection at once: the state files and the containers.
+    // Concurrent channels of the one connection: state files, containers, port holders and
+    // the nftables table.
     let read_state = state::read(&config.state_dir, &config.nginx_switch_file);
-    let (read, containers, holders) = tokio::join!(
+    let (read, containers, holders, switch_table) = tokio::join!(
         run_ok(ctx.host, &read_state),
         containers(ctx),
-        port_holders(ctx)
+        port_holders(ctx),
+        super::switch::read_table(ctx)
     );
-    let (read, containers, mut holders) = (read?, containers?, holders?);
+    let (read, containers, mut holders, switch_table) =
+        (read?, containers?, holders?, switch_table?);
     if let Runtime::Process(_) = &ctx.runtime {
         // A color's own running process holds its port: that is ours, not foreign.
         holders.retain(|color, _| !containers.get(color).is_some_and(|c| c.running));
@@ -298,7 +301,6 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     let state: StateFile = serde_json::from_str(sections.state.trim()).unwrap_or_default();
     let lock = serde_json::from_str(sections.lock.trim()).ok();
     let history = record::parse_history(&sections.history);
-    let switch_table = super::switch::read_table(ctx).await?;
     let mut observed = Observed {
         switch_color: None,
         live: None,

@@ -533,6 +533,21 @@ impl Site {
         service_port
     }
 
+    /// Deploys each `(tag, color)` in turn; each must succeed without reloading nginx and leave
+    /// `tag` served by `color`.
+    pub fn swap_without_reload(&self, swaps: &[(&str, &str)]) {
+        for (tag, color) in swaps {
+            let run = self.deploy(tag);
+            run.success();
+            assert!(
+                !run.stderr.contains(" -s reload"),
+                "this switch must not reload nginx: {}",
+                run.stderr
+            );
+            assert_eq!(self.served(), Some(((*tag).into(), (*color).into())));
+        }
+    }
+
     /// The default switch (`auto`): no traffic_switch setting at all.
     pub fn use_auto_switch(&mut self) {
         self.env.retain(|(k, _)| k != "BLUEGREEN_TRAFFIC_SWITCH");
