@@ -274,10 +274,21 @@ fn check(
     Ok(())
 }
 
+fn leftover_reading(server: &Server) -> bool {
+    server
+        .files
+        .keys()
+        .any(|f| f.contains("bluegreen-connections."))
+}
+
 /// Every fault at every command of `command` from `before`; returns how many cases ran.
 async fn every_fault(config: &Config, name: &str, before: &Server, command: Command) -> usize {
-    let (_, clean) = run(config, before.clone(), command, None).await;
+    let (clean_after, clean) = run(config, before.clone(), command, None).await;
     let clean = clean.unwrap();
+    assert!(
+        !leftover_reading(&clean_after),
+        "{name}: a reading of the connections was left on the server"
+    );
     let commands = {
         let (after, _) = run(config, before.clone(), command, None).await;
         after.log.len() - before.log.len()
@@ -307,7 +318,13 @@ async fn every_fault(config: &Config, name: &str, before: &Server, command: Comm
             let faulted_record = faulted.contains("bluegreen-record")
                 || faulted.contains("bluegreen-lock")
                 || at == 0;
+            // Only a fault in the reading itself may leave it (the next reading removes it
+            // after ten minutes).
+            let faulted_reading = faulted.contains("bluegreen-connections");
             let verdict = match outcome {
+                Some(_) if !faulted_reading && leftover_reading(&after) => {
+                    Err("a reading of the connections was left on the server".into())
+                }
                 Some(outcome) => check(config, &case, &after, &outcome, faulted_record),
                 None => {
                     // Killed: the next deploy must put everything right by itself.

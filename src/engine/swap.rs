@@ -19,7 +19,7 @@ use super::{cancel::Cancelled, switch, Ctx};
 use crate::color::Color;
 use crate::failure::Failure;
 use crate::remote::{run_ok, Host, Output};
-use crate::server::{docker, routes::Connections, state, ServerCommand};
+use crate::server::{docker, routes::Baseline, state, ServerCommand};
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Timings {
@@ -132,7 +132,8 @@ struct Progress {
     image: String,
     image_id: Option<String>,
     containers: HashMap<Color, ColorContainer>,
-    baseline: Connections,
+    /// The reading of the connections kept on the server, until a comparison removed it.
+    baseline: Option<Baseline>,
     proof: Option<Proof>,
     bake: Option<String>,
     /// What the probe requests through nginx got, once counting ended.
@@ -210,7 +211,7 @@ async fn run_steps<H: Host>(
         image: String::new(),
         image_id: None,
         containers: observed.containers.clone(),
-        baseline: Connections::default(),
+        baseline: None,
         proof: None,
         bake: None,
         impact: None,
@@ -264,7 +265,9 @@ async fn run_steps<H: Host>(
         }
         watch.end();
         progress.impact = watch.impact();
-        return Err(undo(ctx, observed, runbook, entry.undo, &progress, error).await);
+        let failure = undo(ctx, observed, runbook, entry.undo, &progress, error).await;
+        forget_baseline(ctx, &mut progress).await;
+        return Err(failure);
     }
     // Unchanged: nothing moved, the live color still serves (not the would-be target).
     let (old, new) = match observed.live {
@@ -439,7 +442,7 @@ async fn step<H: Host>(
         Step::WaitHealthy(color) => wait_healthy(ctx, *color, progress).await?,
         Step::Baseline => {
             progress.containers = super::observe::containers(ctx).await?;
-            progress.baseline = verify::connections(ctx, &progress.containers).await?;
+            progress.baseline = Some(verify::baseline(ctx, &progress.containers).await?);
         }
         Step::Switch(_) => {
             let commands = step.commands(ctx, observed, "");
@@ -457,7 +460,7 @@ async fn step<H: Host>(
             let proof = verify::verify(
                 ctx,
                 *color,
-                &progress.baseline,
+                progress.baseline.as_ref(),
                 &progress.containers,
                 deadline,
                 watch,
@@ -478,13 +481,19 @@ async fn step<H: Host>(
                     target.other()
                 ));
             }
+            if matches!(proof, Proof::Connections(_)) {
+                // The comparison that found them removed the reading.
+                progress.baseline = None;
+            }
             progress.proof = Some(proof);
             progress.timings.verify = secs(started);
         }
         Step::Record => {
             let state_json = state_after(observed, runbook, progress);
             let command = state::record(&ctx.config.state_dir, &state_json, "");
-            run_step(ctx, &command).await.map_err(|e| {
+            let (recorded, ()) =
+                tokio::join!(run_step(ctx, &command), forget_baseline(ctx, progress));
+            recorded.map_err(|e| {
                 StepError::new(
                     e,
                     |e| {
@@ -533,6 +542,18 @@ async fn step<H: Host>(
         }
     }
     Ok(())
+}
+
+/// Removes the reading of the connections the verification left on the server (it was proven
+/// by name, or never compared); a failure only leaves a small file that the next reading
+/// removes after ten minutes.
+async fn forget_baseline<H: Host>(ctx: &Ctx<'_, H>, progress: &mut Progress) {
+    if let Some(baseline) = progress.baseline.take() {
+        if let Err(error) = verify::forget(ctx, &baseline, &progress.containers).await {
+            ctx.printer
+                .info(&format!("could not remove {}: {error:#}", baseline.file));
+        }
+    }
 }
 
 /// Process mode: the upload (second command) runs only when the check (first) says `absent`.

@@ -15,7 +15,7 @@ use super::Ctx;
 use crate::color::Color;
 use crate::remote::http::{HttpGet, HttpReply};
 use crate::remote::{run_ok, Host};
-use crate::server::routes::{self, Connections};
+use crate::server::routes::{self, Baseline, Gained, Sockets};
 
 /// How a switch was shown to work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,18 +40,50 @@ impl Proof {
     }
 }
 
-/// The colors' connections now; `containers` gives the processes whose namespaces to read.
-pub async fn connections<H: Host>(
+fn sockets<H: Host>(ctx: &Ctx<'_, H>, containers: &HashMap<Color, ColorContainer>) -> Sockets {
+    let pid = |color| containers.get(&color).map_or(0, |c: &ColorContainer| c.pid);
+    Sockets {
+        ports: Color::BOTH.map(|c| ctx.config.port_of(c)),
+        pids: Color::BOTH.map(pid),
+    }
+}
+
+/// Reads the colors' connections now and keeps the reading on the server; `containers` gives
+/// the processes whose namespaces to read.
+pub async fn baseline<H: Host>(
     ctx: &Ctx<'_, H>,
     containers: &HashMap<Color, ColorContainer>,
-) -> Result<Connections> {
-    let pid = |color| containers.get(&color).map_or(0, |c: &ColorContainer| c.pid);
-    let command = routes::connections(
-        Color::BOTH.map(|c| ctx.config.port_of(c)),
-        Color::BOTH.map(pid),
-    );
+) -> Result<Baseline> {
+    let output = run_ok(ctx.host, &routes::save(&sockets(ctx, containers))).await?;
+    Baseline::parse(&output.stdout)
+        .ok_or_else(|| anyhow!("reading the colors' connections did not finish"))
+}
+
+/// Removes the reading of `baseline` from the server (when no comparison removed it).
+pub async fn forget<H: Host>(
+    ctx: &Ctx<'_, H>,
+    baseline: &Baseline,
+    containers: &HashMap<Color, ColorContainer>,
+) -> Result<()> {
+    run_ok(
+        ctx.host,
+        &routes::forget(&baseline.file, &sockets(ctx, containers)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// How many connections each color gained since `baseline`; `target`: the color whose gain
+/// ends the comparisons (`None`: this is the only one).
+pub async fn gained<H: Host>(
+    ctx: &Ctx<'_, H>,
+    baseline: &Baseline,
+    target: Option<Color>,
+    containers: &HashMap<Color, ColorContainer>,
+) -> Result<Gained> {
+    let command = routes::since(&baseline.file, target, &sockets(ctx, containers));
     let output = run_ok(ctx.host, &command).await?;
-    Ok(Connections::parse(&output.stdout))
+    Ok(Gained::parse(&output.stdout))
 }
 
 /// Which color a response names: header `X-Bluegreen-Color`, or `"color":"…"` in its body.
@@ -95,13 +127,14 @@ fn judge(answer: Result<HttpReply, String>) -> Result<Option<Color>, String> {
 }
 
 /// Requests `verify_url` until `color` is shown to receive them, for up to `deadline`.
-/// `baseline`: the connections read before the switch; `watch` counts the requests (and sends
+/// `baseline`: the connections read before the switch (`None`: not read, so only a response
+/// naming the color proves it); `watch` counts the requests (and sends
 /// none of its own meanwhile). `Err`: nginx does not route to `color` (or does not answer);
 /// the caller switches back.
 pub async fn verify<H: Host>(
     ctx: &Ctx<'_, H>,
     color: Color,
-    baseline: &Connections,
+    baseline: Option<&Baseline>,
     containers: &HashMap<Color, ColorContainer>,
     deadline: Duration,
     watch: &Watch,
@@ -118,9 +151,14 @@ pub async fn verify<H: Host>(
             Ok(Some(named)) => last = format!("answered by {named}, not {color}"),
             Ok(None) => {
                 answered += 1;
-                let now = connections(ctx, containers).await?;
-                let to_color = now.new_since(baseline, color);
-                let to_other = now.new_since(baseline, color.other());
+                let Some(baseline) = baseline else {
+                    return Err(anyhow!(
+                        "the connections were not read before the switch to {color}"
+                    ));
+                };
+                let now = gained(ctx, baseline, Some(color), containers).await?;
+                let to_color = now.of(color);
+                let to_other = now.of(color.other());
                 if to_color > 0 {
                     return Ok(Proof::Connections(to_color));
                 }
@@ -154,18 +192,25 @@ pub async fn verify<H: Host>(
     }
 }
 
-/// Which color nginx routes to now, by evidence: one request through nginx between two
-/// readings of the connections. `None` when it cannot be told.
+/// Which color nginx routes to now, by evidence: the color a response names, else one request
+/// through nginx between two readings of the connections. `None` when it cannot be told.
 pub async fn routed_color<H: Host>(
     ctx: &Ctx<'_, H>,
     containers: &HashMap<Color, ColorContainer>,
 ) -> Option<Color> {
-    let before = connections(ctx, containers).await.ok()?;
     if let Ok(Some(named)) = through_nginx(ctx).await {
         return Some(named);
     }
-    let after = connections(ctx, containers).await.ok()?;
-    match Color::BOTH.map(|c| after.new_since(&before, c) > 0) {
+    let before = baseline(ctx, containers).await.ok()?;
+    let answered = through_nginx(ctx).await;
+    let after = gained(ctx, &before, None, containers).await.ok()?;
+    if let Ok(Some(named)) = answered {
+        return Some(named);
+    }
+    if !after.complete {
+        return None;
+    }
+    match Color::BOTH.map(|c| after.of(c) > 0) {
         [true, false] => Some(Color::Blue),
         [false, true] => Some(Color::Green),
         _ => None,

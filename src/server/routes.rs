@@ -3,18 +3,29 @@
 //! minute after it closed, so comparing two readings shows which color received new
 //! connections in between — whatever nginx's configuration looks like, and without asking the
 //! app to name its color.
+//!
+//! Under load a color has tens of thousands of such sockets, so the comparison happens on the
+//! server: the first reading is kept in a private temporary file there ([`save`]) and the later
+//! ones print only how many connections each color gained since ([`since`]).
 
 use super::command::{Script, ServerCommand};
 use crate::color::Color;
 
-/// Arguments: `blue_port blue_pid green_port green_pid` (pid 0: none). For each color prints
-/// `color local-remote` for every non-listening socket on its host port (the host's network
-/// namespace, where nginx on the host connects) and, when it runs in a container of its own,
-/// every non-listening socket on a listening port inside that container's namespace (where
+/// Arguments: `save|since FILE TARGET blue_port blue_pid green_port green_pid` (pid 0: none).
+/// A reading is, for each color, every non-listening socket on its host port (the host's
+/// network namespace, where nginx on the host connects) and, when it runs in a container of its
+/// own, every non-listening socket on a listening port inside that container's namespace (where
 /// nginx in another container connects).
+///
+/// `save` writes the reading to a new private file (removing such files older than ten minutes,
+/// which only a killed run leaves) and prints `file PATH`. `since` prints `blue N`, `green N`:
+/// the sockets not in FILE; it removes FILE once TARGET (`blue`, `green`, or `any`) gained one.
+/// `forget` removes FILE. All end with `done` when the script ran to its end.
 pub const CONNECTIONS_SCRIPT: Script = Script {
     name: "bluegreen-connections",
-    text: r#"sockets() {
+    text: r#"mode=$1 file=$2 target=$3
+shift 3
+sockets() {
   awk -v port="$(printf '%04X' "$2")" -v color="$1" '
     { split($2, local_address, ":") }
     $4 != "0A" && local_address[2] == port { print color, $2 "-" $3 }
@@ -28,47 +39,139 @@ pub const CONNECTIONS_SCRIPT: Script = Script {
     ' "/proc/$3/net/tcp" "/proc/$3/net/tcp6" 2>/dev/null
   fi
 }
-sockets blue "$1" "$2"
-sockets green "$3" "$4"
+reading() {
+  sockets blue "$1" "$2"
+  sockets green "$3" "$4"
+}
+case $mode in
+save)
+  tmp=${TMPDIR:-/tmp}
+  find "$tmp" -maxdepth 1 -name 'bluegreen-connections.*' -mmin +10 -exec rm -f {} + 2>/dev/null
+  file=$(umask 077 && mktemp "$tmp/bluegreen-connections.XXXXXXXX") || exit 1
+  reading "$@" | awk 'NF == 2' > "$file" || exit 1
+  echo "file $file"
+  ;;
+since)
+  [ -r "$file" ] || { echo "the first reading ($file) is gone" >&2; exit 1; }
+  counts=$(reading "$@" | awk '
+    NR == FNR { before[$0] = 1; next }
+    NF == 2 && !($0 in before) { gained[$1]++ }
+    END { printf "blue %d\ngreen %d\n", gained["blue"], gained["green"] }
+  ' "$file" -) || exit 1
+  echo "$counts"
+  case $target in
+    any) rm -f "$file" ;;
+    *) echo "$counts" | grep -q "^$target [1-9]" && rm -f "$file" ;;
+  esac
+  ;;
+forget)
+  case $file in */bluegreen-connections.*) rm -f "$file" ;; esac
+  ;;
+*) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
 echo done
 "#,
 };
 
-/// The connections of both colors now. `pids`: the colors' container (or process) ids.
-pub fn connections(ports: [u16; 2], pids: [u32; 2]) -> ServerCommand {
+/// What a reading is about: the colors' host ports and container (or process) ids.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sockets {
+    pub ports: [u16; 2],
+    /// 0: no process of its own to look into.
+    pub pids: [u32; 2],
+}
+
+impl Sockets {
+    fn args(&self) -> [String; 4] {
+        [
+            self.ports[0].to_string(),
+            self.pids[0].to_string(),
+            self.ports[1].to_string(),
+            self.pids[1].to_string(),
+        ]
+    }
+}
+
+fn command(
+    purpose: &str,
+    mode: &str,
+    file: &str,
+    target: &str,
+    sockets: &Sockets,
+) -> ServerCommand {
+    let [a, b, c, d] = sockets.args();
     ServerCommand::script(
-        "read the colors' connections",
+        purpose,
         &CONNECTIONS_SCRIPT,
-        &[
-            &ports[0].to_string(),
-            &pids[0].to_string(),
-            &ports[1].to_string(),
-            &pids[1].to_string(),
-        ],
+        &[mode, file, target, &a, &b, &c, &d],
     )
     .privileged()
 }
 
-/// One reading: the connection identities per color.
+/// Keeps the colors' connections now on the server, as the reading to compare with.
+pub fn save(sockets: &Sockets) -> ServerCommand {
+    command("read the colors' connections", "save", "-", "-", sockets)
+}
+
+/// How many connections each color gained since the reading in `file`; `target`: whose gain
+/// ends the comparison (`None`: this is the only comparison).
+pub fn since(file: &str, target: Option<Color>, sockets: &Sockets) -> ServerCommand {
+    let target = target.map_or("any".to_owned(), |c| c.to_string());
+    command(
+        "count the colors' new connections",
+        "since",
+        file,
+        &target,
+        sockets,
+    )
+}
+
+/// Removes the reading in `file` (a comparison that ends no other way: the response named its
+/// color, or the run failed).
+pub fn forget(file: &str, sockets: &Sockets) -> ServerCommand {
+    command(
+        "remove the first reading of the connections",
+        "forget",
+        file,
+        "-",
+        sockets,
+    )
+}
+
+/// The first reading, kept on the server: its file there.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Connections {
-    pub blue: std::collections::BTreeSet<String>,
-    pub green: std::collections::BTreeSet<String>,
-    /// The script ran to its end (`done`): an empty set means "none", not "unknown".
+pub struct Baseline {
+    pub file: String,
+}
+
+impl Baseline {
+    pub fn parse(output: &str) -> Option<Baseline> {
+        let file = output.lines().find_map(|l| l.strip_prefix("file "))?;
+        output
+            .lines()
+            .any(|l| l.trim() == "done")
+            .then(|| Baseline {
+                file: file.trim().to_owned(),
+            })
+    }
+}
+
+/// The connections each color gained since a [`Baseline`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Gained {
+    pub blue: usize,
+    pub green: usize,
+    /// The script ran to its end (`done`): a zero means "none", not "unknown".
     pub complete: bool,
 }
 
-impl Connections {
-    pub fn parse(output: &str) -> Connections {
-        let mut found = Connections::default();
+impl Gained {
+    pub fn parse(output: &str) -> Gained {
+        let mut found = Gained::default();
         for line in output.lines() {
             match line.trim().split_once(' ') {
-                Some(("blue", id)) => {
-                    found.blue.insert(id.to_owned());
-                }
-                Some(("green", id)) => {
-                    found.green.insert(id.to_owned());
-                }
+                Some(("blue", n)) => found.blue = n.parse().unwrap_or(0),
+                Some(("green", n)) => found.green = n.parse().unwrap_or(0),
                 _ if line.trim() == "done" => found.complete = true,
                 _ => {}
             }
@@ -76,16 +179,12 @@ impl Connections {
         found
     }
 
-    fn of(&self, color: Color) -> &std::collections::BTreeSet<String> {
+    /// How many connections `color` gained.
+    pub fn of(&self, color: Color) -> usize {
         match color {
-            Color::Blue => &self.blue,
-            Color::Green => &self.green,
+            Color::Blue => self.blue,
+            Color::Green => self.green,
         }
-    }
-
-    /// How many connections `color` has that `before` did not.
-    pub fn new_since(&self, before: &Connections, color: Color) -> usize {
-        self.of(color).difference(before.of(color)).count()
     }
 }
 
@@ -93,23 +192,78 @@ impl Connections {
 mod tests {
     use super::*;
 
+    const SOCKETS: Sockets = Sockets {
+        ports: [8081, 8082],
+        pids: [0, 4242],
+    };
+
     #[test]
-    fn command_is_exact() {
+    fn commands_are_exact() {
         assert_eq!(
-            connections([8081, 8082], [0, 4242]).render(true),
-            "sudo -n sh -c <bluegreen-connections> bluegreen-connections 8081 0 8082 4242"
+            save(&SOCKETS).render(true),
+            "sudo -n sh -c <bluegreen-connections> bluegreen-connections save - - 8081 0 8082 4242"
+        );
+        assert_eq!(
+            since("/tmp/bluegreen-connections.ab", Some(Color::Green), &SOCKETS).render(false),
+            "sh -c <bluegreen-connections> bluegreen-connections since /tmp/bluegreen-connections.ab green 8081 0 8082 4242"
         );
     }
 
     #[test]
-    fn counts_new_connections_per_color() {
-        let before = Connections::parse("blue 0100007F:1F91-0100007F:A000\ndone\n");
-        let after = Connections::parse(
-            "blue 0100007F:1F91-0100007F:A000\ngreen 0100007F:1F92-0100007F:B000\n\
-             green 020011AC:1F90-010011AC:B002\ndone\n",
+    fn parses_the_readings() {
+        assert_eq!(
+            Baseline::parse("file /tmp/bluegreen-connections.x1\ndone\n"),
+            Some(Baseline {
+                file: "/tmp/bluegreen-connections.x1".into()
+            })
         );
-        assert!(after.complete && !Connections::parse("blue x-y\n").complete);
-        assert_eq!(after.new_since(&before, Color::Blue), 0);
-        assert_eq!(after.new_since(&before, Color::Green), 2);
+        assert_eq!(Baseline::parse("file /tmp/x\n"), None);
+        let gained = Gained::parse("blue 0\ngreen 2\ndone\n");
+        assert!(gained.complete && !Gained::parse("blue 0\n").complete);
+        assert_eq!((gained.of(Color::Blue), gained.of(Color::Green)), (0, 2));
+    }
+
+    /// The script itself, run here against this machine's socket tables.
+    #[test]
+    fn the_script_counts_what_each_color_gained_since_the_first_reading() {
+        use std::net::{TcpListener, TcpStream};
+        let listeners = [(); 2].map(|_| TcpListener::bind("127.0.0.1:0").unwrap());
+        let ports = [0, 1].map(|i| listeners[i].local_addr().unwrap().port());
+        let sockets = Sockets {
+            ports,
+            pids: [0, 0],
+        };
+        let run = |command: ServerCommand| {
+            let argv = command.final_argv(false);
+            let output = std::process::Command::new(&argv[0])
+                .args(&argv[1..])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{output:?}");
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let mut open = Vec::new();
+        let mut connect = |color: usize| {
+            open.push(TcpStream::connect(("127.0.0.1", ports[color])).unwrap());
+            open.push(listeners[color].accept().unwrap().0);
+        };
+        connect(0);
+        let baseline = Baseline::parse(&run(save(&sockets))).unwrap();
+        let file = std::path::Path::new(&baseline.file);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(file.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+        connect(1);
+        connect(1);
+        let gained = Gained::parse(&run(since(&baseline.file, Some(Color::Blue), &sockets)));
+        assert_eq!((gained.blue, gained.green, gained.complete), (0, 2, true));
+        assert!(file.exists(), "kept until the target gains a connection");
+        connect(0);
+        let gained = Gained::parse(&run(since(&baseline.file, Some(Color::Blue), &sockets)));
+        assert_eq!((gained.blue, gained.green), (1, 2));
+        assert!(!file.exists(), "removed once the target gained one");
+        let baseline = Baseline::parse(&run(save(&sockets))).unwrap();
+        assert!(std::path::Path::new(&baseline.file).exists());
+        run(forget(&baseline.file, &sockets));
+        assert!(!std::path::Path::new(&baseline.file).exists());
     }
 }

@@ -307,18 +307,40 @@ impl Server {
             }
             Some("bluegreen-drain") => return ok("drained 0\n".into()),
             Some("bluegreen-connections") => {
-                let mut out = String::new();
-                for (color, port) in [("blue", args[4]), ("green", args[6])] {
+                // args: save|since FILE TARGET blue_port blue_pid green_port green_pid
+                let visible = |port: &str| {
                     let port: u16 = port.parse().unwrap();
                     if self.hidden_ports.contains(&port) {
-                        continue;
+                        0
+                    } else {
+                        self.accepted.get(&port).copied().unwrap_or(0)
                     }
-                    for n in 0..self.accepted.get(&port).copied().unwrap_or(0) {
-                        out.push_str(&format!("{color} {port}-{n}\n"));
-                    }
+                };
+                let now = [visible(args[7]), visible(args[9])];
+                if args[4] == "save" {
+                    let file = format!("/tmp/bluegreen-connections.{}", self.commands);
+                    self.files
+                        .insert(file.clone(), format!("{} {}", now[0], now[1]));
+                    return ok(format!("file {file}\ndone\n"));
                 }
-                out.push_str("done\n");
-                return ok(out);
+                if args[4] == "forget" {
+                    self.files.remove(args[5]);
+                    return ok("done\n".into());
+                }
+                let Some(before) = self.files.get(args[5]) else {
+                    return fail("the first reading is gone");
+                };
+                let before: Vec<u64> = before.split(' ').map(|n| n.parse().unwrap()).collect();
+                let gained = [now[0] - before[0], now[1] - before[1]];
+                let target_gained = match args[6] {
+                    "blue" => gained[0] > 0,
+                    "green" => gained[1] > 0,
+                    _ => true,
+                };
+                if target_gained {
+                    self.files.remove(args[5]);
+                }
+                return ok(format!("blue {}\ngreen {}\ndone\n", gained[0], gained[1]));
             }
             Some("bluegreen-port-holders") => {
                 let mut out = String::new();
