@@ -11,7 +11,8 @@
 //!       `scripts/sid-nginx.sh` has built its image
 //! then, for bluegreen's methods, 5 deploys without load (wall, overhead) and 5 of an app that
 //! becomes ready 3 s after it starts (readiness noticed). bluegreen runs with its default
-//! settings except what the sandbox needs (addresses, ports, nginx commands, state_dir).
+//! settings except what the sandbox needs (addresses, ports, nginx commands, state_dir), as a
+//! deploy user with passwordless sudo (see `Site::as_deploy_user`).
 //! Prints one table of every figure and one of issue 12's targets.
 
 #[path = "../../tests/support/mod.rs"]
@@ -227,6 +228,7 @@ fn readiness_ms(site: &Site) -> f64 {
 /// bluegreen's figures on `site`: the first deploy, swaps under load, swaps without load,
 /// then readiness.
 fn tool_method(label: String, mut site: Site, settle: Duration) -> Method {
+    site.as_deploy_user();
     for tuned in [
         "BLUEGREEN_HEALTH_INTERVAL",
         "BLUEGREEN_DRAIN_TIMEOUT",
@@ -260,6 +262,12 @@ fn tool_method(label: String, mut site: Site, settle: Duration) -> Method {
     }
 }
 
+/// `BENCH_METHODS` (e.g. `e` or `cde`) runs only those methods; unset: all of them.
+/// `BENCH_TRACE` set: every bluegreen log line goes to stderr with its time since the start.
+fn wanted(method: char) -> bool {
+    std::env::var("BENCH_METHODS").map_or(true, |only| only.contains(method))
+}
+
 fn progress(label: &str) {
     eprintln!("bench: measured {label}");
 }
@@ -271,36 +279,47 @@ fn main() {
          connections on nginx, loopback, each sending every 10 ms)"
     );
     shared();
-    let mut methods = script_methods();
+    let mut methods = if "0ab".chars().any(wanted) {
+        script_methods()
+    } else {
+        Vec::new()
+    };
 
-    let mut nginx = Site::new("bench-nginx");
-    nginx.set("BLUEGREEN_TRAFFIC_SWITCH", "nginx");
-    methods.push(tool_method(
-        "(c) bluegreen `traffic_switch: nginx`".into(),
-        nginx,
-        SETTLE,
-    ));
+    if wanted('c') {
+        let mut nginx = Site::new("bench-nginx");
+        nginx.set("BLUEGREEN_TRAFFIC_SWITCH", "nginx");
+        methods.push(tool_method(
+            "(c) bluegreen `traffic_switch: nginx`".into(),
+            nginx,
+            SETTLE,
+        ));
+    }
 
-    let mut nftables = Site::new("bench-nft");
-    nftables.use_nftables_switch();
-    methods.push(tool_method(
-        "(d) bluegreen `traffic_switch: nftables`".into(),
-        nftables,
-        SETTLE,
-    ));
+    if wanted('d') {
+        let mut nftables = Site::new("bench-nft");
+        nftables.use_nftables_switch();
+        methods.push(tool_method(
+            "(d) bluegreen `traffic_switch: nftables`".into(),
+            nftables,
+            SETTLE,
+        ));
+    }
 
-    // No traffic_switch setting (the sandbox's sites set nginx unless told otherwise); a
-    // service_port of its own, so a switch by nftables never takes this machine's 8080.
-    let mut default = Site::new("bench-default");
-    default.use_auto_switch();
-    default.set("BLUEGREEN_SERVICE_PORT", &free_port().to_string());
-    methods.push(tool_method(
-        "(e) bluegreen default (traffic_switch: auto)".into(),
-        default,
-        SETTLE,
-    ));
+    if wanted('e') {
+        // No traffic_switch setting (the sandbox's sites set nginx unless told otherwise); a
+        // service_port of its own, so a switch by nftables never takes this machine's 8080.
+        let mut default = Site::new("bench-default");
+        default.use_auto_switch();
+        default.set("BLUEGREEN_SERVICE_PORT", &free_port().to_string());
+        methods.push(tool_method(
+            "(e) bluegreen default (traffic_switch: auto)".into(),
+            default,
+            SETTLE,
+        ));
+    }
 
-    if sid::available() {
+    if !wanted('f') {
+    } else if sid::available() {
         let mut site = Site::new("bench-sid");
         site.set("BLUEGREEN_TRAFFIC_SWITCH", "nginx");
         let container = sid::SidNginx::replace_nginx_of(&mut site);

@@ -42,6 +42,9 @@ pub fn deploy(site: &Site, tag: &str) -> ToolRun {
         .map_while(Result::ok)
     {
         let now = Instant::now();
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            eprintln!("{:>7.0} ms  {line}", (now - started).as_secs_f64() * 1000.0);
+        }
         if let Some(name) = line.strip_prefix("==> ") {
             phases.start(name, now);
         } else if line.contains(" healthy after ") {

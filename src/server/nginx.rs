@@ -37,8 +37,9 @@ trap - EXIT
 /// workers keep serving idle keep-alive clients, and proxying to the old color, for up to that
 /// long), at most `$2` tenths of a second. The workers counted are the children of the nginx
 /// master that listens on `$3` (found once by its socket; every shutting-down nginx worker when
-/// it cannot be found, e.g. nginx in a network namespace of its own). Reads the kernel's socket
-/// table and /proc directly (no `ss` or `ps` needed). Prints `drained N` (polls needed),
+/// it cannot be found, e.g. nginx in a network namespace of its own). Counts the connections
+/// with `ss`, which has the kernel filter them by port (without it, from the socket table in
+/// /proc, which under load lists tens of thousands of sockets on each poll). Prints `drained N` (polls needed),
 /// `busy N W` (connections and old workers left at the deadline) or `unknown` (no socket table).
 pub const DRAIN_SCRIPT: Script = Script {
     name: "bluegreen-drain",
@@ -64,8 +65,15 @@ old_workers() {
     cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -c '^nginx: worker process is shutting down'
   fi
 }
+established() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -tnH state established "( sport = :$1 )" 2>/dev/null | wc -l
+  else
+    awk -v port="$port" '{ split($2, a, ":") } $4 == "01" && a[2] == port { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+  fi
+}
 while :; do
-  n=$(awk -v port="$port" '{ split($2, a, ":") } $4 == "01" && a[2] == port { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  n=$(established "$1")
   w=$(old_workers)
   if [ "$n" -eq 0 ] && [ "$w" -eq 0 ]; then echo "drained $i"; exit 0; fi
   i=$((i + 1))
