@@ -27,8 +27,11 @@ impl ToolRun {
 /// Deploys `tag` (redeploying when it is live already) and times it.
 pub fn deploy(site: &Site, tag: &str) -> ToolRun {
     let started = Instant::now();
-    let mut child = site
-        .bluegreen(&["deploy", "--force", "--image-ref", &shared().image(tag)])
+    let mut command = site.bluegreen(&["deploy", "--force", "--image-ref", &shared().image(tag)]);
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        command.env("SWAP_BENCH_TRACE_SSH", "1");
+    }
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -19,8 +19,12 @@ pub const PROBE_SCRIPT: Script = Script {
 else
   echo "nft absent"
 fi
-port=$(printf '%04X' "$1")
-awk -v port="$port" '{ split($2, a, ":") } $4 == "0A" && a[2] == port { n++ } END { print "listeners " n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+if command -v ss >/dev/null 2>&1; then
+  echo "listeners $(ss -tlnH "( sport = :$1 )" 2>/dev/null | wc -l)"
+else
+  port=$(printf '%04X' "$1")
+  awk -v port="$port" '{ split($2, a, ":") } $4 == "0A" && a[2] == port { n++ } END { print "listeners " n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+fi
 "#,
 };
 

@@ -87,7 +87,14 @@ impl SshHost {
             // The jump connection reads the same config file: key, known_hosts, strictness.
             builder.jump_hosts([jump]);
         }
+        let started = std::time::Instant::now();
         let connected = builder.connect_mux(&config.host).await;
+        if std::env::var_os("SWAP_BENCH_TRACE_SSH").is_some() {
+            eprintln!(
+                "    ssh: connected in {:.0} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
         if key_is_ours {
             // The master has authenticated (or failed to): the key is not needed again.
             let _already_gone_is_fine = std::fs::remove_file(&key_path);
@@ -135,6 +142,18 @@ impl SshHost {
 impl Drop for SshHost {
     fn drop(&mut self) {
         exit_master(&self.control_socket);
+    }
+}
+
+/// With `SWAP_BENCH_TRACE_SSH` set, each command's purpose and time on stderr (for the
+/// benchmark's breakdown of a deploy).
+fn trace_command(command: &ServerCommand, started: std::time::Instant) {
+    if std::env::var_os("SWAP_BENCH_TRACE_SSH").is_some() {
+        eprintln!(
+            "    ssh: {} took {:.0} ms",
+            command.purpose,
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
 }
 
@@ -246,10 +265,14 @@ impl Host for SshHost {
         let argv = super::with_deadline(command.final_argv(self.sudo), self.deadline);
         // The server stops the command at the deadline; this one covers a hung connection.
         let client_deadline = self.deadline + Duration::from_secs(10);
-        match tokio::time::timeout(client_deadline, self.run_argv(command, argv)).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(client_deadline, self.run_argv(command, argv)).await
+        {
             Ok(result) => result,
             Err(_elapsed) => Err(super::deadline_error(command, self.deadline)),
-        }
+        };
+        trace_command(command, started);
+        result
     }
 
     async fn spawn(&self, command: &ServerCommand) -> Result<Running> {

@@ -43,18 +43,20 @@ trap - EXIT
 /// `busy N W` (connections and old workers left at the deadline) or `unknown` (no socket table).
 pub const DRAIN_SCRIPT: Script = Script {
     name: "bluegreen-drain",
-    text: r#"port=$(printf '%04X' "$1") tries=$2 i=0 master=
+    text: r#"port=$(printf '%04X' "$1") tries=$2 i=0 master= holder=
 [ -r /proc/net/tcp ] || { echo unknown; exit 0; }
-front=$(printf '%04X' "$3")
-inode=$(awk -v port="$front" '{ split($2, a, ":") } $4 == "0A" && a[2] == port { print $10; exit }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
-if [ -n "$inode" ]; then
-  holder=$(find /proc/[0-9]*/fd -lname "socket:\[$inode\]" 2>/dev/null | head -n 1 | cut -d/ -f3)
-  if [ -n "$holder" ]; then
-    case $(tr '\0' ' ' < "/proc/$holder/cmdline") in
-      "nginx: master"*) master=$holder ;;
-      *) master=$(awk '{ print $4 }' "/proc/$holder/stat") ;;
-    esac
-  fi
+if command -v ss >/dev/null 2>&1; then
+  holder=$(ss -tlnpH "( sport = :$3 )" 2>/dev/null | sed -n 's/[^0-9]*pid=\([0-9]*\).*/\1/p' | head -n 1)
+else
+  front=$(printf '%04X' "$3")
+  inode=$(awk -v port="$front" '{ split($2, a, ":") } $4 == "0A" && a[2] == port { print $10; exit }' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+  [ -z "$inode" ] || holder=$(find /proc/[0-9]*/fd -lname "socket:\[$inode\]" 2>/dev/null | head -n 1 | cut -d/ -f3)
+fi
+if [ -n "$holder" ]; then
+  case $(tr '\0' ' ' < "/proc/$holder/cmdline") in
+    "nginx: master"*) master=$holder ;;
+    *) master=$(awk '{ print $4 }' "/proc/$holder/stat") ;;
+  esac
 fi
 old_workers() {
   if [ -n "$master" ]; then
@@ -219,5 +221,42 @@ mod tests {
             color_of_switch(":8081 :8082", renderings(TEMPLATE), ports),
             None
         );
+    }
+
+    /// The drain script itself, on this machine, with `ss` and without it (from /proc): an
+    /// established connection to the port keeps it busy until the deadline; once closed, the
+    /// port is drained. (The port is also the "nginx" port: its holder, this test, has no
+    /// worker shutting down, so only connections count.)
+    #[test]
+    fn the_drain_script_waits_for_established_connections() {
+        let without_ss = tempfile::tempdir().unwrap();
+        for tool in [
+            "sh", "awk", "cat", "find", "head", "tr", "grep", "cut", "sleep", "wc", "sed",
+        ] {
+            let found = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|dir| std::path::Path::new(dir).join(tool))
+                .find(|path| path.exists())
+                .unwrap();
+            std::os::unix::fs::symlink(found, without_ss.path().join(tool)).unwrap();
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let drain_output = |path: Option<&std::path::Path>| {
+            let argv = drain(port, std::time::Duration::from_millis(300), port).final_argv(false);
+            let mut script = std::process::Command::new(&argv[0]);
+            if let Some(path) = path {
+                script.env("PATH", path);
+            }
+            let output = script.args(&argv[1..]).output().unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        for path in [None, Some(without_ss.path())] {
+            let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (accepted, _) = listener.accept().unwrap();
+            assert_eq!(drain_output(path).trim(), "busy 1 0", "PATH {path:?}");
+            drop((client, accepted));
+            assert_eq!(drain_output(path).trim(), "drained 0", "PATH {path:?}");
+        }
     }
 }

@@ -5,13 +5,26 @@
 use super::command::{Script, ServerCommand};
 
 /// Prints one line per port argument: `PORT free`, `PORT container NAME IMAGE APP-LABEL` or
-/// `PORT process COMM PID`. Reads the kernel's socket tables (no `ss`/`lsof` needed).
+/// `PORT process COMM PID`. Asks `ss` (the kernel filters by port), else reads the socket
+/// tables in /proc.
 pub const PORTS_SCRIPT: Script = Script {
     name: "bluegreen-port-holders",
     text: r#"for port in "$@"; do
   # A published port may have no listener on the host (docker without its userland proxy).
   container=$(docker ps --filter "publish=$port" --format '{{.Names}} {{.Image}} {{.Label "bluegreen.app"}}' 2>/dev/null | head -n 1)
   if [ -n "$container" ]; then echo "$port container $container"; continue; fi
+  if command -v ss >/dev/null 2>&1; then
+    # The kernel filters by port; under load /proc/net/tcp lists tens of thousands of sockets.
+    listener=$(ss -tlnpH "( sport = :$port )" 2>/dev/null | head -n 1)
+    if [ -z "$listener" ]; then echo "$port free"; continue; fi
+    pid=$(printf '%s\n' "$listener" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
+    if [ -n "$pid" ]; then
+      echo "$port process $(tr -d ' ' < /proc/$pid/comm 2>/dev/null) $pid"
+    else
+      echo "$port process unknown 0"
+    fi
+    continue
+  fi
   hex=$(printf '%04X' "$port")
   inodes=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }')
   if [ -z "$inodes" ]; then echo "$port free"; continue; fi
@@ -173,5 +186,40 @@ mod tests {
             holders(&[8081, 8082]).render(true),
             "sudo -n sh -c <bluegreen-port-holders> bluegreen-port-holders 8081 8082"
         );
+    }
+
+    /// The script itself, on this machine: a port this test listens on is held by this
+    /// process, a port nobody listens on is free; with `ss` and without it (from /proc).
+    #[test]
+    fn the_script_finds_the_process_listening() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = listener.local_addr().unwrap().port();
+        let free = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let without_ss = tempfile::tempdir().unwrap();
+        for tool in ["sh", "awk", "cat", "find", "head", "tr"] {
+            let found = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|dir| std::path::Path::new(dir).join(tool))
+                .find(|path| path.exists())
+                .unwrap();
+            std::os::unix::fs::symlink(found, without_ss.path().join(tool)).unwrap();
+        }
+        for path in [None, Some(without_ss.path())] {
+            let argv = holders(&[held, free]).final_argv(false);
+            let mut script = std::process::Command::new(&argv[0]);
+            if let Some(path) = path {
+                script.env("PATH", path);
+            }
+            let output = script.args(&argv[1..]).output().unwrap();
+            let stdout = String::from_utf8(output.stdout).unwrap();
+            assert!(
+                matches!(parse(&stdout, held), PortHolder::Process { pid, .. } if pid == std::process::id()),
+                "PATH {path:?}: {stdout}"
+            );
+            assert_eq!(parse(&stdout, free), PortHolder::Free, "{stdout}");
+        }
     }
 }
