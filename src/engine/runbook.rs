@@ -39,8 +39,6 @@ pub enum Step {
     /// Fails unless the started color runs the pulled image (compose files with a fixed tag).
     CheckRunsImage(Color),
     WaitHealthy(Color),
-    /// Reads the colors' connections, the baseline for the verification.
-    Baseline,
     Switch(Color),
     /// Proves through nginx that the color receives the requests.
     Verify(Color),
@@ -221,7 +219,6 @@ fn finish<H: Host>(
     entries.push(entry(Step::WaitHealthy(target), Undo::StopNew));
     entries.extend(hook(Hook::PreSwitch));
     entries.extend([
-        entry(Step::Baseline, Undo::StopNew),
         entry(Step::Switch(target), Undo::SwitchBack),
         entry(Step::Verify(target), Undo::SwitchBack),
         entry(Step::Record, Undo::SwitchBack),
@@ -373,7 +370,6 @@ impl Step {
             Step::StopIfLive
             | Step::CheckRunsImage(_)
             | Step::WaitHealthy(_)
-            | Step::Baseline
             | Step::Verify(_)
             | Step::Bake(_) => Vec::new(),
         }
@@ -415,7 +411,6 @@ impl Step {
                 config.health_interval.as_millis(),
                 config.health_timeout.as_secs()
             ),
-            Step::Baseline => "read the colors' connections (the baseline of the verification)".into(),
             Step::Switch(color) => format!(
                 "switch traffic to {color} (restored on failure): {}",
                 switch::describe(ctx, *color)

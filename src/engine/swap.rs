@@ -132,7 +132,8 @@ struct Progress {
     image: String,
     image_id: Option<String>,
     containers: HashMap<Color, ColorContainer>,
-    /// The reading of the connections kept on the server, until a comparison removed it.
+    /// The verification's first reading of the connections, kept on the server until a
+    /// comparison (or [`forget_baseline`]) removed it.
     baseline: Option<Baseline>,
     proof: Option<Proof>,
     bake: Option<String>,
@@ -440,10 +441,6 @@ async fn step<H: Host>(
         }
         Step::CheckRunsImage(color) => check_runs_image(ctx, *color, progress).await?,
         Step::WaitHealthy(color) => wait_healthy(ctx, *color, progress).await?,
-        Step::Baseline => {
-            progress.containers = super::observe::containers(ctx).await?;
-            progress.baseline = Some(verify::baseline(ctx, &progress.containers).await?);
-        }
         Step::Switch(_) => {
             let commands = step.commands(ctx, observed, "");
             switch::apply(ctx, &commands).await.map_err(|e| {
@@ -460,8 +457,8 @@ async fn step<H: Host>(
             let proof = verify::verify(
                 ctx,
                 *color,
-                progress.baseline.as_ref(),
-                &progress.containers,
+                &mut progress.baseline,
+                &mut progress.containers,
                 deadline,
                 watch,
             )
@@ -480,10 +477,6 @@ async fn step<H: Host>(
                     "unverified switch: {} is kept running; check how nginx reaches the colors",
                     target.other()
                 ));
-            }
-            if matches!(proof, Proof::Connections(_)) {
-                // The comparison that found them removed the reading.
-                progress.baseline = None;
             }
             progress.proof = Some(proof);
             progress.timings.verify = secs(started);

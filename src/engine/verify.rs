@@ -126,16 +126,18 @@ fn judge(answer: Result<HttpReply, String>) -> Result<Option<Color>, String> {
     Ok(color_in_response(color_header.as_deref(), &body))
 }
 
-/// Requests `verify_url` until `color` is shown to receive them, for up to `deadline`.
-/// `baseline`: the connections read before the switch (`None`: not read, so only a response
-/// naming the color proves it); `watch` counts the requests (and sends
-/// none of its own meanwhile). `Err`: nginx does not route to `color` (or does not answer);
-/// the caller switches back.
+/// Requests `verify_url` until `color` is shown to receive them, for up to `deadline`: by a
+/// response naming it, else by the connections `color` gains between a first reading, taken
+/// after the first answer that names no color (kept in `reading`, for the caller to remove
+/// when no comparison did), and the answers after it. `containers` is refreshed for that
+/// reading (the new color's namespace). `watch` counts the requests (and sends none of its own
+/// meanwhile). `Err`: nginx does not route to `color` (or does not answer); the caller
+/// switches back.
 pub async fn verify<H: Host>(
     ctx: &Ctx<'_, H>,
     color: Color,
-    baseline: Option<&Baseline>,
-    containers: &HashMap<Color, ColorContainer>,
+    reading: &mut Option<Baseline>,
+    containers: &mut HashMap<Color, ColorContainer>,
     deadline: Duration,
     watch: &Watch,
 ) -> Result<Proof> {
@@ -151,15 +153,20 @@ pub async fn verify<H: Host>(
             Ok(Some(named)) => last = format!("answered by {named}, not {color}"),
             Ok(None) => {
                 answered += 1;
-                let Some(baseline) = baseline else {
-                    return Err(anyhow!(
-                        "the connections were not read before the switch to {color}"
-                    ));
+                let Some(first) = reading.as_ref() else {
+                    // No name in the response: the connections tell. The next request must
+                    // show up as a new connection of `color` (a health probe, the only other
+                    // client of its port, is over).
+                    *containers = super::observe::containers(ctx).await?;
+                    *reading = Some(baseline(ctx, containers).await?);
+                    continue;
                 };
-                let now = gained(ctx, baseline, Some(color), containers).await?;
+                let now = gained(ctx, first, Some(color), containers).await?;
                 let to_color = now.of(color);
                 let to_other = now.of(color.other());
                 if to_color > 0 {
+                    // The comparison that found them removed the reading.
+                    *reading = None;
                     return Ok(Proof::Connections(to_color));
                 }
                 last = if to_other > 0 {
