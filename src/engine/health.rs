@@ -103,7 +103,9 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
     };
     let started = Instant::now();
     let mut attempts = 0;
-    let mut last_container_check = None::<Instant>;
+    // The first look comes after a second: an app usually answers sooner, and a look between
+    // the first probes would delay noticing it by a round trip.
+    let mut last_container_check = Some(started);
     let mut not_found_since = None::<Instant>;
     let mut hinted = false;
     let mut last_progress = None::<Instant>;

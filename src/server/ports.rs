@@ -15,8 +15,9 @@ pub const PORTS_SCRIPT: Script = Script {
   if [ -n "$container" ]; then echo "$port container $container"; continue; fi
   if command -v ss >/dev/null 2>&1; then
     # The kernel filters by port; under load /proc/net/tcp lists tens of thousands of sockets.
+    # Without -p first: naming the process walks every process's descriptors.
+    if [ -z "$(ss -tlnH "( sport = :$port )" 2>/dev/null)" ]; then echo "$port free"; continue; fi
     listener=$(ss -tlnpH "( sport = :$port )" 2>/dev/null | head -n 1)
-    if [ -z "$listener" ]; then echo "$port free"; continue; fi
     pid=$(printf '%s\n' "$listener" | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
     if [ -n "$pid" ]; then
       echo "$port process $(tr -d ' ' < /proc/$pid/comm 2>/dev/null) $pid"
