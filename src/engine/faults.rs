@@ -462,6 +462,25 @@ async fn auto_nftables_keeps_the_invariant_under_every_fault() {
         "a later switch reloaded nginx"
     );
     assert_eq!(two.dnat, Some((8080, 8081)));
+    // The drain waits for workers from before a reload only in the run that reloaded (its
+    // third argument is nginx's port; 0 without a reload).
+    let drain_of = |before: &Server, after: &Server| {
+        after.log[before.log.len()..]
+            .iter()
+            .find(|l| l.contains("bluegreen-drain"))
+            .cloned()
+            .unwrap()
+    };
+    assert!(
+        !drain_of(&nginx_era, &one).ends_with(" 0"),
+        "{}",
+        drain_of(&nginx_era, &one)
+    );
+    assert!(
+        drain_of(&one, &two).ends_with(" 0"),
+        "{}",
+        drain_of(&one, &two)
+    );
 
     let mut cases = 0;
     cases += every_fault(

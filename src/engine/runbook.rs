@@ -302,11 +302,18 @@ impl Step {
                 }
                 runtime => vec![runtime.pull(config, reference, observed.target())],
             },
-            Step::Drain(color) => vec![nginx::drain(
-                config.port_of(*color),
-                config.drain_timeout,
-                config.verify_url.port,
-            )],
+            Step::Drain(color) => {
+                // Workers from before a reload may still proxy to the old color; without a
+                // reload in this run (a DNAT switch) there are none to wait for.
+                let reloads = switch::commands(ctx, observed, color.other())
+                    .iter()
+                    .any(|command| command.purpose == nginx::RELOAD_PURPOSE);
+                vec![nginx::drain(
+                    config.port_of(*color),
+                    config.drain_timeout,
+                    reloads.then_some(config.verify_url.port),
+                )]
+            }
             Step::Remove(color) => {
                 vec![ctx
                     .runtime

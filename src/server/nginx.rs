@@ -39,13 +39,17 @@ trap - EXIT
 /// master that listens on `$3` (found once by its socket; every shutting-down nginx worker when
 /// it cannot be found, e.g. nginx in a network namespace of its own). Counts the connections
 /// with `ss`, which has the kernel filter them by port (without it, from the socket table in
-/// /proc, which under load lists tens of thousands of sockets on each poll). Prints `drained N` (polls needed),
-/// `busy N W` (connections and old workers left at the deadline) or `unknown` (no socket table).
+/// /proc, which under load lists tens of thousands of sockets on each poll). `$3` 0: this run
+/// did not reload nginx, so no worker is counted (finding the master walks every process).
+/// Prints `drained N` (polls needed), `busy N W` (connections and old workers left at the
+/// deadline) or `unknown` (no socket table).
 pub const DRAIN_SCRIPT: Script = Script {
     name: "bluegreen-drain",
-    text: r#"port=$(printf '%04X' "$1") tries=$2 i=0 master= holder=
+    text: r#"port=$(printf '%04X' "$1") tries=$2 i=0 master= holder= front_port=$3
 [ -r /proc/net/tcp ] || { echo unknown; exit 0; }
-if command -v ss >/dev/null 2>&1; then
+if [ "$front_port" = 0 ]; then
+  :
+elif command -v ss >/dev/null 2>&1; then
   holder=$(ss -tlnpH "( sport = :$3 )" 2>/dev/null | sed -n 's/[^0-9]*pid=\([0-9]*\).*/\1/p' | head -n 1)
 else
   front=$(printf '%04X' "$3")
@@ -59,7 +63,9 @@ if [ -n "$holder" ]; then
   esac
 fi
 old_workers() {
-  if [ -n "$master" ]; then
+  if [ "$front_port" = 0 ]; then
+    echo 0
+  elif [ -n "$master" ]; then
     for child in $(cat /proc/"$master"/task/*/children 2>/dev/null); do
       tr '\0' '\n' < "/proc/$child/cmdline" 2>/dev/null | head -n 1
     done | grep -c 'shutting down'
@@ -110,17 +116,29 @@ pub fn test_config(command_line: &str) -> ServerCommand {
     ServerCommand::operator_shell("test nginx configuration", command_line).privileged()
 }
 
+/// The purpose of [`reload`], by which a list of commands shows it reloads nginx.
+pub const RELOAD_PURPOSE: &str = "reload nginx";
+
 pub fn reload(command_line: &str) -> ServerCommand {
-    ServerCommand::operator_shell("reload nginx", command_line).privileged()
+    ServerCommand::operator_shell(RELOAD_PURPOSE, command_line).privileged()
 }
 
-/// `nginx_port`: where nginx listens (the verify URL's port), to find its master.
-pub fn drain(old_port: u16, timeout: std::time::Duration, nginx_port: u16) -> ServerCommand {
+/// `nginx_port`: where nginx listens (the verify URL's port), to find its master; `None`: this
+/// run did not reload nginx, so there are no workers from before its reload to wait for.
+pub fn drain(
+    old_port: u16,
+    timeout: std::time::Duration,
+    nginx_port: Option<u16>,
+) -> ServerCommand {
     let tries = (timeout.as_millis() / 100).max(1).to_string();
     ServerCommand::script(
         format!("drain connections to port {old_port}"),
         &DRAIN_SCRIPT,
-        &[&old_port.to_string(), &tries, &nginx_port.to_string()],
+        &[
+            &old_port.to_string(),
+            &tries,
+            &nginx_port.unwrap_or(0).to_string(),
+        ],
     )
 }
 
@@ -189,7 +207,7 @@ mod tests {
             "sh -c <bluegreen-write-switch-file> bluegreen-write-switch-file /etc/nginx/conf.d/service-url.inc < (content)"
         );
         assert_eq!(
-            drain(8081, std::time::Duration::from_secs(30), 80).render(false),
+            drain(8081, std::time::Duration::from_secs(30), Some(80)).render(false),
             "sh -c <bluegreen-drain> bluegreen-drain 8081 300 80"
         );
     }
@@ -242,8 +260,9 @@ mod tests {
         }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let drain_output = |path: Option<&std::path::Path>| {
-            let argv = drain(port, std::time::Duration::from_millis(300), port).final_argv(false);
+        let drain_output = |path: Option<&std::path::Path>, nginx_port: Option<u16>| {
+            let argv =
+                drain(port, std::time::Duration::from_millis(300), nginx_port).final_argv(false);
             let mut script = std::process::Command::new(&argv[0]);
             if let Some(path) = path {
                 script.env("PATH", path);
@@ -251,12 +270,18 @@ mod tests {
             let output = script.args(&argv[1..]).output().unwrap();
             String::from_utf8(output.stdout).unwrap()
         };
-        for path in [None, Some(without_ss.path())] {
+        for (path, nginx_port) in [
+            (None, Some(port)),
+            (Some(without_ss.path()), Some(port)),
+            (None, None),
+        ] {
             let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
             let (accepted, _) = listener.accept().unwrap();
-            assert_eq!(drain_output(path).trim(), "busy 1 0", "PATH {path:?}");
+            let busy = drain_output(path, nginx_port);
+            assert_eq!(busy.trim(), "busy 1 0", "PATH {path:?}, {nginx_port:?}");
             drop((client, accepted));
-            assert_eq!(drain_output(path).trim(), "drained 0", "PATH {path:?}");
+            let drained = drain_output(path, nginx_port);
+            assert_eq!(drained.trim(), "drained 0", "PATH {path:?}, {nginx_port:?}");
         }
     }
 }
