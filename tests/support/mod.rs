@@ -23,11 +23,20 @@ pub const REGISTRY_USER: &str = "deployer";
 pub const REGISTRY_TOKEN: &str = "tok-9f8e7d6c5b4a";
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // The kernel may hand a released port out again: one site's nginx port was once another
+    // site's green port, and the deploy rightly refused the port held by a foreign nginx.
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if HANDED_OUT.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Runs a setup command; panics with its output when it fails.
