@@ -22,21 +22,37 @@ use std::time::{Duration, Instant};
 pub const REGISTRY_USER: &str = "deployer";
 pub const REGISTRY_TOKEN: &str = "tok-9f8e7d6c5b4a";
 
+/// A port nothing listens on, never handed out twice, and below the kernel's range for
+/// outgoing connections (`ip_local_port_range`, 32768–60999 by default). Two failures taught
+/// this: the kernel handed a released port out again (one site's nginx port was another's
+/// green port), and an outgoing connection took a "free" port before Docker's proxy bound it.
 pub fn free_port() -> u16 {
-    // The kernel may hand a released port out again: one site's nginx port was once another
-    // site's green port, and the deploy rightly refused the port held by a foreign nginx.
-    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    static NEXT: std::sync::Mutex<Option<u16>> = std::sync::Mutex::new(None);
+    let (low, high) = below_outgoing_ports();
+    let mut next = NEXT.lock().unwrap();
+    // Start at a place of its own per process, so concurrent test processes rarely meet.
+    let mut port = next.unwrap_or(low + (std::process::id() % 50) as u16 * 100);
     loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if HANDED_OUT.lock().unwrap().insert(port) {
-            return port;
+        if port >= high {
+            port = low;
+        }
+        let candidate = port;
+        port += 1;
+        if TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            *next = Some(port);
+            return candidate;
         }
     }
+}
+
+/// The ports to hand out: from 20000 up to the start of the outgoing range.
+fn below_outgoing_ports() -> (u16, u16) {
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let high = start.max(25000);
+    (20000.min(high - 5000), high)
 }
 
 /// Runs a setup command; panics with its output when it fails.
