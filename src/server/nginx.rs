@@ -247,28 +247,14 @@ mod tests {
     /// worker shutting down, so only connections count.)
     #[test]
     fn the_drain_script_waits_for_established_connections() {
-        let without_ss = tempfile::tempdir().unwrap();
-        for tool in [
+        let without_ss = crate::testing::path_with_only(&[
             "sh", "awk", "cat", "find", "head", "tr", "grep", "cut", "sleep", "wc", "sed",
-        ] {
-            let found = ["/usr/bin", "/bin"]
-                .iter()
-                .map(|dir| std::path::Path::new(dir).join(tool))
-                .find(|path| path.exists())
-                .unwrap();
-            std::os::unix::fs::symlink(found, without_ss.path().join(tool)).unwrap();
-        }
+        ]);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let drain_output = |path: Option<&std::path::Path>, nginx_port: Option<u16>| {
-            let argv =
-                drain(port, std::time::Duration::from_millis(300), nginx_port).final_argv(false);
-            let mut script = std::process::Command::new(&argv[0]);
-            if let Some(path) = path {
-                script.env("PATH", path);
-            }
-            let output = script.args(&argv[1..]).output().unwrap();
-            String::from_utf8(output.stdout).unwrap()
+            let command = drain(port, std::time::Duration::from_millis(300), nginx_port);
+            crate::testing::run_here(&command, path)
         };
         for (path, nginx_port) in [
             (None, Some(port)),

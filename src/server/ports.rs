@@ -199,23 +199,10 @@ mod tests {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap().port()
         };
-        let without_ss = tempfile::tempdir().unwrap();
-        for tool in ["sh", "awk", "cat", "find", "head", "tr"] {
-            let found = ["/usr/bin", "/bin"]
-                .iter()
-                .map(|dir| std::path::Path::new(dir).join(tool))
-                .find(|path| path.exists())
-                .unwrap();
-            std::os::unix::fs::symlink(found, without_ss.path().join(tool)).unwrap();
-        }
+        let without_ss =
+            crate::testing::path_with_only(&["sh", "awk", "cat", "find", "head", "tr"]);
         for path in [None, Some(without_ss.path())] {
-            let argv = holders(&[held, free]).final_argv(false);
-            let mut script = std::process::Command::new(&argv[0]);
-            if let Some(path) = path {
-                script.env("PATH", path);
-            }
-            let output = script.args(&argv[1..]).output().unwrap();
-            let stdout = String::from_utf8(output.stdout).unwrap();
+            let stdout = crate::testing::run_here(&holders(&[held, free]), path);
             assert!(
                 matches!(parse(&stdout, held), PortHolder::Process { pid, .. } if pid == std::process::id()),
                 "PATH {path:?}: {stdout}"

@@ -246,15 +246,7 @@ mod tests {
     /// The same on a server without `ss`: from `/proc`.
     #[test]
     fn without_ss_the_script_reads_proc() {
-        let bin = tempfile::tempdir().unwrap();
-        for tool in ["sh", "awk", "mktemp", "find", "rm", "grep"] {
-            let found = ["/usr/bin", "/bin"]
-                .iter()
-                .map(|dir| std::path::Path::new(dir).join(tool))
-                .find(|path| path.exists())
-                .unwrap();
-            std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
-        }
+        let bin = crate::testing::path_with_only(&["sh", "awk", "mktemp", "find", "rm", "grep"]);
         counts_what_each_color_gained(Some(bin.path()));
     }
 
@@ -267,16 +259,7 @@ mod tests {
             ports,
             pids: [0, 0],
         };
-        let run = |command: ServerCommand| {
-            let argv = command.final_argv(false);
-            let mut process = std::process::Command::new(&argv[0]);
-            if let Some(path) = path {
-                process.env("PATH", path);
-            }
-            let output = process.args(&argv[1..]).output().unwrap();
-            assert!(output.status.success(), "{output:?}");
-            String::from_utf8(output.stdout).unwrap()
-        };
+        let run = |command: ServerCommand| crate::testing::run_here(&command, path);
         let mut open = Vec::new();
         let mut connect = |color: usize| {
             open.push(TcpStream::connect(("127.0.0.1", ports[color])).unwrap());

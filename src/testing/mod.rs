@@ -24,3 +24,31 @@ pub fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_raw(&raw(pairs), Needs::Image).unwrap()
 }
 pub mod fake_host;
+
+/// A directory holding only `tools` (links to this machine's), to run a server script as on a
+/// server that lacks the others (`ss`, say).
+pub fn path_with_only(tools: &[&str]) -> tempfile::TempDir {
+    let bin = tempfile::tempdir().unwrap();
+    for tool in tools {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|dir| std::path::Path::new(dir).join(tool))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| panic!("no {tool} on this machine"));
+        std::os::unix::fs::symlink(found, bin.path().join(tool)).unwrap();
+    }
+    bin
+}
+
+/// Runs a server command here, as this user; `path`: the only directory of its PATH (`None`:
+/// this machine's). Returns its stdout.
+pub fn run_here(command: &crate::server::ServerCommand, path: Option<&std::path::Path>) -> String {
+    let argv = command.final_argv(false);
+    let mut process = std::process::Command::new(&argv[0]);
+    if let Some(path) = path {
+        process.env("PATH", path);
+    }
+    let output = process.args(&argv[1..]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
