@@ -542,7 +542,7 @@ async fn step<H: Host>(
 /// removes after ten minutes.
 async fn forget_baseline<H: Host>(ctx: &Ctx<'_, H>, progress: &mut Progress) {
     if let Some(baseline) = progress.baseline.take() {
-        if let Err(error) = verify::forget(ctx, &baseline, &progress.containers).await {
+        if let Err(error) = verify::forget(ctx, &baseline).await {
             ctx.printer
                 .info(&format!("could not remove {}: {error:#}", baseline.file));
         }

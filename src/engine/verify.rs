@@ -60,16 +60,8 @@ pub async fn baseline<H: Host>(
 }
 
 /// Removes the reading of `baseline` from the server (when no comparison removed it).
-pub async fn forget<H: Host>(
-    ctx: &Ctx<'_, H>,
-    baseline: &Baseline,
-    containers: &HashMap<Color, ColorContainer>,
-) -> Result<()> {
-    run_ok(
-        ctx.host,
-        &routes::forget(&baseline.file, &sockets(ctx, containers)),
-    )
-    .await?;
+pub async fn forget<H: Host>(ctx: &Ctx<'_, H>, baseline: &Baseline) -> Result<()> {
+    run_ok(ctx.host, &routes::forget(&baseline.file)).await?;
     Ok(())
 }
 

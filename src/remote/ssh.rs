@@ -89,12 +89,7 @@ impl SshHost {
         }
         let started = std::time::Instant::now();
         let connected = builder.connect_mux(&config.host).await;
-        if std::env::var_os("SWAP_BENCH_TRACE_SSH").is_some() {
-            eprintln!(
-                "    ssh: connected in {:.0} ms",
-                started.elapsed().as_secs_f64() * 1000.0
-            );
-        }
+        trace("connected in", started);
         if key_is_ours {
             // The master has authenticated (or failed to): the key is not needed again.
             let _already_gone_is_fine = std::fs::remove_file(&key_path);
@@ -145,15 +140,12 @@ impl Drop for SshHost {
     }
 }
 
-/// With `SWAP_BENCH_TRACE_SSH` set, each command's purpose and time on stderr (for the
-/// benchmark's breakdown of a deploy).
-fn trace_command(command: &ServerCommand, started: std::time::Instant) {
+/// With `SWAP_BENCH_TRACE_SSH` set, what took how long on stderr (the connection, each
+/// command: the benchmark's breakdown of a deploy).
+fn trace(what: &str, started: std::time::Instant) {
     if std::env::var_os("SWAP_BENCH_TRACE_SSH").is_some() {
-        eprintln!(
-            "    ssh: {} took {:.0} ms",
-            command.purpose,
-            started.elapsed().as_secs_f64() * 1000.0
-        );
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        eprintln!("    ssh: {what} {ms:.0} ms");
     }
 }
 
@@ -271,7 +263,7 @@ impl Host for SshHost {
             Ok(result) => result,
             Err(_elapsed) => Err(super::deadline_error(command, self.deadline)),
         };
-        trace_command(command, started);
+        trace(&format!("{} took", command.purpose), started);
         result
     }
 

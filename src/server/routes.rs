@@ -142,14 +142,13 @@ pub fn since(file: &str, target: Option<Color>, sockets: &Sockets) -> ServerComm
 
 /// Removes the reading in `file` (a comparison that ends no other way: the response named its
 /// color, or the run failed).
-pub fn forget(file: &str, sockets: &Sockets) -> ServerCommand {
-    command(
+pub fn forget(file: &str) -> ServerCommand {
+    ServerCommand::script(
         "remove the first reading of the connections",
-        "forget",
-        file,
-        "-",
-        sockets,
+        &CONNECTIONS_SCRIPT,
+        &["forget", file, "-"],
     )
+    .privileged()
 }
 
 /// The first reading, kept on the server: its file there.
@@ -281,7 +280,7 @@ mod tests {
         assert!(!file.exists(), "removed once the target gained one");
         let baseline = Baseline::parse(&run(save(&sockets))).unwrap();
         assert!(std::path::Path::new(&baseline.file).exists());
-        run(forget(&baseline.file, &sockets));
+        run(forget(&baseline.file));
         assert!(!std::path::Path::new(&baseline.file).exists());
     }
 }

@@ -307,7 +307,12 @@ impl Server {
             }
             Some("bluegreen-drain") => return ok("drained 0\n".into()),
             Some("bluegreen-connections") => {
-                // args: save|since FILE TARGET blue_port blue_pid green_port green_pid
+                // args: save|since FILE TARGET blue_port blue_pid green_port green_pid, or
+                // forget FILE -
+                if args[4] == "forget" {
+                    self.files.remove(args[5]);
+                    return ok("done\n".into());
+                }
                 let visible = |port: &str| {
                     let port: u16 = port.parse().unwrap();
                     if self.hidden_ports.contains(&port) {
@@ -322,10 +327,6 @@ impl Server {
                     self.files
                         .insert(file.clone(), format!("{} {}", now[0], now[1]));
                     return ok(format!("file {file}\ndone\n"));
-                }
-                if args[4] == "forget" {
-                    self.files.remove(args[5]);
-                    return ok("done\n".into());
                 }
                 let Some(before) = self.files.get(args[5]) else {
                     return fail("the first reading is gone");
