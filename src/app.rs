@@ -115,6 +115,7 @@ pub async fn run(
         runtime: Runtime::new(&config, tool).with_release(release),
         cancel,
         github: github.as_ref(),
+        prefetched: Default::default(),
     };
     let built_sha = built.as_ref().map(|b| b.sha.as_str());
     let result = dispatch(name, sub, &ctx, &image_ref, built_sha).await;

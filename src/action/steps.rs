@@ -69,6 +69,7 @@ pub async fn run(
         runtime: Runtime::new(config, tool).with_release(release),
         cancel: cancel.clone(),
         github,
+        prefetched: Default::default(),
     };
     let outcome = on_server(command, &ctx, &target, report).await;
     printer.end_phase();

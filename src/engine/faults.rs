@@ -114,6 +114,7 @@ pub(super) async fn run(
         }),
         cancel,
         github: None,
+        prefetched: Default::default(),
     };
     let work = async {
         match command {
@@ -688,6 +689,7 @@ async fn plan_equals_the_commands_a_deploy_runs() {
             runtime: Runtime::new(&config, ComposeTool::V1),
             cancel,
             github: None,
+            prefetched: Default::default(),
         };
         let observed = super::observe::observe(&ctx).await.unwrap();
         let (plan, verdict) =

@@ -42,7 +42,8 @@ pub enum Step {
     Switch(Color),
     /// Proves through nginx that the color receives the requests.
     Verify(Color),
-    /// Writes state.json (the new live and previous images) and the history entry.
+    /// Writes state.json (the new live and previous images); the history entry follows at the
+    /// end of the run.
     Record,
     /// Keeps the old color running for `bake_time` while the new one's failures through nginx
     /// are counted; above `bake_max_error_rate` traffic switches back.
@@ -79,8 +80,9 @@ impl Hook {
     }
 }
 
-/// What a failure at a step leaves to undo. Later steps undo more.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a failure at a step leaves to undo. Later steps undo more (the order is that of the
+/// variants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Undo {
     /// Nothing was changed yet.
     Nothing,
@@ -218,10 +220,11 @@ fn finish<H: Host>(
     };
     entries.push(entry(Step::WaitHealthy(target), Undo::StopNew));
     entries.extend(hook(Hook::PreSwitch));
+    // The record goes with the switch (one round trip): a failed verification restores it.
     entries.extend([
         entry(Step::Switch(target), Undo::SwitchBack),
-        entry(Step::Verify(target), Undo::SwitchBack),
         entry(Step::Record, Undo::SwitchBack),
+        entry(Step::Verify(target), Undo::SwitchBack),
     ]);
     if !ctx.config.bake_time.is_zero() {
         entries.push(entry(Step::Bake(target), Undo::SwitchBack));
@@ -426,7 +429,7 @@ impl Step {
                 "verify: GET {} until {color} is shown to receive the requests (its new connections or its name in the response)",
                 config.verify_url.render()
             ),
-            Step::Record => "record the new live and previous images and the history entry".into(),
+            Step::Record => "record the new live and previous images (put back if the verification fails)".into(),
             Step::Bake(color) => format!(
                 "bake {color}: GET {} every {}ms for {}s while the old color keeps running; switch back if more than {} of the requests fail (5xx or no answer)",
                 config.verify_url.render(),

@@ -18,8 +18,10 @@ use super::verify::{self, Proof};
 use super::{cancel::Cancelled, switch, Ctx};
 use crate::color::Color;
 use crate::failure::Failure;
+use crate::remote::batch::Ran;
 use crate::remote::{run_ok, Host, Output};
-use crate::server::{docker, routes::Baseline, state, ServerCommand};
+use crate::server::routes::{self, Baseline};
+use crate::server::{docker, state, ServerCommand};
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Timings {
@@ -144,6 +146,8 @@ struct Progress {
     drain: String,
     timings: Timings,
     unchanged: bool,
+    /// A batch's answer was lost: what the steps it held must undo (any of them may have run).
+    lost_batch: Option<Undo>,
 }
 
 /// A step's failure: what went wrong, the advice, and the logs to show.
@@ -221,15 +225,13 @@ async fn run_steps<H: Host>(
         drain: "nothing to drain".into(),
         timings: Timings::default(),
         unchanged: false,
+        lost_batch: None,
     };
-    for entry in &runbook.entries {
+    for (index, entry) in runbook.entries.iter().enumerate() {
         if progress.unchanged {
             break;
         }
-        let keeps_old = progress.proof == Some(Proof::Unverified);
-        if keeps_old
-            && matches!(entry.step, Step::Drain(c) | Step::Stop(c) | Step::StopAdopted(c) if Some(c) == runbook.old)
-        {
+        if skipped(entry, runbook, &progress) {
             continue;
         }
         let outcome = match ctx.cancel.check() {
@@ -237,6 +239,7 @@ async fn run_steps<H: Host>(
             Ok(()) => {
                 let running = async {
                     watch.before(&entry.step, runbook.old).await;
+                    run_ahead(ctx, observed, runbook, index, &mut progress).await?;
                     step(
                         ctx,
                         observed,
@@ -255,7 +258,13 @@ async fn run_steps<H: Host>(
             watch.after(&entry.step, progress.proof);
             continue;
         };
-        if entry.undo == Undo::Report {
+        // What the batch ran ahead is stale now; a lost batch undoes for all its steps.
+        ctx.prefetched.clear();
+        let undo = progress
+            .lost_batch
+            .take()
+            .map_or(entry.undo, |lost| lost.max(entry.undo));
+        if undo == Undo::Report {
             ctx.printer.warn(&format!(
                 "{}; {} serves traffic (verified); {} may still be running",
                 error.cause,
@@ -266,10 +275,12 @@ async fn run_steps<H: Host>(
         }
         watch.end();
         progress.impact = watch.impact();
-        let failure = undo(ctx, observed, runbook, entry.undo, &progress, error).await;
+        let failure = self::undo(ctx, observed, runbook, undo, &progress, error).await;
         forget_baseline(ctx, &mut progress).await;
         return Err(failure);
     }
+    // Proven by name after a first reading, and no old color's batch took the reading along.
+    forget_baseline(ctx, &mut progress).await;
     // Unchanged: nothing moved, the live color still serves (not the would-be target).
     let (old, new) = match observed.live {
         Some(live) if progress.unchanged => (None, live),
@@ -334,9 +345,9 @@ fn previous_image(observed: &Observed, color: Color) -> String {
 
 /// Runs a command; on a signal, a command already under way gets 1.5 s to finish so
 /// that what it did is known, then the run is cancelled.
-async fn run_step<H: Host>(ctx: &Ctx<'_, H>, command: &ServerCommand) -> Result<Output> {
+async fn run_step<H: Host>(ctx: &Ctx<'_, H>, command: &ServerCommand) -> Result<Ran> {
     ctx.printer.info(&command.render(ctx.host.sudo()));
-    let running = run_ok(ctx.host, command);
+    let running = ctx.run_ok_timed(command);
     tokio::pin!(running);
     tokio::select! {
         result = &mut running => result,
@@ -347,12 +358,123 @@ async fn run_step<H: Host>(ctx: &Ctx<'_, H>, command: &ServerCommand) -> Result<
     }
 }
 
-async fn run_all<H: Host>(ctx: &Ctx<'_, H>, commands: &[ServerCommand]) -> Result<Vec<Output>> {
+/// Runs the commands in order (or takes their results from the batch that ran them); also
+/// how long they took on the server.
+async fn run_all<H: Host>(
+    ctx: &Ctx<'_, H>,
+    commands: &[ServerCommand],
+) -> Result<(Vec<Output>, f64)> {
     let mut outputs = Vec::with_capacity(commands.len());
+    let mut took = 0.0;
     for command in commands {
-        outputs.push(run_step(ctx, command).await?);
+        let ran = run_step(ctx, command).await?;
+        took += ran.took.unwrap_or_default().as_secs_f64();
+        outputs.push(ran.output);
     }
-    Ok(outputs)
+    Ok((outputs, took))
+}
+
+/// Entries the runner passes over: an unverified switch keeps the old color running.
+fn skipped(entry: &super::runbook::Entry, runbook: &Runbook, progress: &Progress) -> bool {
+    progress.proof == Some(Proof::Unverified)
+        && matches!(entry.step, Step::Drain(c) | Step::Stop(c) | Step::StopAdopted(c) if Some(c) == runbook.old)
+}
+
+/// Steps that are only commands, whose commands are known before the step before them ran.
+fn batchable(step: &Step) -> bool {
+    matches!(
+        step,
+        Step::Drain(_)
+            | Step::Remove(_)
+            | Step::Start(..)
+            | Step::StartKept(..)
+            | Step::Switch(_)
+            | Step::Record
+            | Step::Stop(_)
+            | Step::StopAdopted(_)
+    )
+}
+
+/// The commands a step runs, exactly as [`step`] runs them.
+fn step_commands<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    step: &Step,
+    progress: &Progress,
+) -> Vec<ServerCommand> {
+    match step {
+        Step::Record => vec![state::record(
+            &ctx.config.state_dir,
+            &state_after(observed, runbook, progress),
+            "",
+        )],
+        Step::Start(_, Image::Known(image), _) | Step::StartKept(_, image) => {
+            step.commands(ctx, observed, image)
+        }
+        _ => step.commands(ctx, observed, &progress.image),
+    }
+}
+
+/// When the entry at `index` begins a run of batchable steps (not yet run), runs all their
+/// commands in one round trip — with the removal of a verification's leftover reading when
+/// the old color stops — and keeps the results for the steps to take. A step whose commands
+/// did not run (the batch ended at a failure) runs them itself.
+async fn run_ahead<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    index: usize,
+    progress: &mut Progress,
+) -> Result<(), StepError> {
+    let starts_batch = index == 0
+        || !batchable(&runbook.entries[index - 1].step)
+        || skipped(&runbook.entries[index - 1], runbook, progress);
+    if !starts_batch || !batchable(&runbook.entries[index].step) {
+        return Ok(());
+    }
+    let entries: Vec<&super::runbook::Entry> = runbook.entries[index..]
+        .iter()
+        .filter(|entry| !skipped(entry, runbook, progress))
+        .take_while(|entry| batchable(&entry.step))
+        .collect();
+    let stops_old = entries
+        .iter()
+        .any(|entry| matches!(entry.step, Step::Stop(c) | Step::StopAdopted(c) if Some(c) == runbook.old));
+    let mut commands = Vec::new();
+    let leftover_reading = match (&progress.baseline, stops_old) {
+        (Some(baseline), true) => Some(routes::forget(&baseline.file)),
+        _ => None,
+    };
+    commands.extend(leftover_reading.clone());
+    for entry in &entries {
+        commands.extend(step_commands(ctx, observed, runbook, &entry.step, progress));
+    }
+    if commands.len() < 2 {
+        return Ok(());
+    }
+    match ctx.host.run_batch(&commands).await {
+        Ok(results) => {
+            let mut results = commands.into_iter().zip(results);
+            if leftover_reading.is_some() {
+                progress.baseline = None;
+                if let Some((_, ran)) = results.next().filter(|(_, ran)| !ran.output.success()) {
+                    ctx.printer.info(&format!(
+                        "could not remove the reading of the connections: {}",
+                        ran.output.tail(2)
+                    ));
+                }
+            }
+            for (command, ran) in results {
+                ctx.prefetched.put(command, ran);
+            }
+            Ok(())
+        }
+        Err(error) => {
+            progress.lost_batch = entries.iter().map(|entry| entry.undo).max();
+            Err(error.into())
+        }
+    }
 }
 
 fn secs(since: Instant) -> f64 {
@@ -371,26 +493,25 @@ async fn step<H: Host>(
     let target = runbook.target;
     let started = Instant::now();
     ctx.printer.phase(&step.describe(ctx));
+    let commands = step_commands(ctx, observed, runbook, step, progress);
     match step {
         Step::Repoint(_) => {
-            run_all(ctx, &step.commands(ctx, observed, "")).await?;
+            run_all(ctx, &commands).await?;
             progress.repointed = true;
         }
         Step::Pull(reference) if matches!(ctx.runtime, super::Runtime::Process(_)) => {
-            put_release(ctx, &step.commands(ctx, observed, ""), reference).await?;
+            put_release(ctx, &commands, reference).await?;
             progress.image = reference.clone();
             progress.timings.pull = secs(started);
         }
         Step::Pull(reference) => {
-            let outputs = run_all(ctx, &step.commands(ctx, observed, ""))
-                .await
-                .map_err(|e| {
-                    StepError::new(
-                        e,
-                        |e| format!("pulling {reference} on the server failed: {e:#}"),
-                        "check image, registry, docker_username and docker_token",
-                    )
-                })?;
+            let (outputs, _) = run_all(ctx, &commands).await.map_err(|e| {
+                StepError::new(
+                    e,
+                    |e| format!("pulling {reference} on the server failed: {e:#}"),
+                    "check image, registry, docker_username and docker_token",
+                )
+            })?;
             let stdout = &outputs[0].stdout;
             progress.image = super::deploy::pinned_reference(reference, stdout);
             progress.image_id = stdout
@@ -419,38 +540,34 @@ async fn step<H: Host>(
             }
         }
         Step::Drain(color) => {
-            let outputs = run_all(ctx, &step.commands(ctx, observed, "")).await?;
-            progress.drain = drained_text(*color, &outputs[0], started);
+            let (outputs, took) = run_all(ctx, &commands).await?;
+            progress.drain = drained_text(*color, &outputs[0], took);
             ctx.printer.info(&progress.drain);
-            progress.timings.drain += secs(started);
+            progress.timings.drain += took;
         }
         Step::Remove(_) => {
-            run_all(ctx, &step.commands(ctx, observed, "")).await?;
+            run_all(ctx, &commands).await?;
         }
         Step::Start(_, source, _) => {
             if let Image::Known(image) = source {
                 progress.image = image.clone();
             }
-            run_all(ctx, &step.commands(ctx, observed, &progress.image)).await?;
-            progress.timings.start = secs(started);
+            progress.timings.start = run_all(ctx, &commands).await?.1;
         }
         Step::StartKept(_, image) => {
             progress.image = image.clone();
-            run_all(ctx, &step.commands(ctx, observed, "")).await?;
-            progress.timings.start = secs(started);
+            progress.timings.start = run_all(ctx, &commands).await?.1;
         }
         Step::CheckRunsImage(color) => check_runs_image(ctx, *color, progress).await?,
         Step::WaitHealthy(color) => wait_healthy(ctx, *color, progress).await?,
         Step::Switch(_) => {
-            let commands = step.commands(ctx, observed, "");
-            switch::apply(ctx, &commands).await.map_err(|e| {
+            progress.timings.switch = switch::apply(ctx, &commands).await.map_err(|e| {
                 StepError::new(
                     e,
                     |e| format!("switching traffic to {target} failed: {e:#}"),
                     "fix the nginx settings and deploy again",
                 )
             })?;
-            progress.timings.switch = secs(started);
         }
         Step::Verify(color) => {
             let deadline = Duration::from_secs(10);
@@ -482,11 +599,7 @@ async fn step<H: Host>(
             progress.timings.verify = secs(started);
         }
         Step::Record => {
-            let state_json = state_after(observed, runbook, progress);
-            let command = state::record(&ctx.config.state_dir, &state_json, "");
-            let (recorded, ()) =
-                tokio::join!(run_step(ctx, &command), forget_baseline(ctx, progress));
-            recorded.map_err(|e| {
+            run_all(ctx, &commands).await.map_err(|e| {
                 StepError::new(
                     e,
                     |e| {
@@ -517,11 +630,9 @@ async fn step<H: Host>(
             progress.bake = Some(passed);
         }
         Step::Stop(_) | Step::StopAdopted(_) => {
-            run_all(ctx, &step.commands(ctx, observed, "")).await?;
-            progress.timings.stop = secs(started);
+            progress.timings.stop = run_all(ctx, &commands).await?.1;
         }
         Step::Hook(hook, _) => {
-            let commands = step.commands(ctx, observed, &progress.image);
             run_all(ctx, &commands).await.map_err(|e| {
                 StepError::new(
                     e,
@@ -556,7 +667,7 @@ async fn put_release<H: Host>(
     reference: &str,
 ) -> Result<(), StepError> {
     let present = run_step(ctx, &commands[0]).await?;
-    if present.stdout.trim() == "present" {
+    if present.output.stdout.trim() == "present" {
         ctx.printer.info(&format!(
             "{reference} is on the server already: not uploaded"
         ));
@@ -583,10 +694,10 @@ async fn put_release<H: Host>(
     Ok(())
 }
 
-fn drained_text(color: Color, output: &Output, started: Instant) -> String {
+fn drained_text(color: Color, output: &Output, took: f64) -> String {
     let mut words = output.stdout.split_whitespace();
     match (words.next(), words.next(), words.next()) {
-        (Some("drained"), _, _) => format!("{color} drained in {:.1}s", secs(started)),
+        (Some("drained"), _, _) => format!("{color} drained in {took:.1}s"),
         (Some("busy"), Some("0"), Some(workers)) => format!(
             "{workers} nginx workers from before the reload were still shutting down after drain_timeout"
         ),

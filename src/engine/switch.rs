@@ -175,13 +175,20 @@ pub async fn restore(ctx: &Ctx<'_, impl Host>, observed: &Observed, reload: bool
     Ok(())
 }
 
-/// Runs a switch's commands in order; the runner switches back when one fails.
-pub async fn apply(ctx: &Ctx<'_, impl Host>, commands: &[ServerCommand]) -> Result<()> {
+/// Runs a switch's commands in order (or takes their results from the batch that ran them);
+/// the runner switches back when one fails. Returns how long they took on the server.
+pub async fn apply(ctx: &Ctx<'_, impl Host>, commands: &[ServerCommand]) -> Result<f64> {
+    let mut took = 0.0;
     for command in commands {
         ctx.printer.info(&command.render(ctx.host.sudo()));
-        run_ok(ctx.host, command).await?;
+        took += ctx
+            .run_ok_timed(command)
+            .await?
+            .took
+            .unwrap_or_default()
+            .as_secs_f64();
     }
-    Ok(())
+    Ok(took)
 }
 
 /// Points traffic back where it was before this run (`repointed`: at the live color this run

@@ -1,6 +1,7 @@
 //! The seam to the server: [`Host`] runs [`ServerCommand`]s and opens port forwards.
 //! [`ssh::SshHost`] is the real one (one multiplexed OpenSSH connection per run).
 
+pub mod batch;
 pub mod hostkey;
 pub mod http;
 pub mod private_dir;
@@ -63,6 +64,14 @@ pub trait Host {
         command: &ServerCommand,
     ) -> impl std::future::Future<Output = Result<Output>> + Send;
 
+    /// Runs `commands` one after another in one round trip ([`batch`]), up to the first
+    /// that exits non-zero (its result is the last one returned). `Err`: the connection
+    /// failed, and any of the commands may have run.
+    fn run_batch(
+        &self,
+        commands: &[ServerCommand],
+    ) -> impl std::future::Future<Output = Result<Vec<batch::Ran>>> + Send;
+
     /// Starts a long-running command (the lock holder).
     fn spawn(
         &self,
@@ -86,6 +95,11 @@ pub trait Host {
 /// Runs a command and turns a non-zero exit into an error carrying purpose, command and stderr.
 pub async fn run_ok(host: &impl Host, command: &ServerCommand) -> Result<Output> {
     let output = host.run(command).await?;
+    succeeded(command, output, host.sudo())
+}
+
+/// `output` when `command` exited 0, else the error [`run_ok`] returns.
+pub fn succeeded(command: &ServerCommand, output: Output, sudo: bool) -> Result<Output> {
     if !output.success() {
         // The cause first: the command line (often long) comes last.
         let said = output.tail(5);
@@ -98,7 +112,7 @@ pub async fn run_ok(host: &impl Host, command: &ServerCommand) -> Result<Output>
             "{} failed ({}): {said} (the command was `{}`)",
             command.purpose,
             exit_text(output.code),
-            command.render(host.sudo()),
+            command.render(sudo),
         );
     }
     Ok(output)

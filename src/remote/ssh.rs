@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use openssh::{ControlPersist, ForwardType, KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
+use super::batch::{self, Ran};
 use super::http::{self, HttpGet, HttpReply};
 use super::private_dir::PrivateDir;
 use super::{hostkey, Host, Output, Running};
@@ -267,6 +268,32 @@ impl Host for SshHost {
         result
     }
 
+    async fn run_batch(&self, commands: &[ServerCommand]) -> Result<Vec<Ran>> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let batch = batch::command(commands, self.sudo, self.deadline)?;
+        // Every command has its own deadline on the server; this one covers a hung connection.
+        let client_deadline = (self.deadline + Duration::from_secs(10))
+            * u32::try_from(commands.len()).unwrap_or(u32::MAX);
+        let started = std::time::Instant::now();
+        let argv = batch.final_argv(false);
+        let (code, stdout, stderr) =
+            match tokio::time::timeout(client_deadline, self.run_argv_raw(&batch, argv)).await {
+                Ok(result) => result?,
+                Err(_elapsed) => return Err(super::deadline_error(&batch, self.deadline)),
+            };
+        trace(&format!("{} took", batch.purpose), started);
+        let results = batch::read_frames(&mut stdout.as_slice(), commands.len()).await?;
+        if results.is_empty() {
+            anyhow::bail!(
+                "{} failed before its first command ({}): {}",
+                batch.purpose,
+                super::exit_text(code),
+                String::from_utf8_lossy(&stderr).trim()
+            );
+        }
+        Ok(results)
+    }
+
     async fn spawn(&self, command: &ServerCommand) -> Result<Running> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let mut remote = self.command(command);
@@ -325,6 +352,20 @@ async fn read_bounded(mut stream: impl AsyncRead + Unpin) -> std::io::Result<Vec
 
 impl SshHost {
     async fn run_argv(&self, command: &ServerCommand, argv: Vec<String>) -> Result<Output> {
+        let (code, stdout, stderr) = self.run_argv_raw(command, argv).await?;
+        Ok(Output {
+            code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Exit code, stdout and stderr as bytes.
+    async fn run_argv_raw(
+        &self,
+        command: &ServerCommand,
+        argv: Vec<String>,
+    ) -> Result<(Option<i32>, Vec<u8>, Vec<u8>)> {
         let mut remote = self.remote(argv);
         remote.stdout(Stdio::piped()).stderr(Stdio::piped());
         let stdin_bytes = match &command.stdin {
@@ -363,11 +404,7 @@ impl SshHost {
             .wait()
             .await
             .with_context(|| format!("{}: the SSH connection failed", command.purpose))?;
-        Ok(Output {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
+        Ok((status.code(), stdout, stderr))
     }
 
     /// A local address whose connections reach `host:port` as seen from the server.

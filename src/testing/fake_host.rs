@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use anyhow::{anyhow, Result};
 use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
 use tokio::sync::{watch, Notify};
 
+use crate::remote::batch::Ran;
 use crate::remote::http::{HttpGet, HttpReply};
 use crate::remote::{Host, Output, Running};
 use crate::server::{ServerCommand, Stdin};
@@ -99,6 +101,8 @@ pub struct FakeHost {
     cancel: Arc<watch::Sender<bool>>,
     pub killed: Arc<Notify>,
     deadline: Duration,
+    /// Round trips: single commands, batches and the lock.
+    trips: Arc<AtomicUsize>,
 }
 
 impl FakeHost {
@@ -108,6 +112,7 @@ impl FakeHost {
             cancel: Arc::new(cancel),
             killed: Arc::new(Notify::new()),
             deadline,
+            trips: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -645,8 +650,9 @@ impl AsyncBufRead for LockStream {
     }
 }
 
-impl Host for FakeHost {
-    async fn run(&self, command: &ServerCommand) -> Result<Output> {
+impl FakeHost {
+    /// One command as the server runs it, faults included (not counted as a round trip).
+    async fn run_one(&self, command: &ServerCommand) -> Result<Output> {
         let fault = self.fault_now();
         if fault != Some(FaultKind::Kill) {
             self.server.lock().unwrap().log.push(command.render(false));
@@ -693,8 +699,47 @@ impl Host for FakeHost {
         }
         Ok(output)
     }
+}
+
+impl Host for FakeHost {
+    async fn run(&self, command: &ServerCommand) -> Result<Output> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        self.run_one(command).await
+    }
+
+    /// As the batch script runs them: in order, up to the first failure; a lost connection
+    /// loses the answers, not the commands, which go on on the server.
+    async fn run_batch(&self, commands: &[ServerCommand]) -> Result<Vec<Ran>> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        let mut results = Vec::new();
+        let mut lost = None;
+        for command in commands {
+            match self.run_one(command).await {
+                Ok(output) => {
+                    let failed = !output.success();
+                    if lost.is_none() {
+                        results.push(Ran {
+                            output,
+                            took: Some(Duration::ZERO),
+                        });
+                    }
+                    if failed {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    lost.get_or_insert(error);
+                }
+            }
+        }
+        match lost {
+            Some(error) => Err(error),
+            None => Ok(results),
+        }
+    }
 
     async fn spawn(&self, command: &ServerCommand) -> Result<Running> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
         let fault = self.fault_now();
         if matches!(fault, Some(FaultKind::Kill)) {
             self.killed.notify_one();
@@ -732,6 +777,6 @@ impl Host for FakeHost {
     }
 
     fn round_trips(&self) -> usize {
-        self.commands_run()
+        self.trips.load(Ordering::Relaxed)
     }
 }

@@ -1,0 +1,267 @@
+//! Several server commands in one SSH round trip: a fixed script receives every command's
+//! words as positional arguments (never in its text), runs the commands one after another and
+//! prints each one's exit code, stdout and stderr as a frame; the first command that fails ends
+//! the batch. Each command keeps its own deadline (`timeout`) and its own `sudo -n`.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
+
+use super::Output;
+use crate::server::command::Script;
+use crate::server::{ServerCommand, Stdin};
+
+/// The shell function that runs a batch: `bluegreen_batch INPUT N1 WORDS1… N2 WORDS2…`, where
+/// INPUT is the (1-based) command that reads stdin (0: none reads it) and Nk the number of
+/// words of command k. Values reach the commands only through `"${k}"` expansions.
+macro_rules! batch_function {
+    () => {
+        r#"bluegreen_batch() {
+  input=$1; shift
+  d=$(mktemp -d) || { echo "bluegreen: mktemp failed" >&2; return 1; }
+  trap 'rm -rf "$d"' EXIT
+  trap 'exit 143' HUP INT TERM
+  i=0
+  while [ "$#" -gt 0 ]; do
+    i=$((i + 1)); n=$1; shift
+    words=""; k=1
+    while [ "$k" -le "$n" ]; do words="$words \"\${$k}\""; k=$((k + 1)); done
+    start=$(date +%s%N)
+    if [ "$i" = "$input" ]; then
+      eval "$words" >"$d/o" 2>"$d/e"
+    else
+      eval "$words" >"$d/o" 2>"$d/e" </dev/null
+    fi
+    code=$?
+    end=$(date +%s%N)
+    case $start$end in *[!0-9]*) ms=-1;; *) ms=$(( (end - start) / 1000000 ));; esac
+    printf '::bluegreen-batch:: %s %s %s %s %s\n' "$i" "$code" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")" "$ms"
+    cat "$d/o" "$d/e"
+    shift "$n"
+    [ "$code" = 0 ] || break
+  done
+  rm -rf "$d"
+  trap - EXIT HUP INT TERM
+}
+"#
+    };
+}
+pub(crate) use batch_function;
+
+pub const SCRIPT: Script = Script {
+    name: "bluegreen-batch",
+    text: concat!(batch_function!(), "bluegreen_batch \"$@\"\n"),
+};
+
+const FRAME: &str = "::bluegreen-batch::";
+
+/// One command's result in a batch, and how long it took on the server (when `date` could
+/// tell).
+#[derive(Clone, Debug)]
+pub struct Ran {
+    pub output: Output,
+    pub took: Option<Duration>,
+}
+
+/// The arguments that follow the script's name: which command reads stdin, then every
+/// command's final words (with `sudo -n` and its deadline). Also the one stdin of the batch.
+pub fn arguments(
+    commands: &[ServerCommand],
+    sudo: bool,
+    deadline: Duration,
+) -> Result<(Vec<String>, Stdin)> {
+    let readers: Vec<usize> = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.stdin != Stdin::None)
+        .map(|(index, _)| index + 1)
+        .collect();
+    if readers.len() > 1 {
+        bail!("a batch can give stdin to one command only (internal error)");
+    }
+    let input = readers.first().copied().unwrap_or(0);
+    let stdin = commands
+        .get(input.wrapping_sub(1))
+        .map_or(Stdin::None, |c| c.stdin.clone());
+    let mut words = vec![input.to_string()];
+    for command in commands {
+        let argv = super::with_deadline(command.final_argv(sudo), deadline);
+        words.push(argv.len().to_string());
+        words.extend(argv);
+    }
+    Ok((words, stdin))
+}
+
+/// The one command that runs a batch (plain `sh`: each command has its own `sudo -n`).
+pub fn command(
+    commands: &[ServerCommand],
+    sudo: bool,
+    deadline: Duration,
+) -> Result<ServerCommand> {
+    let (words, stdin) = arguments(commands, sudo, deadline)?;
+    let purposes: Vec<&str> = commands.iter().map(|c| c.purpose.as_str()).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    Ok(ServerCommand::script(purposes.join(", then "), &SCRIPT, &words).stdin(stdin))
+}
+
+/// Reads `count` frames at most: fewer when a command failed (the batch ended there). Ends at
+/// the first line that is not a frame (the lock script goes on after its batch).
+pub async fn read_frames(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    count: usize,
+) -> Result<Vec<Ran>> {
+    let mut results = Vec::with_capacity(count);
+    while results.len() < count {
+        let mut header = String::new();
+        if reader.read_line(&mut header).await? == 0 {
+            break;
+        }
+        let Some(fields) = header.trim().strip_prefix(FRAME) else {
+            bail!(
+                "the batch printed `{}` where a result was due",
+                header.trim()
+            );
+        };
+        let numbers: Vec<i64> = fields
+            .split_whitespace()
+            .map(|field| field.parse::<i64>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading the batch's result `{}`", header.trim()))?;
+        let [index, code, out_len, err_len, millis] = numbers[..] else {
+            bail!("the batch's result `{}` is incomplete", header.trim());
+        };
+        if index != results.len() as i64 + 1 {
+            bail!("the batch's results came out of order");
+        }
+        let stdout = read_exactly(reader, out_len).await?;
+        let stderr = read_exactly(reader, err_len).await?;
+        results.push(Ran {
+            output: Output {
+                code: i32::try_from(code).ok(),
+                stdout,
+                stderr,
+            },
+            took: u64::try_from(millis).ok().map(Duration::from_millis),
+        });
+    }
+    Ok(results)
+}
+
+async fn read_exactly(reader: &mut (impl AsyncBufRead + Unpin), len: i64) -> Result<String> {
+    let len = usize::try_from(len).context("a negative length in the batch's result")?;
+    let mut bytes = vec![0; len];
+    reader
+        .read_exact(&mut bytes)
+        .await
+        .context("the batch's output ended early")?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_batch_here(commands: &[ServerCommand]) -> Vec<Ran> {
+        let batch = command(commands, false, Duration::from_secs(10)).unwrap();
+        let argv = batch.final_argv(false);
+        let mut process = std::process::Command::new(&argv[0]);
+        process.args(&argv[1..]);
+        let input = match &batch.stdin {
+            Stdin::Text(text) => text.clone(),
+            _ => String::new(),
+        };
+        process
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = process.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(read_frames(&mut output.stdout.as_slice(), commands.len()))
+            .unwrap()
+    }
+
+    #[test]
+    fn runs_every_command_with_its_own_words_and_stdin() {
+        let tricky = "it's $HOME \"quoted\" `no` ${1}\nsecond line";
+        let commands = [
+            ServerCommand::new("echo", &["printf", "%s|", tricky, "b c"]),
+            ServerCommand::new("both streams", &["sh", "-c", "echo out; echo err >&2"]),
+            ServerCommand::new("read stdin", &["cat"]).stdin(Stdin::Text("from stdin".into())),
+            ServerCommand::new("no stdin", &["cat"]),
+        ];
+        let results = run_batch_here(&commands);
+        assert_eq!(results.len(), 4);
+        assert_eq!(results[0].output.stdout, format!("{tricky}|b c|"));
+        assert_eq!(results[1].output.stdout, "out\n");
+        assert_eq!(results[1].output.stderr, "err\n");
+        assert_eq!(results[2].output.stdout, "from stdin");
+        assert_eq!(results[3].output.stdout, "", "only one command reads stdin");
+        assert!(results.iter().all(|r| r.output.success()));
+        assert!(results.iter().all(|r| r.took.is_some()));
+    }
+
+    #[test]
+    fn the_first_failure_ends_the_batch() {
+        let marker = tempfile::NamedTempFile::new().unwrap();
+        let path = marker.path().to_str().unwrap().to_owned();
+        std::fs::remove_file(&path).unwrap();
+        let commands = [
+            ServerCommand::new("ok", &["true"]),
+            ServerCommand::new("fails", &["sh", "-c", "echo why >&2; exit 3"]),
+            ServerCommand::new("never", &["touch", &path]),
+        ];
+        let results = run_batch_here(&commands);
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[1].output.code, Some(3));
+        assert_eq!(results[1].output.stderr, "why\n");
+        assert!(
+            !std::path::Path::new(&path).exists(),
+            "a command after the failure ran"
+        );
+    }
+
+    #[test]
+    fn many_words_and_no_leftover_files() {
+        let words: Vec<String> = (0..25).map(|n| n.to_string()).collect();
+        let mut argv = vec!["echo"];
+        argv.extend(words.iter().map(String::as_str));
+        let tmp = tempfile::tempdir().unwrap();
+        let commands = [ServerCommand::new("words", &argv)];
+        let batch = command(&commands, false, Duration::from_secs(10)).unwrap();
+        let argv = batch.final_argv(false);
+        let output = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("TMPDIR", tmp.path())
+            .output()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let results = runtime
+            .block_on(read_frames(&mut output.stdout.as_slice(), 1))
+            .unwrap();
+        assert_eq!(results[0].output.stdout, format!("{}\n", words.join(" ")));
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn two_readers_of_stdin_are_refused() {
+        let commands = [
+            ServerCommand::new("a", &["cat"]).stdin(Stdin::Text("a".into())),
+            ServerCommand::new("b", &["cat"]).stdin(Stdin::Text("b".into())),
+        ];
+        assert!(command(&commands, false, Duration::from_secs(1)).is_err());
+    }
+}
