@@ -96,7 +96,9 @@ pub async fn run(
         None => connect(&config, printer).await?,
     };
     let mut config = config;
-    let choice = match engine::traffic::resolve(&host, &config).await {
+    // A deploy or rollback asks under the lock, in the round trip that reads the server.
+    let asks_under_lock = matches!(name, "deploy" | "ship" | "rollback");
+    let choice = match engine::traffic::resolve_unless(asks_under_lock, &host, &config).await {
         Ok(choice) => choice,
         Err(error) => {
             host.close().await;

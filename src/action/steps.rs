@@ -62,6 +62,23 @@ pub async fn run(
         Some(connected) => connected,
         None => crate::app::connect(config, printer).await?,
     };
+    // A deploy or rollback asks under the lock, in the round trip that reads the server.
+    let asks_under_lock = matches!(
+        command,
+        ActionCommand::Ship | ActionCommand::Deploy | ActionCommand::Rollback
+    );
+    let choice = match engine::traffic::resolve_unless(asks_under_lock, &host, config).await {
+        Ok(choice) => choice,
+        Err(error) => {
+            host.close().await;
+            return Err(error);
+        }
+    };
+    if let Some(choice) = &choice {
+        printer.info(&choice.line());
+    }
+    let resolved = engine::traffic::resolved(config, choice.as_ref());
+    let config = resolved.as_ref().unwrap_or(config);
     let ctx = Ctx {
         config,
         host: &host,

@@ -9,8 +9,7 @@ use super::record::{self, HistoryEntry};
 use super::swap::{self, Request, Summary};
 use super::{lock, runbook, Ctx};
 use crate::failure::Failure;
-use crate::remote::{run_ok, Host};
-use crate::server::state;
+use crate::remote::Host;
 
 /// `repo:tag` → `repo`; digests and registry ports are kept apart correctly.
 pub fn repository_of(image_ref: &str) -> &str {
@@ -53,7 +52,7 @@ pub async fn deploy<H: Host>(
         action: "deploy",
         force,
     };
-    under_lock(ctx, &request, image_ref, async {
+    under_lock(ctx, &request, image_ref, async |ctx: &Ctx<'_, H>| {
         let observed = observe_for_swap(ctx).await?;
         if commit_is_built {
             refuse_older_commit(ctx, &observed, sha).await?;
@@ -64,18 +63,22 @@ pub async fn deploy<H: Host>(
     .await
 }
 
-/// Takes the lock, runs `work`, appends the one history entry saying what happened (the new
-/// state.json is written by the runbook itself, before the old color stops), and releases the
-/// lock on every path.
+/// Takes the lock — its holder reads the server's state in the same round trip, and with
+/// `traffic_switch: auto` asks which switch the server supports — runs `work` with those
+/// readings at hand (and the switch chosen), appends the one history entry saying what
+/// happened through the lock's channel (the new state.json is written by the runbook itself,
+/// before the old color stops), and releases the lock on every path.
 pub async fn under_lock<H: Host>(
     ctx: &Ctx<'_, H>,
     request: &Request<'_>,
     image_label: &str,
-    work: impl std::future::Future<Output = Result<Summary>>,
+    work: impl AsyncFnOnce(&Ctx<'_, H>) -> Result<Summary>,
 ) -> Result<Summary> {
     let started = Instant::now();
-    ctx.printer.phase("take the deploy lock");
-    let lock = lock::acquire(ctx, &lock::holder(image_label))
+    ctx.printer
+        .phase("take the deploy lock and read the server's state");
+    let readings = observe::readings(ctx);
+    let mut lock = lock::acquire(ctx, &lock::holder(image_label), &readings)
         .await
         .map_err(nothing_changed)?;
     ctx.printer.info(&format!(
@@ -83,7 +86,30 @@ pub async fn under_lock<H: Host>(
         ctx.config.state_dir,
         lock.waited.as_secs_f64()
     ));
-    let outcome = work.await;
+    let prefetched = super::Prefetched::default();
+    for (command, ran) in readings.into_iter().zip(std::mem::take(&mut lock.batch)) {
+        prefetched.put(command, ran);
+    }
+    let probe = super::traffic::probe_command(ctx.config)
+        .and_then(|probe| prefetched.take(&probe))
+        .map(|ran| ran.output);
+    let choice = super::traffic::choose(ctx.config, probe.as_ref());
+    if let Some(choice) = &choice {
+        ctx.printer.info(&choice.line());
+    }
+    let resolved = super::traffic::resolved(ctx.config, choice.as_ref());
+    let config = resolved.as_ref().unwrap_or(ctx.config);
+    let locked = Ctx {
+        config,
+        host: ctx.host,
+        printer: ctx.printer,
+        runtime: ctx.runtime.rebind(config),
+        cancel: ctx.cancel.clone(),
+        github: ctx.github,
+        prefetched,
+    };
+    let outcome = work(&locked).await;
+    let ctx = &locked;
     let seconds = started.elapsed().as_secs_f64();
     let entry = match &outcome {
         Ok(summary) if summary.unchanged => Some(HistoryEntry {
@@ -138,7 +164,8 @@ pub async fn under_lock<H: Host>(
         } else {
             ctx.config.command_timeout + std::time::Duration::from_secs(10)
         };
-        let saved = tokio::time::timeout(budget, save_history(ctx, &entry))
+        let line = serde_json::to_string(&entry)?;
+        let saved = tokio::time::timeout(budget, lock.record(&line))
             .await
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the server did not answer in time")));
         if let Err(error) = saved {
@@ -155,12 +182,6 @@ pub async fn under_lock<H: Host>(
     summary.seconds = seconds;
     summary.round_trips = ctx.host.round_trips();
     Ok(summary)
-}
-
-async fn save_history<H: Host>(ctx: &Ctx<'_, H>, entry: &HistoryEntry) -> Result<()> {
-    let line = serde_json::to_string(entry)?;
-    run_ok(ctx.host, &state::record(&ctx.config.state_dir, "", &line)).await?;
-    Ok(())
 }
 
 /// An error before anything was changed: typed failures (with their exit code and wording)
@@ -188,7 +209,10 @@ pub async fn observe_for_swap<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
         .cancel
         .unless_cancelled(observe::observe(ctx))
         .await
-        .map_err(nothing_changed)?;
+        .map_err(nothing_changed);
+    // Readings nobody took would be stale for a later reading.
+    ctx.prefetched.clear();
+    let observed = observed?;
     for note in &observed.notes {
         ctx.printer.notice(note);
     }

@@ -282,6 +282,21 @@ fn leftover_reading(server: &Server) -> bool {
         .any(|f| f.contains("bluegreen-connections."))
 }
 
+/// A command of [`super::observe::readings`], as the fake host logs it.
+fn is_reading(line: &str) -> bool {
+    line.contains("bluegreen-read-state")
+        || line.contains("bluegreen-port-holders")
+        || line.starts_with("docker inspect")
+        || line.starts_with("nft list")
+        || line.contains("bluegreen-switch-probe")
+        || line.contains("bluegreen-process-status")
+}
+
+/// Faults that break the lock's channel when they hit a reading its holder runs.
+fn faulted_lock_channel(kind: FaultKind) -> bool {
+    matches!(kind, FaultKind::ConnectionLost | FaultKind::Kill)
+}
+
 /// Every fault at every command of `command` from `before`; returns how many cases ran.
 async fn every_fault(config: &Config, name: &str, before: &Server, command: Command) -> usize {
     let (clean_after, clean) = run(config, before.clone(), command, None).await;
@@ -315,10 +330,17 @@ async fn every_fault(config: &Config, name: &str, before: &Server, command: Comm
                 .get(before.log.len() + at)
                 .cloned()
                 .unwrap_or_default();
-            // A run that could not record (or never got the lock, so must not write) adds none.
+            // A run that could not record (or never got the lock, so must not write) adds none;
+            // nor one whose lock's channel broke (the readings run on it; the entry goes on it).
+            let in_lock_channel = after.log[before.log.len()..]
+                .iter()
+                .take(at + 1)
+                .skip(1)
+                .all(|line| is_reading(line));
             let faulted_record = faulted.contains("bluegreen-record")
                 || faulted.contains("bluegreen-lock")
-                || at == 0;
+                || at == 0
+                || (in_lock_channel && faulted_lock_channel(kind));
             // Only a fault in the reading itself may leave it (the next reading removes it
             // after ten minutes).
             let faulted_reading = faulted.contains("bluegreen-connections");
@@ -711,12 +733,7 @@ async fn plan_equals_the_commands_a_deploy_runs() {
             .skip(1) // read server state: run by observe, before the runbook
             .map(|l| normalise(l))
             .collect();
-        let skip_observe = |l: &&String| {
-            !l.contains("bluegreen-read-state")
-                && !l.contains("bluegreen-port-holders")
-                && !l.starts_with("docker inspect")
-                && !l.contains("bluegreen-connections")
-        };
+        let skip_observe = |l: &&String| !is_reading(l) && !l.contains("bluegreen-connections");
         let ran: Vec<String> = after.log[before.log.len()..]
             .iter()
             .filter(skip_observe)

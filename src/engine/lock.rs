@@ -4,23 +4,51 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use super::record::{self, Holder, LockRecord};
 use super::Ctx;
 use crate::failure::Failure;
+use crate::remote::batch::{self, Ran};
 use crate::remote::{Host, Running};
 use crate::server::state;
+use crate::server::ServerCommand;
 
 /// Held until dropped or released; dropping closes the channel and the server frees the lock.
 pub struct Lock {
     running: Running,
     pub waited: Duration,
+    /// The results of the batch the holder ran once it had the lock.
+    pub batch: Vec<Ran>,
 }
 
 impl Lock {
     pub fn release(self) {
         self.running.finish();
+    }
+
+    /// Appends `line` to the history through the holder, still under the lock (no command of
+    /// its own: the line travels on the lock's channel and the holder says `recorded`).
+    pub async fn record(&mut self, line: &str) -> Result<()> {
+        let mut message = line.replace('\n', " ");
+        message.push('\n');
+        self.running
+            .stdin
+            .write_all(message.as_bytes())
+            .await
+            .context("sending the history entry to the lock holder")?;
+        self.running.stdin.flush().await.ok();
+        let mut answer = String::new();
+        self.running
+            .stdout
+            .read_line(&mut answer)
+            .await
+            .context("reading the lock holder's answer")?;
+        match answer.trim() {
+            "recorded" => Ok(()),
+            "" => anyhow::bail!("the lock holder ended before it wrote the entry"),
+            other => anyhow::bail!("the lock holder said `{other}`"),
+        }
     }
 }
 
@@ -39,12 +67,18 @@ pub fn holder(image: &str) -> Holder {
     }
 }
 
-pub async fn acquire<H: Host>(ctx: &Ctx<'_, H>, holder: &Holder) -> Result<Lock> {
+/// Takes the lock; once it is held, the holder runs `batch` (readings that must see the server
+/// under the lock) in the same round trip.
+pub async fn acquire<H: Host>(
+    ctx: &Ctx<'_, H>,
+    holder: &Holder,
+    batch: &[ServerCommand],
+) -> Result<Lock> {
     let started = Instant::now();
     let holder_json = serde_json::to_string(holder)?;
     let wait = ctx.config.lock_timeout.as_secs().max(1);
     let command = state::lock(&ctx.config.state_dir, &holder_json, wait);
-    let mut running = ctx.host.spawn(&command).await?;
+    let mut running = ctx.host.spawn(&command, batch).await?;
     let mut line = String::new();
     // The run-aware part: a holder whose workflow run GitHub reports completed is gone for good
     // even if its connection lingers; its lock is taken over.
@@ -52,7 +86,10 @@ pub async fn acquire<H: Host>(ctx: &Ctx<'_, H>, holder: &Holder) -> Result<Lock>
     let mut next_check = tokio::time::Instant::now();
     loop {
         let can_check = holder_run.is_some() && ctx.github.is_some();
+        // A line already there is read first: "acquired" after a signal still means the
+        // lock is held, and the run can say in the history that it was cancelled.
         let read = tokio::select! {
+            biased;
             read = running.stdout.read_line(&mut line) => read.context("reading the lock holder's output")?,
             _ = ctx.cancel.cancelled() => return Err(super::cancel::Cancelled.into()),
             _ = tokio::time::sleep_until(next_check), if can_check => {
@@ -78,9 +115,15 @@ pub async fn acquire<H: Host>(ctx: &Ctx<'_, H>, holder: &Holder) -> Result<Lock>
             ))
             .into());
         } else if text == "acquired" {
+            let waited = started.elapsed();
+            let batch = match batch.is_empty() {
+                true => Vec::new(),
+                false => read_batch(ctx, &mut running).await?,
+            };
             return Ok(Lock {
                 running,
-                waited: started.elapsed(),
+                waited,
+                batch,
             });
         } else if text == "timeout" {
             return Err(Failure::lock(format!(
@@ -102,6 +145,24 @@ pub async fn acquire<H: Host>(ctx: &Ctx<'_, H>, holder: &Holder) -> Result<Lock>
             ));
         }
     }
+}
+
+/// The holder's batch; on a signal it gets 1.5 s more, so that the run can still say in the
+/// history that it was cancelled.
+async fn read_batch<H: Host>(ctx: &Ctx<'_, H>, running: &mut Running) -> Result<Vec<Ran>> {
+    let reading = batch::read_frames(&mut running.stdout);
+    tokio::pin!(reading);
+    let read = tokio::select! {
+        biased;
+        read = &mut reading => read,
+        _ = ctx.cancel.cancelled() => {
+            match tokio::time::timeout(Duration::from_millis(1500), reading).await {
+                Ok(read) => read,
+                Err(_elapsed) => return Err(super::cancel::Cancelled.into()),
+            }
+        }
+    };
+    read.context("reading the server's state")
 }
 
 const TAKEOVER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);

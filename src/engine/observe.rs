@@ -9,10 +9,10 @@ use serde::Deserialize;
 use super::record::{self, HistoryEntry, LockRecord, StateFile};
 use super::{Ctx, Runtime};
 use crate::color::Color;
-use crate::remote::{run_ok, Host};
+use crate::remote::Host;
 use crate::server::ports::{self, PortHolder};
-use crate::server::{docker, nginx, state};
-use crate::settings::Config;
+use crate::server::{docker, nginx, state, ServerCommand};
+use crate::settings::{Config, TrafficSwitch};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ColorContainer {
@@ -231,11 +231,9 @@ fn process_colors(output: &str) -> HashMap<Color, ColorContainer> {
 /// The containers of both colors as they are now (one or two round trips).
 pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, ColorContainer>> {
     if let Runtime::Process(_) = &ctx.runtime {
-        let output = run_ok(
-            ctx.host,
-            &crate::server::process::status(&ctx.config.state_dir),
-        )
-        .await?;
+        let output = ctx
+            .run_ok(&crate::server::process::status(&ctx.config.state_dir))
+            .await?;
         return Ok(process_colors(&output.stdout));
     }
     let names: Vec<String> = match &ctx.runtime {
@@ -244,7 +242,7 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
             .map(|c| docker::container_name(ctx.config, *c))
             .collect(),
         Runtime::Compose(compose) => {
-            let ids = run_ok(ctx.host, &compose.container_ids()).await?;
+            let ids = ctx.run_ok(&compose.container_ids()).await?;
             ids.stdout.split_whitespace().map(str::to_owned).collect()
         }
         Runtime::Process(_) => Vec::new(),
@@ -253,7 +251,7 @@ pub async fn containers<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, Colo
         return Ok(HashMap::new());
     }
     // Exits non-zero when a name is missing; the JSON of the others is still printed.
-    let output = ctx.host.run(&docker::inspect(&names)).await?;
+    let output = ctx.run(&docker::inspect(&names)).await?;
     if output.stdout.trim().is_empty() {
         if output.stderr.contains("No such") || output.stderr.contains("no such") {
             return Ok(HashMap::new());
@@ -269,15 +267,37 @@ async fn port_holders<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, PortHo
         return Ok(HashMap::new());
     }
     let config = ctx.config;
-    let output = run_ok(
-        ctx.host,
-        &ports::holders(&[config.blue_port, config.green_port]),
-    )
-    .await?;
+    let output = ctx
+        .run_ok(&ports::holders(&[config.blue_port, config.green_port]))
+        .await?;
     Ok(Color::BOTH
         .into_iter()
         .map(|color| (color, ports::parse(&output.stdout, config.port_of(color))))
         .collect())
+}
+
+/// What [`observe`] reads, as far as it is known in advance (compose mode inspects the ids it
+/// finds), to run in one batch: the deploy lock's holder runs them once it holds the lock.
+/// With `traffic_switch: auto`, also the probe and the nftables table it may choose.
+pub fn readings<H: Host>(ctx: &Ctx<'_, H>) -> Vec<ServerCommand> {
+    let config = ctx.config;
+    let mut commands = vec![state::read(&config.state_dir, &config.nginx_switch_file)];
+    commands.push(match &ctx.runtime {
+        Runtime::Container(_) => {
+            docker::inspect(&Color::BOTH.map(|color| docker::container_name(config, color)))
+        }
+        Runtime::Compose(compose) => compose.container_ids(),
+        Runtime::Process(_) => crate::server::process::status(&config.state_dir),
+    });
+    if !matches!(ctx.runtime, Runtime::Compose(_)) {
+        commands.push(ports::holders(&[config.blue_port, config.green_port]));
+    }
+    let probe = super::traffic::probe_command(config);
+    if probe.is_some() || matches!(config.traffic_switch, TrafficSwitch::Nftables { .. }) {
+        commands.push(super::switch::read_table_command(config));
+    }
+    commands.extend(probe);
+    commands
 }
 
 pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
@@ -286,7 +306,7 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     // the nftables table.
     let read_state = state::read(&config.state_dir, &config.nginx_switch_file);
     let (read, containers, holders, switch_table) = tokio::join!(
-        run_ok(ctx.host, &read_state),
+        ctx.run_ok(&read_state),
         containers(ctx),
         port_holders(ctx),
         super::switch::read_table(ctx)

@@ -34,14 +34,21 @@ pub fn deploy_plan<H: Host>(
         state::lock(&config.state_dir, "<holder>", config.lock_timeout.as_secs())
             .render(ctx.host.sudo()),
     );
-    lines.push("# read server state".into());
-    lines.push(state::read(&config.state_dir, &config.nginx_switch_file).render(ctx.host.sudo()));
+    lines.push(
+        "# read server state: the lock's holder runs these once it holds the lock, in the same round trip"
+            .into(),
+    );
+    lines.extend(
+        super::observe::readings(ctx)
+            .iter()
+            .map(|command| command.render(ctx.host.sudo())),
+    );
     match runbook::deploy(ctx, observed, image_ref, sha) {
         Ok(runbook) => {
             lines.extend(runbook::render(ctx, observed, &runbook));
-            lines.push("# append the history entry, release the lock".into());
             lines.push(
-                state::record(&config.state_dir, "", "<history entry>").render(ctx.host.sudo()),
+                "# append the history entry (sent on the lock's channel; the holder writes it), release the lock"
+                    .into(),
             );
             (lines, Ok(()))
         }

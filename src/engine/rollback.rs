@@ -14,7 +14,7 @@ pub async fn rollback<H: Host>(ctx: &Ctx<'_, H>) -> Result<Summary> {
         action: "rollback",
         force: true,
     };
-    under_lock(ctx, &request, "rollback", async {
+    under_lock(ctx, &request, "rollback", async |ctx: &Ctx<'_, H>| {
         let observed = observe_for_swap(ctx).await?;
         let runbook = runbook::rollback(ctx, &observed)?;
         swap::run(ctx, &observed, &runbook, &request).await

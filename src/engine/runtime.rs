@@ -70,6 +70,19 @@ impl<'a> Runtime<'a> {
         }
     }
 
+    /// The same runtime for another `config` (the one with `traffic_switch: auto` resolved).
+    pub fn rebind<'b>(&self, config: &'b Config) -> Runtime<'b> {
+        let tool = match self {
+            Runtime::Compose(compose) => compose.tool,
+            _ => ComposeTool::V2,
+        };
+        let release = match self {
+            Runtime::Process(process) => process.release.clone(),
+            _ => None,
+        };
+        Runtime::new(config, tool).with_release(release)
+    }
+
     /// Process mode: the local release a deploy uploads.
     pub fn with_release(mut self, release: Option<Release>) -> Self {
         if let Runtime::Process(process) = &mut self {

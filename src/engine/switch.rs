@@ -108,11 +108,12 @@ pub async fn read_table(ctx: &Ctx<'_, impl Host>) -> Result<Option<String>> {
     if !matches!(ctx.config.traffic_switch, TrafficSwitch::Nftables { .. }) {
         return Ok(None);
     }
-    let output = ctx
-        .host
-        .run(&nft::list(&nft::table_name(&ctx.config.app_name)))
-        .await?;
+    let output = ctx.run(&read_table_command(ctx.config)).await?;
     Ok(output.success().then_some(output.stdout))
+}
+
+pub fn read_table_command(config: &Config) -> ServerCommand {
+    nft::list(&nft::table_name(&config.app_name))
 }
 
 /// What nginx's traffic follows: the switch file, or the nftables table. When `auto` chose

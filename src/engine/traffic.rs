@@ -127,17 +127,52 @@ pub fn decide(config: &Config, service_port: u16, probe: Option<&Output>) -> Cho
 
 /// Resolves `auto` with one server command; other settings need nothing (`None`).
 pub async fn resolve<H: Host>(host: &H, config: &Config) -> Result<Option<Choice>> {
+    let output = match probe_command(config) {
+        Some(command) => Some(host.run(&command).await?),
+        None => None,
+    };
+    Ok(choose(config, output.as_ref()))
+}
+
+/// [`resolve`], unless `later` (the deploy lock's holder asks instead: [`probe_command`]).
+pub async fn resolve_unless<H: Host>(
+    later: bool,
+    host: &H,
+    config: &Config,
+) -> Result<Option<Choice>> {
+    match later {
+        true => Ok(None),
+        false => resolve(host, config).await,
+    }
+}
+
+/// The command that asks the server, when `auto` needs to ask (the settings do not already
+/// rule nftables out).
+pub fn probe_command(config: &Config) -> Option<ServerCommand> {
     let TrafficSwitch::Auto { service_port } = config.traffic_switch else {
-        return Ok(None);
+        return None;
     };
     let ruled_out = template_problem(&config.nginx_switch_template).is_some()
         || service_port == config.blue_port
         || service_port == config.green_port;
-    let output = match ruled_out {
-        true => None,
-        false => Some(host.run(&probe(service_port)).await?),
+    (!ruled_out).then(|| probe(service_port))
+}
+
+/// What `auto` chooses given the probe's answer (`None`: not asked); `None` for other settings.
+pub fn choose(config: &Config, probe: Option<&Output>) -> Option<Choice> {
+    let TrafficSwitch::Auto { service_port } = config.traffic_switch else {
+        return None;
     };
-    Ok(Some(decide(config, service_port, output.as_ref())))
+    Some(decide(config, service_port, probe))
+}
+
+/// `config` with `choice` made (a copy; `None` when there was nothing to choose).
+pub fn resolved(config: &Config, choice: Option<&Choice>) -> Option<Config> {
+    let choice = choice?;
+    let mut config = config.clone();
+    config.traffic_switch = choice.switch;
+    config.traffic_switch_choice = Some(choice.line());
+    Some(config)
 }
 
 #[cfg(test)]

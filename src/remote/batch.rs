@@ -12,13 +12,14 @@ use super::Output;
 use crate::server::command::Script;
 use crate::server::{ServerCommand, Stdin};
 
-/// The shell function that runs a batch: `bluegreen_batch INPUT N1 WORDS1… N2 WORDS2…`, where
-/// INPUT is the (1-based) command that reads stdin (0: none reads it) and Nk the number of
-/// words of command k. Values reach the commands only through `"${k}"` expansions.
+/// The shell function that runs a batch: `bluegreen_batch MODE INPUT N1 WORDS1… N2 WORDS2…`,
+/// where MODE is `stop` (the first failure ends the batch) or `all`, INPUT is the (1-based)
+/// command that reads stdin (0: none reads it) and Nk the number of words of command k. Values
+/// reach the commands only through `"${k}"` expansions. The last line is the end marker.
 macro_rules! batch_function {
     () => {
         r#"bluegreen_batch() {
-  input=$1; shift
+  mode=$1 input=$2; shift 2
   d=$(mktemp -d) || { echo "bluegreen: mktemp failed" >&2; return 1; }
   trap 'rm -rf "$d"' EXIT
   trap 'exit 143' HUP INT TERM
@@ -39,8 +40,9 @@ macro_rules! batch_function {
     printf '::bluegreen-batch:: %s %s %s %s %s\n' "$i" "$code" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")" "$ms"
     cat "$d/o" "$d/e"
     shift "$n"
-    [ "$code" = 0 ] || break
+    [ "$code" = 0 ] || [ "$mode" = all ] || break
   done
+  echo ::bluegreen-batch-end::
   rm -rf "$d"
   trap - EXIT HUP INT TERM
 }
@@ -55,6 +57,16 @@ pub const SCRIPT: Script = Script {
 };
 
 const FRAME: &str = "::bluegreen-batch::";
+const END: &str = "::bluegreen-batch-end::";
+
+/// Whether the first failure ends a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Each command needs the ones before it (the steps of a swap).
+    StopAtFailure,
+    /// Independent readings: all of them run.
+    All,
+}
 
 /// One command's result in a batch, and how long it took on the server (when `date` could
 /// tell).
@@ -68,6 +80,7 @@ pub struct Ran {
 /// command's final words (with `sudo -n` and its deadline). Also the one stdin of the batch.
 pub fn arguments(
     commands: &[ServerCommand],
+    mode: Mode,
     sudo: bool,
     deadline: Duration,
 ) -> Result<(Vec<String>, Stdin)> {
@@ -84,7 +97,11 @@ pub fn arguments(
     let stdin = commands
         .get(input.wrapping_sub(1))
         .map_or(Stdin::None, |c| c.stdin.clone());
-    let mut words = vec![input.to_string()];
+    let mode = match mode {
+        Mode::StopAtFailure => "stop",
+        Mode::All => "all",
+    };
+    let mut words = vec![mode.to_owned(), input.to_string()];
     for command in commands {
         let argv = super::with_deadline(command.final_argv(sudo), deadline);
         words.push(argv.len().to_string());
@@ -99,23 +116,23 @@ pub fn command(
     sudo: bool,
     deadline: Duration,
 ) -> Result<ServerCommand> {
-    let (words, stdin) = arguments(commands, sudo, deadline)?;
+    let (words, stdin) = arguments(commands, Mode::StopAtFailure, sudo, deadline)?;
     let purposes: Vec<&str> = commands.iter().map(|c| c.purpose.as_str()).collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     Ok(ServerCommand::script(purposes.join(", then "), &SCRIPT, &words).stdin(stdin))
 }
 
-/// Reads `count` frames at most: fewer when a command failed (the batch ended there). Ends at
-/// the first line that is not a frame (the lock script goes on after its batch).
-pub async fn read_frames(
-    reader: &mut (impl AsyncBufRead + Unpin),
-    count: usize,
-) -> Result<Vec<Ran>> {
-    let mut results = Vec::with_capacity(count);
-    while results.len() < count {
+/// Reads the frames up to the end marker: fewer than the commands when one failed (the batch
+/// ended there). An output that ends before the marker is an error (the connection broke).
+pub async fn read_frames(reader: &mut (impl AsyncBufRead + Unpin)) -> Result<Vec<Ran>> {
+    let mut results = Vec::new();
+    loop {
         let mut header = String::new();
         if reader.read_line(&mut header).await? == 0 {
-            break;
+            bail!("the batch's output ended before its end");
+        }
+        if header.trim() == END {
+            return Ok(results);
         }
         let Some(fields) = header.trim().strip_prefix(FRAME) else {
             bail!(
@@ -145,7 +162,26 @@ pub async fn read_frames(
             took: u64::try_from(millis).ok().map(Duration::from_millis),
         });
     }
-    Ok(results)
+}
+
+/// The frames of `results` as the script prints them (for the fake host).
+#[cfg(test)]
+pub fn encode(results: &[Output]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (index, output) in results.iter().enumerate() {
+        let header = format!(
+            "{FRAME} {} {} {} {} 0\n",
+            index + 1,
+            output.code.unwrap_or(255),
+            output.stdout.len(),
+            output.stderr.len()
+        );
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(output.stdout.as_bytes());
+        bytes.extend_from_slice(output.stderr.as_bytes());
+    }
+    bytes.extend_from_slice(format!("{END}\n").as_bytes());
+    bytes
 }
 
 async fn read_exactly(reader: &mut (impl AsyncBufRead + Unpin), len: i64) -> Result<String> {
@@ -188,7 +224,7 @@ mod tests {
             .build()
             .unwrap();
         runtime
-            .block_on(read_frames(&mut output.stdout.as_slice(), commands.len()))
+            .block_on(read_frames(&mut output.stdout.as_slice()))
             .unwrap()
     }
 
@@ -233,6 +269,35 @@ mod tests {
     }
 
     #[test]
+    fn frames_read_back_as_encoded() {
+        let outputs = [
+            Output {
+                code: Some(0),
+                stdout: "a\nb".into(),
+                stderr: String::new(),
+            },
+            Output {
+                code: Some(1),
+                stdout: String::new(),
+                stderr: "no such thing\n".into(),
+            },
+        ];
+        let bytes = encode(&outputs);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let read = runtime
+            .block_on(read_frames(&mut bytes.as_slice()))
+            .unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read[0].output.stdout, "a\nb");
+        assert_eq!(read[1].output.code, Some(1));
+        assert_eq!(read[1].output.stderr, "no such thing\n");
+        let cut = &bytes[..bytes.len() - 5];
+        assert!(runtime.block_on(read_frames(&mut &cut[..])).is_err());
+    }
+
+    #[test]
     fn many_words_and_no_leftover_files() {
         let words: Vec<String> = (0..25).map(|n| n.to_string()).collect();
         let mut argv = vec!["echo"];
@@ -250,7 +315,7 @@ mod tests {
             .build()
             .unwrap();
         let results = runtime
-            .block_on(read_frames(&mut output.stdout.as_slice(), 1))
+            .block_on(read_frames(&mut output.stdout.as_slice()))
             .unwrap();
         assert_eq!(results[0].output.stdout, format!("{}\n", words.join(" ")));
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);

@@ -10,7 +10,7 @@ pub mod ssh;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::io::AsyncBufRead;
+use tokio::io::{AsyncBufRead, AsyncWrite};
 
 use crate::server::ServerCommand;
 
@@ -42,17 +42,17 @@ impl Output {
     }
 }
 
-/// A command that keeps running while the caller reads its output line by line; its stdin
-/// stays open until this value is dropped or [`Running::finish`] is called.
+/// A command that keeps running while the caller reads its output line by line and writes
+/// to its stdin, which stays open until this value is dropped or [`Running::finish`] is called.
 pub struct Running {
     pub stdout: Box<dyn AsyncBufRead + Unpin + Send>,
-    pub(crate) finish: Box<dyn FnOnce() + Send>,
+    pub stdin: Box<dyn AsyncWrite + Unpin + Send>,
 }
 
 impl Running {
     /// Closes stdin: the remote side sees EOF and ends.
     pub fn finish(self) {
-        (self.finish)();
+        drop(self);
     }
 }
 
@@ -72,10 +72,12 @@ pub trait Host {
         commands: &[ServerCommand],
     ) -> impl std::future::Future<Output = Result<Vec<batch::Ran>>> + Send;
 
-    /// Starts a long-running command (the lock holder).
+    /// Starts a long-running command (the lock holder), which runs `batch` at its point of
+    /// choice (every command of it, in [`batch::Mode::All`]) and prints their frames.
     fn spawn(
         &self,
         command: &ServerCommand,
+        batch: &[ServerCommand],
     ) -> impl std::future::Future<Output = Result<Running>> + Send;
 
     /// An HTTP GET as the server would send it (through a port forward). `Err` is a short

@@ -282,7 +282,7 @@ impl Host for SshHost {
                 Err(_elapsed) => return Err(super::deadline_error(&batch, self.deadline)),
             };
         trace(&format!("{} took", batch.purpose), started);
-        let results = batch::read_frames(&mut stdout.as_slice(), commands.len()).await?;
+        let results = batch::read_frames(&mut stdout.as_slice()).await?;
         if results.is_empty() {
             anyhow::bail!(
                 "{} failed before its first command ({}): {}",
@@ -294,9 +294,12 @@ impl Host for SshHost {
         Ok(results)
     }
 
-    async fn spawn(&self, command: &ServerCommand) -> Result<Running> {
+    async fn spawn(&self, command: &ServerCommand, batch: &[ServerCommand]) -> Result<Running> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let mut remote = self.command(command);
+        let (words, _no_stdin) =
+            batch::arguments(batch, batch::Mode::All, self.sudo, self.deadline)?;
+        let command = command.clone().args(words);
+        let mut remote = self.command(&command);
         remote
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -305,7 +308,10 @@ impl Host for SshHost {
             .spawn()
             .await
             .with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
-        let stdin = child.stdin().take();
+        let stdin: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match child.stdin().take() {
+            Some(stdin) => Box::new(stdin),
+            None => Box::new(tokio::io::sink()),
+        };
         let stdout = child
             .stdout()
             .take()
@@ -315,7 +321,7 @@ impl Host for SshHost {
         });
         Ok(Running {
             stdout: Box::new(BufReader::new(stdout)),
-            finish: Box::new(move || drop(stdin)),
+            stdin,
         })
     }
 

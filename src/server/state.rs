@@ -7,10 +7,14 @@ use super::command::{Script, ServerCommand};
 /// Holds an flock on `$1/lock` for as long as its stdin stays open. The lock is a kernel lock
 /// held by this process, so it disappears with the SSH session or the deploying process — a
 /// killed deploy can never leave it behind. Prints `busy <holder json>` while waiting, then
-/// `acquired`, or `timeout` after `$3` seconds.
+/// `acquired`, or `timeout` after `$3` seconds. Once acquired, runs the batch in the further
+/// arguments (the readings of the server, in the same round trip) and prints its frames; then
+/// appends the one line its stdin may bring to the history (`recorded`) before it lets go.
 pub const LOCK_SCRIPT: Script = Script {
     name: "bluegreen-lock",
-    text: r#"dir=$1 holder=$2 wait=$3
+    text: concat!(
+        crate::remote::batch::batch_function!(),
+        r#"dir=$1 holder=$2 wait=$3
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
 command -v flock >/dev/null 2>&1 || { echo noflock; exit 0; }
 umask 077
@@ -22,9 +26,15 @@ if ! flock -n 9; then
 fi
 printf '{"server_pid":%s,"holder":%s}\n' "$$" "$holder" > "$dir/lock.json"
 echo acquired
+shift 3
+if [ "$#" -gt 0 ]; then (exec 9>&-; bluegreen_batch "$@"); fi
+if IFS= read -r line && [ -n "$line" ]; then
+  if printf '%s\n' "$line" >> "$dir/history.jsonl"; then echo recorded; else echo "not recorded"; fi
+fi
 cat >/dev/null 9>&-
 rm -f "$dir/lock.json"
-"#,
+"#
+    ),
 };
 
 /// Prints the switch file, state, lock holder (only while the lock is really held) and the

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use tokio::io::{AsyncBufRead, AsyncRead, ReadBuf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{watch, Notify};
 
 use crate::remote::batch::Ran;
@@ -121,10 +121,6 @@ impl FakeHost {
         let mut server = self.server.lock().unwrap();
         let at = server.commands + index;
         server.fault = Some((at, kind));
-    }
-
-    pub fn commands_run(&self) -> usize {
-        self.server.lock().unwrap().commands
     }
 
     /// Takes the fault due for the command about to run, if any.
@@ -621,7 +617,20 @@ impl Server {
 /// The lock holder's output; dropping it is the SSH channel closing: the lock is free.
 struct LockStream {
     text: std::io::Cursor<Vec<u8>>,
+    /// What the holder says later (`recorded`), written by [`LockInput`].
+    replies: Arc<Mutex<Vec<u8>>>,
     server: Arc<Mutex<Server>>,
+}
+
+impl LockStream {
+    fn refill(&mut self) {
+        if self.text.position() as usize >= self.text.get_ref().len() {
+            let more = std::mem::take(&mut *self.replies.lock().unwrap());
+            if !more.is_empty() {
+                self.text = std::io::Cursor::new(more);
+            }
+        }
+    }
 }
 
 impl Drop for LockStream {
@@ -636,17 +645,60 @@ impl AsyncRead for LockStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        self.refill();
         Pin::new(&mut self.text).poll_read(cx, buf)
     }
 }
 
 impl AsyncBufRead for LockStream {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<&[u8]>> {
-        Pin::new(&mut self.get_mut().text).poll_fill_buf(cx)
+        let this = self.get_mut();
+        this.refill();
+        Pin::new(&mut this.text).poll_fill_buf(cx)
     }
 
     fn consume(mut self: Pin<&mut Self>, amt: usize) {
         Pin::new(&mut self.text).consume(amt)
+    }
+}
+
+/// The lock holder's stdin: each line is a history entry, appended while the lock is held.
+struct LockInput {
+    line: Vec<u8>,
+    replies: Arc<Mutex<Vec<u8>>>,
+    server: Arc<Mutex<Server>>,
+}
+
+impl AsyncWrite for LockInput {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        for byte in buf {
+            if *byte != b'\n' {
+                self.line.push(*byte);
+                continue;
+            }
+            let line = String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
+            let mut server = self.server.lock().unwrap();
+            let history = server.files.entry("history.jsonl".into()).or_default();
+            history.push_str(&line);
+            history.push('\n');
+            self.replies
+                .lock()
+                .unwrap()
+                .extend_from_slice(b"recorded\n");
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -738,7 +790,7 @@ impl Host for FakeHost {
         }
     }
 
-    async fn spawn(&self, command: &ServerCommand) -> Result<Running> {
+    async fn spawn(&self, command: &ServerCommand, batch: &[ServerCommand]) -> Result<Running> {
         self.trips.fetch_add(1, Ordering::Relaxed);
         let fault = self.fault_now();
         if matches!(fault, Some(FaultKind::Kill)) {
@@ -754,17 +806,35 @@ impl Host for FakeHost {
         if matches!(fault, Some(FaultKind::Sigterm)) {
             let _ = self.cancel.send(true);
         }
-        let mut server = self.server.lock().unwrap();
-        server.log.push(command.render(false));
-        assert!(!server.lock_held, "the fake lock is already held");
-        server.lock_held = true;
-        let stream = LockStream {
-            text: std::io::Cursor::new(b"acquired\n".to_vec()),
+        {
+            let mut server = self.server.lock().unwrap();
+            server.log.push(command.render(false));
+            assert!(!server.lock_held, "the fake lock is already held");
+            server.lock_held = true;
+        }
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        // From here on, dropping the stream (the run killed or the channel lost) frees the lock.
+        let mut stream = LockStream {
+            text: std::io::Cursor::new(Vec::new()),
+            replies: replies.clone(),
             server: self.server.clone(),
         };
+        let mut text = b"acquired\n".to_vec();
+        if !batch.is_empty() {
+            let mut outputs = Vec::new();
+            for command in batch {
+                outputs.push(self.run_one(command).await?);
+            }
+            text.extend(crate::remote::batch::encode(&outputs));
+        }
+        stream.text = std::io::Cursor::new(text);
         Ok(Running {
             stdout: Box::new(stream),
-            finish: Box::new(|| {}),
+            stdin: Box::new(LockInput {
+                line: Vec::new(),
+                replies,
+                server: self.server.clone(),
+            }),
         })
     }
 
