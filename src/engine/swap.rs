@@ -21,7 +21,7 @@ use crate::failure::Failure;
 use crate::remote::batch::Ran;
 use crate::remote::{run_ok, Host, Output};
 use crate::server::routes::{self, Baseline};
-use crate::server::{docker, state, ServerCommand};
+use crate::server::{docker, state, ServerCommand, Stdin};
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Timings {
@@ -450,7 +450,11 @@ async fn run_ahead<H: Host>(
     for entry in &entries {
         commands.extend(step_commands(ctx, observed, runbook, &entry.step, progress));
     }
-    if commands.len() < 2 {
+    let stdin_readers = commands
+        .iter()
+        .filter(|c| matches!(c.stdin, Stdin::Secret(_) | Stdin::Bytes(_)))
+        .count();
+    if commands.len() < 2 || stdin_readers > 1 {
         return Ok(());
     }
     match ctx.host.run_batch(&commands).await {

@@ -12,28 +12,29 @@ use super::Output;
 use crate::server::command::Script;
 use crate::server::{ServerCommand, Stdin};
 
-/// The shell function that runs a batch: `bluegreen_batch MODE INPUT N1 WORDS1… N2 WORDS2…`,
-/// where MODE is `stop` (the first failure ends the batch) or `all`, INPUT is the (1-based)
-/// command that reads stdin (0: none reads it) and Nk the number of words of command k. Values
-/// reach the commands only through `"${k}"` expansions. The last line is the end marker.
+/// The shell function that runs a batch: `bluegreen_batch MODE N1 IN1 WORDS1… N2 IN2 WORDS2…`,
+/// where MODE is `stop` (the first failure ends the batch) or `all`, Nk the number of words of
+/// command k and INk its input: `-` none, `<` the batch's own stdin (a secret or a file: one
+/// command at most), `=TEXT` that text. Values reach the commands only through `"${k}"`
+/// expansions. The last line is the end marker.
 macro_rules! batch_function {
     () => {
         r#"bluegreen_batch() {
-  mode=$1 input=$2; shift 2
+  mode=$1; shift
   d=$(mktemp -d) || { echo "bluegreen: mktemp failed" >&2; return 1; }
   trap 'rm -rf "$d"' EXIT
   trap 'exit 143' HUP INT TERM
   i=0
   while [ "$#" -gt 0 ]; do
-    i=$((i + 1)); n=$1; shift
+    i=$((i + 1)); n=$1 in=$2; shift 2
     words=""; k=1
     while [ "$k" -le "$n" ]; do words="$words \"\${$k}\""; k=$((k + 1)); done
     start=$(date +%s%N)
-    if [ "$i" = "$input" ]; then
-      eval "$words" >"$d/o" 2>"$d/e"
-    else
-      eval "$words" >"$d/o" 2>"$d/e" </dev/null
-    fi
+    case $in in
+      "<") eval "$words" >"$d/o" 2>"$d/e" ;;
+      -) eval "$words" >"$d/o" 2>"$d/e" </dev/null ;;
+      *) printf '%s' "${in#=}" | eval "$words" >"$d/o" 2>"$d/e" ;;
+    esac
     code=$?
     end=$(date +%s%N)
     case $start$end in *[!0-9]*) ms=-1;; *) ms=$(( (end - start) / 1000000 ));; esac
@@ -84,27 +85,27 @@ pub fn arguments(
     sudo: bool,
     deadline: Duration,
 ) -> Result<(Vec<String>, Stdin)> {
-    let readers: Vec<usize> = commands
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.stdin != Stdin::None)
-        .map(|(index, _)| index + 1)
-        .collect();
-    if readers.len() > 1 {
-        bail!("a batch can give stdin to one command only (internal error)");
-    }
-    let input = readers.first().copied().unwrap_or(0);
-    let stdin = commands
-        .get(input.wrapping_sub(1))
-        .map_or(Stdin::None, |c| c.stdin.clone());
     let mode = match mode {
         Mode::StopAtFailure => "stop",
         Mode::All => "all",
     };
-    let mut words = vec![mode.to_owned(), input.to_string()];
+    let mut words = vec![mode.to_owned()];
+    let mut stdin = Stdin::None;
     for command in commands {
         let argv = super::with_deadline(command.final_argv(sudo), deadline);
         words.push(argv.len().to_string());
+        words.push(match &command.stdin {
+            Stdin::None => "-".to_owned(),
+            // Text is never secret (a switch file, a ruleset, a state): an argument is fine.
+            Stdin::Text(text) => format!("={text}"),
+            Stdin::Secret(_) | Stdin::Bytes(_) if stdin != Stdin::None => {
+                bail!("a batch can give its stdin to one command only (internal error)")
+            }
+            Stdin::Secret(_) | Stdin::Bytes(_) => {
+                stdin = command.stdin.clone();
+                "<".to_owned()
+            }
+        });
         words.extend(argv);
     }
     Ok((words, stdin))
@@ -204,7 +205,7 @@ mod tests {
         let mut process = std::process::Command::new(&argv[0]);
         process.args(&argv[1..]);
         let input = match &batch.stdin {
-            Stdin::Text(text) => text.clone(),
+            Stdin::Secret(secret) => secret.expose().to_owned(),
             _ => String::new(),
         };
         process
@@ -234,16 +235,21 @@ mod tests {
         let commands = [
             ServerCommand::new("echo", &["printf", "%s|", tricky, "b c"]),
             ServerCommand::new("both streams", &["sh", "-c", "echo out; echo err >&2"]),
-            ServerCommand::new("read stdin", &["cat"]).stdin(Stdin::Text("from stdin".into())),
+            ServerCommand::new("read the secret", &["cat"])
+                .stdin(Stdin::Secret(crate::settings::Secret::new("from stdin"))),
             ServerCommand::new("no stdin", &["cat"]),
+            ServerCommand::new("text", &["cat"]).stdin(Stdin::Text(tricky.into())),
+            ServerCommand::new("more text", &["cat"]).stdin(Stdin::Text("-x\n".into())),
         ];
         let results = run_batch_here(&commands);
-        assert_eq!(results.len(), 4);
+        assert_eq!(results.len(), 6);
         assert_eq!(results[0].output.stdout, format!("{tricky}|b c|"));
         assert_eq!(results[1].output.stdout, "out\n");
         assert_eq!(results[1].output.stderr, "err\n");
         assert_eq!(results[2].output.stdout, "from stdin");
         assert_eq!(results[3].output.stdout, "", "only one command reads stdin");
+        assert_eq!(results[4].output.stdout, tricky);
+        assert_eq!(results[5].output.stdout, "-x\n");
         assert!(results.iter().all(|r| r.output.success()));
         assert!(results.iter().all(|r| r.took.is_some()));
     }
@@ -322,10 +328,11 @@ mod tests {
     }
 
     #[test]
-    fn two_readers_of_stdin_are_refused() {
+    fn two_readers_of_the_batch_stdin_are_refused() {
+        let secret = |text: &str| Stdin::Secret(crate::settings::Secret::new(text));
         let commands = [
-            ServerCommand::new("a", &["cat"]).stdin(Stdin::Text("a".into())),
-            ServerCommand::new("b", &["cat"]).stdin(Stdin::Text("b".into())),
+            ServerCommand::new("a", &["cat"]).stdin(secret("a")),
+            ServerCommand::new("b", &["cat"]).stdin(Stdin::Bytes(b"b".to_vec())),
         ];
         assert!(command(&commands, false, Duration::from_secs(1)).is_err());
     }

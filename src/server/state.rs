@@ -186,6 +186,86 @@ mod tests {
         );
     }
 
+    /// The real script, here: the batch runs while the lock is held (a second flock on the
+    /// file fails inside it, and the batch's commands do not hold the lock themselves), the
+    /// line on stdin lands in the history, and nothing is left once stdin closes.
+    #[test]
+    fn the_lock_holder_reads_under_the_lock_then_records_the_entry() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().to_str().unwrap().to_owned();
+        let lock_file = format!("{state_dir}/lock");
+        let batch = [
+            ServerCommand::new(
+                "is the lock held",
+                &["flock", "-n", &lock_file, "echo", "free"],
+            ),
+            ServerCommand::new("echo", &["echo", "read"]),
+        ];
+        let (words, _) = crate::remote::batch::arguments(
+            &batch,
+            crate::remote::batch::Mode::All,
+            false,
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        let argv = lock(&state_dir, "{\"who\":\"test\"}", 5)
+            .args(words)
+            .final_argv(false);
+        let mut child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "acquired\n");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut rest = Vec::new();
+        let mut stdin = child.stdin.take().unwrap();
+        // The frames end with the marker; read up to it.
+        loop {
+            let mut next = String::new();
+            stdout.read_line(&mut next).unwrap();
+            rest.extend_from_slice(next.as_bytes());
+            if next.trim() == "::bluegreen-batch-end::" || next.is_empty() {
+                break;
+            }
+        }
+        let results = runtime
+            .block_on(crate::remote::batch::read_frames(&mut rest.as_slice()))
+            .unwrap();
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0].output.code, Some(1), "the lock was not held");
+        assert_eq!(results[1].output.stdout, "read\n");
+        let held = std::process::Command::new("flock")
+            .args(["-n", &lock_file, "true"])
+            .status()
+            .unwrap();
+        assert!(!held.success(), "the lock was let go after the batch");
+        stdin.write_all(b"{\"entry\":1}\n").unwrap();
+        stdin.flush().unwrap();
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "recorded\n");
+        drop(stdin);
+        let mut end = String::new();
+        stdout.read_to_string(&mut end).unwrap();
+        assert!(child.wait().unwrap().success());
+        let history = std::fs::read_to_string(format!("{state_dir}/history.jsonl")).unwrap();
+        assert_eq!(history, "{\"entry\":1}\n");
+        assert!(!std::path::Path::new(&format!("{state_dir}/lock.json")).exists());
+        let free = std::process::Command::new("flock")
+            .args(["-n", &lock_file, "true"])
+            .status()
+            .unwrap();
+        assert!(free.success(), "the lock outlived its holder");
+    }
+
     #[test]
     fn parses_sections() {
         let output = "::bluegreen::switch\nset $x 1;\n::bluegreen::state\n{\"a\":1}\n\n::bluegreen::lock\n{\"pid\":1}\n::bluegreen::history\n{\"h\":1}\n{\"h\":2}\n";

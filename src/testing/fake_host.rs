@@ -763,6 +763,13 @@ impl Host for FakeHost {
     /// loses the answers, not the commands, which go on on the server.
     async fn run_batch(&self, commands: &[ServerCommand]) -> Result<Vec<Ran>> {
         self.trips.fetch_add(1, Ordering::Relaxed);
+        // What the real host could not send, the fake refuses too.
+        crate::remote::batch::arguments(
+            commands,
+            crate::remote::batch::Mode::StopAtFailure,
+            false,
+            self.deadline,
+        )?;
         let mut results = Vec::new();
         let mut lost = None;
         for command in commands {
