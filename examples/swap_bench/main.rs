@@ -340,8 +340,9 @@ fn main() {
     report::print_figures(&methods, SWAPS);
     report::print_targets(&methods);
     println!(
-        "\nDeploy wall: from starting `bluegreen deploy` to its exit. Docker's part: the log's \
-         pull, start, wait-for-health and stop phases. Tool overhead: wall − Docker's part. \
+        "\nDeploy wall: from starting `bluegreen deploy` to its exit. Docker's part: the summary \
+         line's pull, start, health and stop times (start and stop: the docker commands' own \
+         time on the server). Tool overhead: wall − Docker's part. \
          Healthy → serves: the tool's (or script's) healthy line → the first answer of the new \
          version through nginx on a new connection (probed every {probe} ms, under load). \
          Keep-alive client: one connection probing every {probe} ms, last answer from the old color after the \

@@ -1,10 +1,10 @@
 //! One `bluegreen deploy`, timed from outside: its wall time, the part Docker and the app take
-//! (pull, docker run, health wait, docker stop: timed from the log's phase headers as they
-//! arrive), its SSH round trips, and when it logged the new color healthy.
+//! (pull, docker run, health wait, docker stop: as its summary line reports them), its SSH
+//! round trips, and when it logged the new color healthy.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::support::{shared, Site};
 
@@ -37,7 +37,6 @@ pub fn deploy(site: &Site, tag: &str) -> ToolRun {
         .spawn()
         .unwrap();
     let mut log = Vec::new();
-    let mut phases = Phases::default();
     let mut healthy_at = None;
     let mut summary = String::new();
     for line in BufReader::new(child.stderr.take().unwrap())
@@ -48,12 +47,9 @@ pub fn deploy(site: &Site, tag: &str) -> ToolRun {
         if std::env::var_os("BENCH_TRACE").is_some() {
             eprintln!("{:>7.0} ms  {line}", (now - started).as_secs_f64() * 1000.0);
         }
-        if let Some(name) = line.strip_prefix("==> ") {
-            phases.start(name, now);
-        } else if line.contains(" healthy after ") {
+        if line.contains(" healthy after ") {
             healthy_at = Some(now);
         } else if line.contains("SSH round trips") {
-            phases.stop(now);
             summary = line.clone();
         }
         log.push(line);
@@ -68,56 +64,15 @@ pub fn deploy(site: &Site, tag: &str) -> ToolRun {
     );
     ToolRun {
         wall,
-        docker: phases
-            .docker()
-            .unwrap_or_else(|| docker_in_summary(&summary)),
+        docker: docker_in_summary(&summary),
         round_trips: number_before(&summary, " SSH round trips"),
         healthy_at: healthy_at.expect("the deploy logs `… healthy after …`"),
     }
 }
 
-/// The log's phases and how long each took, in the order they ran.
-#[derive(Default)]
-struct Phases {
-    done: Vec<(String, Duration)>,
-    running: Option<(String, Instant)>,
-}
-
-impl Phases {
-    fn start(&mut self, name: &str, now: Instant) {
-        self.stop(now);
-        self.running = Some((name.to_owned(), now));
-    }
-
-    fn stop(&mut self, now: Instant) {
-        if let Some((name, since)) = self.running.take() {
-            self.done.push((name, now - since));
-        }
-    }
-
-    /// pull + start + wait for health + stop of the old color, when the log has all four.
-    fn docker(&self) -> Option<f64> {
-        let total = |matches: &dyn Fn(&str) -> bool| -> Option<f64> {
-            let times: Vec<f64> = self
-                .done
-                .iter()
-                .filter(|(name, _)| matches(name))
-                .map(|(_, took)| took.as_secs_f64())
-                .collect();
-            (!times.is_empty()).then(|| times.iter().sum())
-        };
-        let is_color = |rest: &str| rest == "blue" || rest == "green";
-        Some(
-            total(&|name| name.starts_with("pull "))?
-                + total(&|name| name.strip_prefix("start ").is_some_and(is_color))?
-                + total(&|name| name.starts_with("wait for health"))?
-                + total(&|name| name.strip_prefix("stop ").is_some_and(is_color))?,
-        )
-    }
-}
-
-/// The same four from the summary line (`pull 0.1s, start 0.3s, health 0.05s …, stop old
-/// 0.2s`), for a log whose phases are named otherwise.
+/// pull + docker run + health wait + docker stop of the old color, from the summary line
+/// (`pull 0.12s, start 0.31s, health 0.05s …, stop old 0.24s`): the times the commands took on
+/// the server (several steps' commands share a round trip, so the log's phases cannot tell).
 fn docker_in_summary(summary: &str) -> f64 {
     ["pull ", "start ", "health ", "stop old "]
         .iter()

@@ -83,8 +83,8 @@ impl Summary {
             .unwrap_or_default();
         let t = &self.timings;
         format!(
-            "{} {}: {old} → {} in {:.1}s; {}{bake} (lock {:.1}s, pull {:.1}s, start {:.1}s, health {:.2}s in {} probes, \
-             switch {:.2}s, verify {:.2}s, drain {:.2}s, stop old {:.1}s); {} SSH round trips{impact}",
+            "{} {}: {old} → {} in {:.1}s; {}{bake} (lock {:.1}s, pull {:.2}s, start {:.2}s, health {:.2}s in {} probes, \
+             switch {:.2}s, verify {:.2}s, drain {:.2}s, stop old {:.2}s); {} SSH round trips{impact}",
             self.action, self.image, self.new, self.seconds, self.proof, t.lock_wait, t.pull, t.start,
             t.health, self.health_attempts, t.switch, t.verify, t.drain, t.stop, self.round_trips
         )
@@ -148,6 +148,9 @@ struct Progress {
     unchanged: bool,
     /// A batch's answer was lost: what the steps it held must undo (any of them may have run).
     lost_batch: Option<Undo>,
+    /// The new state.json, made once (it carries a time): the batch that runs the record and
+    /// the record step must build the very same command.
+    state_json: std::cell::OnceCell<String>,
 }
 
 /// A step's failure: what went wrong, the advice, and the logs to show.
@@ -226,6 +229,7 @@ async fn run_steps<H: Host>(
         timings: Timings::default(),
         unchanged: false,
         lost_batch: None,
+        state_json: std::cell::OnceCell::new(),
     };
     for (index, entry) in runbook.entries.iter().enumerate() {
         if progress.unchanged {
@@ -406,7 +410,9 @@ fn step_commands<H: Host>(
     match step {
         Step::Record => vec![state::record(
             &ctx.config.state_dir,
-            &state_after(observed, runbook, progress),
+            progress
+                .state_json
+                .get_or_init(|| state_after(observed, runbook, progress)),
             "",
         )],
         Step::Start(_, Image::Known(image), _) | Step::StartKept(_, image) => {

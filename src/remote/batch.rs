@@ -13,7 +13,8 @@ use crate::server::command::Script;
 use crate::server::{ServerCommand, Stdin};
 
 /// The shell function that runs a batch: `bluegreen_batch MODE N1 IN1 WORDS1… N2 IN2 WORDS2…`,
-/// where MODE is `stop` (the first failure ends the batch) or `all`, Nk the number of words of
+/// where MODE is `stop` (one after another; the first failure ends the batch) or `all` (all at
+/// once, for independent readings; none may read the batch's stdin), Nk the number of words of
 /// command k and INk its input: `-` none, `<` the batch's own stdin (a secret or a file: one
 /// command at most), `=TEXT` that text. Values reach the commands only through `"${k}"`
 /// expansions. The last line is the end marker.
@@ -24,28 +25,46 @@ macro_rules! batch_function {
   d=$(mktemp -d) || { echo "bluegreen: mktemp failed" >&2; return 1; }
   trap 'rm -rf "$d"' EXIT
   trap 'exit 143' HUP INT TERM
+  exec 3<&0
   i=0
   while [ "$#" -gt 0 ]; do
     i=$((i + 1)); n=$1 in=$2; shift 2
     words=""; k=1
     while [ "$k" -le "$n" ]; do words="$words \"\${$k}\""; k=$((k + 1)); done
-    start=$(date +%s%N)
-    case $in in
-      "<") eval "$words" >"$d/o" 2>"$d/e" ;;
-      -) eval "$words" >"$d/o" 2>"$d/e" </dev/null ;;
-      *) printf '%s' "${in#=}" | eval "$words" >"$d/o" 2>"$d/e" ;;
-    esac
-    code=$?
-    end=$(date +%s%N)
-    case $start$end in *[!0-9]*) ms=-1;; *) ms=$(( (end - start) / 1000000 ));; esac
-    printf '::bluegreen-batch:: %s %s %s %s %s\n' "$i" "$code" "$(wc -c <"$d/o")" "$(wc -c <"$d/e")" "$ms"
-    cat "$d/o" "$d/e"
+    (
+      start=$(date +%s%N)
+      case $in in
+        "<") eval "$words" <&3 ;;
+        -) eval "$words" </dev/null ;;
+        *) printf '%s' "${in#=}" | eval "$words" ;;
+      esac >"$d/o$i" 2>"$d/e$i"
+      code=$?
+      end=$(date +%s%N)
+      case $start$end in *[!0-9]*) ms=-1;; *) ms=$(( (end - start) / 1000000 ));; esac
+      echo "$code $ms" >"$d/c$i"
+    ) &
     shift "$n"
-    [ "$code" = 0 ] || [ "$mode" = all ] || break
+    if [ "$mode" != all ]; then
+      wait "$!"
+      bluegreen_frame "$i" || break
+    fi
   done
+  if [ "$mode" = all ]; then
+    wait
+    j=1
+    while [ "$j" -le "$i" ]; do bluegreen_frame "$j"; j=$((j + 1)); done
+  fi
   echo ::bluegreen-batch-end::
+  exec 3<&-
   rm -rf "$d"
   trap - EXIT HUP INT TERM
+}
+bluegreen_frame() {
+  code=255 ms=-1
+  [ -e "$d/c$1" ] && read -r code ms <"$d/c$1"
+  printf '::bluegreen-batch:: %s %s %s %s %s\n' "$1" "$code" "$(wc -c <"$d/o$1")" "$(wc -c <"$d/e$1")" "$ms"
+  cat "$d/o$1" "$d/e$1"
+  [ "$code" = 0 ]
 }
 "#
     };
@@ -65,7 +84,7 @@ const END: &str = "::bluegreen-batch-end::";
 pub enum Mode {
     /// Each command needs the ones before it (the steps of a swap).
     StopAtFailure,
-    /// Independent readings: all of them run.
+    /// Independent readings: all of them run, at the same time.
     All,
 }
 
@@ -98,8 +117,8 @@ pub fn arguments(
             Stdin::None => "-".to_owned(),
             // Text is never secret (a switch file, a ruleset, a state): an argument is fine.
             Stdin::Text(text) => format!("={text}"),
-            Stdin::Secret(_) | Stdin::Bytes(_) if stdin != Stdin::None => {
-                bail!("a batch can give its stdin to one command only (internal error)")
+            Stdin::Secret(_) | Stdin::Bytes(_) if stdin != Stdin::None || mode == "all" => {
+                bail!("a batch can give its stdin to one command only, and only one after another (internal error)")
             }
             Stdin::Secret(_) | Stdin::Bytes(_) => {
                 stdin = command.stdin.clone();
@@ -272,6 +291,42 @@ mod tests {
             !std::path::Path::new(&path).exists(),
             "a command after the failure ran"
         );
+    }
+
+    #[test]
+    fn all_at_once_runs_every_command_together_and_reports_in_order() {
+        let commands = [
+            ServerCommand::new("slow", &["sh", "-c", "sleep 0.3; echo first"]),
+            ServerCommand::new("fails", &["sh", "-c", "sleep 0.3; exit 2"]),
+            ServerCommand::new("also slow", &["sh", "-c", "sleep 0.3; echo third"]),
+        ];
+        let (words, _) = arguments(&commands, Mode::All, false, Duration::from_secs(10)).unwrap();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let batch = ServerCommand::script("all", &SCRIPT, &words);
+        let argv = batch.final_argv(false);
+        let started = std::time::Instant::now();
+        let output = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let results = runtime
+            .block_on(read_frames(&mut output.stdout.as_slice()))
+            .unwrap();
+        assert_eq!(results.len(), 3, "a failure does not end an `all` batch");
+        assert_eq!(results[0].output.stdout, "first\n");
+        assert_eq!(results[1].output.code, Some(2));
+        assert_eq!(results[2].output.stdout, "third\n");
+        assert!(
+            elapsed < Duration::from_millis(800),
+            "took {elapsed:?}: not at once"
+        );
+        let secret = ServerCommand::new("secret", &["cat"])
+            .stdin(Stdin::Secret(crate::settings::Secret::new("s")));
+        assert!(arguments(&[secret], Mode::All, false, Duration::from_secs(1)).is_err());
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct SshHost {
     /// The master's control socket, to tell it to exit however many clones of `session` exist.
     control_socket: PathBuf,
     /// The session that keeps the master alive for exactly as long as this process runs.
-    _keepalive: openssh::Child<Arc<Session>>,
+    /// Its task keeps the opened session as its result, dropped with this handle.
+    _keepalive: tokio::task::JoinHandle<Result<openssh::Child<Arc<Session>>>>,
     sudo: bool,
     round_trips: AtomicUsize,
     deadline: Duration,
@@ -100,13 +101,9 @@ impl SshHost {
             Err(error) => return Err(explain_connect_error(error, config, &known_hosts_path).await),
         };
         let control_socket = session.control_socket().to_path_buf();
-        let keepalive = match keep_master_alive(&session).await {
-            Ok(child) => child,
-            Err(error) => {
-                exit_master(&control_socket);
-                return Err(error);
-            }
-        };
+        // Opened beside the first commands (a session takes tens of ms); a master that cannot
+        // open it cannot run commands either, and those say why.
+        let keepalive = tokio::spawn(keep_master_alive(session.clone()));
         Ok(SshHost {
             session,
             control_socket,
@@ -152,8 +149,8 @@ fn trace(what: &str, started: std::time::Instant) {
 
 /// One idle remote session for the life of this process: its stdin is a pipe only this
 /// process holds, so the session ends when the process ends, however it ends.
-async fn keep_master_alive(session: &Arc<Session>) -> Result<openssh::Child<Arc<Session>>> {
-    let mut keepalive = Session::to_command(session.clone(), "cat");
+async fn keep_master_alive(session: Arc<Session>) -> Result<openssh::Child<Arc<Session>>> {
+    let mut keepalive = Session::to_command(session, "cat");
     keepalive
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
