@@ -262,6 +262,19 @@ fn check(
             {
                 return Err(format!("the error does not say what serves: {error:#}"));
             }
+            // The new color is stopped again, unless the error says stopping it failed.
+            if let Command::Deploy(tag) = case.command {
+                let new = digest_of(after, tag);
+                let left_running = after.containers.values().any(|c| {
+                    c.running
+                        && c.image_ref == new
+                        && serving(after).is_none_or(|(port, _)| port != c.port)
+                });
+                let said = text.contains("also failed") || text.contains("may still be running");
+                if left_running && !said {
+                    return Err(format!("the new color was left running: {error:#}"));
+                }
+            }
             let (was, is) = (state_of(case.before), state_of(after));
             if was["live_image"] != is["live_image"]
                 || was["previous_image"] != is["previous_image"]

@@ -150,7 +150,16 @@ pub async fn acquire<H: Host>(
 /// The holder's batch; on a signal it gets 1.5 s more, so that the run can still say in the
 /// history that it was cancelled.
 async fn read_batch<H: Host>(ctx: &Ctx<'_, H>, running: &mut Running) -> Result<Vec<Ran>> {
-    let reading = batch::read_frames(&mut running.stdout);
+    // Each reading has its own deadline on the server; this one covers a hung connection.
+    let deadline = ctx.config.command_timeout + Duration::from_secs(10);
+    let reading = async {
+        match tokio::time::timeout(deadline, batch::read_frames(&mut running.stdout)).await {
+            Ok(read) => read,
+            Err(_elapsed) => Err(anyhow::anyhow!(
+                "the server did not answer within command_timeout"
+            )),
+        }
+    };
     tokio::pin!(reading);
     let read = tokio::select! {
         biased;
@@ -162,7 +171,11 @@ async fn read_batch<H: Host>(ctx: &Ctx<'_, H>, running: &mut Running) -> Result<
             }
         }
     };
-    read.context("reading the server's state")
+    match read {
+        // Nothing ran: the readings run one by one instead.
+        Err(error) if error.downcast_ref::<batch::NotRun>().is_some() => Ok(Vec::new()),
+        read => read.context("reading the server's state"),
+    }
 }
 
 const TAKEOVER_CHECK: std::time::Duration = std::time::Duration::from_secs(2);

@@ -18,7 +18,7 @@ use super::verify::{self, Proof};
 use super::{cancel::Cancelled, switch, Ctx};
 use crate::color::Color;
 use crate::failure::Failure;
-use crate::remote::batch::Ran;
+use crate::remote::batch::{NotRun, Ran};
 use crate::remote::{run_ok, Host, Output};
 use crate::server::routes::{self, Baseline};
 use crate::server::{docker, state, ServerCommand, Stdin};
@@ -146,8 +146,9 @@ struct Progress {
     drain: String,
     timings: Timings,
     unchanged: bool,
-    /// A batch's answer was lost: what the steps it held must undo (any of them may have run).
-    lost_batch: Option<Undo>,
+    /// The batch under way: a failure up to its last entry undoes what its commands that ran
+    /// (or may have run) did, whichever step is current.
+    batch: Option<BatchUndo>,
     /// The new state.json, made once (it carries a time): the batch that runs the record and
     /// the record step must build the very same command.
     state_json: std::cell::OnceCell<String>,
@@ -228,12 +229,15 @@ async fn run_steps<H: Host>(
         drain: "nothing to drain".into(),
         timings: Timings::default(),
         unchanged: false,
-        lost_batch: None,
+        batch: None,
         state_json: std::cell::OnceCell::new(),
     };
     for (index, entry) in runbook.entries.iter().enumerate() {
         if progress.unchanged {
             break;
+        }
+        if progress.batch.is_some_and(|batch| index > batch.last) {
+            progress.batch = None;
         }
         if skipped(entry, runbook, &progress) {
             continue;
@@ -265,9 +269,9 @@ async fn run_steps<H: Host>(
         // What the batch ran ahead is stale now; a lost batch undoes for all its steps.
         ctx.prefetched.clear();
         let undo = progress
-            .lost_batch
+            .batch
             .take()
-            .map_or(entry.undo, |lost| lost.max(entry.undo));
+            .map_or(entry.undo, |batch| batch.undo.max(entry.undo));
         if undo == Undo::Report {
             ctx.printer.warn(&format!(
                 "{}; {} serves traffic (verified); {} may still be running",
@@ -439,11 +443,15 @@ async fn run_ahead<H: Host>(
     if !starts_batch || !batchable(&runbook.entries[index].step) {
         return Ok(());
     }
-    let entries: Vec<&super::runbook::Entry> = runbook.entries[index..]
+    let indexed: Vec<(usize, &super::runbook::Entry)> = runbook
+        .entries
         .iter()
-        .filter(|entry| !skipped(entry, runbook, progress))
-        .take_while(|entry| batchable(&entry.step))
+        .enumerate()
+        .skip(index)
+        .filter(|(_, entry)| !skipped(entry, runbook, progress))
+        .take_while(|(_, entry)| batchable(&entry.step))
         .collect();
+    let entries: Vec<&super::runbook::Entry> = indexed.iter().map(|(_, e)| *e).collect();
     let stops_old = entries
         .iter()
         .any(|entry| matches!(entry.step, Step::Stop(c) | Step::StopAdopted(c) if Some(c) == runbook.old));
@@ -453,7 +461,10 @@ async fn run_ahead<H: Host>(
         _ => None,
     };
     commands.extend(leftover_reading.clone());
+    // Where each entry's commands begin in the batch, with its undo.
+    let mut starts = Vec::new();
     for entry in &entries {
+        starts.push((commands.len(), entry.undo));
         commands.extend(step_commands(ctx, observed, runbook, &entry.step, progress));
     }
     let stdin_readers = commands
@@ -463,8 +474,23 @@ async fn run_ahead<H: Host>(
     if commands.len() < 2 || stdin_readers > 1 {
         return Ok(());
     }
+    // Until the answer says what ran, any of it may have (a signal may drop this wait).
+    let last = indexed.last().map_or(index, |(at, _)| *at);
+    progress.batch = starts
+        .iter()
+        .map(|(_, undo)| *undo)
+        .max()
+        .map(|undo| BatchUndo { last, undo });
     match ctx.host.run_batch(&commands).await {
         Ok(results) => {
+            // What ran is known: the entries any of whose commands ran.
+            let ran = results.len();
+            progress.batch = starts
+                .iter()
+                .filter(|(start, _)| ran > *start)
+                .map(|(_, undo)| *undo)
+                .max()
+                .map(|undo| BatchUndo { last, undo });
             let mut results = commands.into_iter().zip(results);
             if leftover_reading.is_some() {
                 progress.baseline = None;
@@ -480,11 +506,21 @@ async fn run_ahead<H: Host>(
             }
             Ok(())
         }
-        Err(error) => {
-            progress.lost_batch = entries.iter().map(|entry| entry.undo).max();
-            Err(error.into())
+        // The batch could not start on the server (no temporary directory): nothing ran, and
+        // each step runs its own commands.
+        Err(error) if error.downcast_ref::<NotRun>().is_some() => {
+            progress.batch = None;
+            Ok(())
         }
+        Err(error) => Err(error.into()),
     }
+}
+
+/// What a failure within a batch undoes, up to the batch's last entry.
+#[derive(Clone, Copy)]
+struct BatchUndo {
+    last: usize,
+    undo: Undo,
 }
 
 fn secs(since: Instant) -> f64 {

@@ -22,9 +22,14 @@ macro_rules! batch_function {
     () => {
         r#"bluegreen_batch() {
   mode=$1; shift
-  d=$(mktemp -d) || { echo "bluegreen: mktemp failed" >&2; return 1; }
+  tmp=${TMPDIR:-}
+  if [ -z "$tmp" ]; then
+    if [ -d /dev/shm ] && [ -w /dev/shm ]; then tmp=/dev/shm; else tmp=/tmp; fi
+  fi
+  find "$tmp" -maxdepth 1 -name 'bluegreen-batch.*' -user "$(id -u)" -mmin +10 -exec rm -rf {} + 2>/dev/null
+  d=$(mktemp -d "$tmp/bluegreen-batch.XXXXXX") || { echo ::bluegreen-batch-failed::; return 1; }
   trap 'rm -rf "$d"' EXIT
-  trap 'exit 143' HUP INT TERM
+  trap 'exit 143' HUP INT TERM PIPE
   exec 3<&0
   i=0
   while [ "$#" -gt 0 ]; do
@@ -34,13 +39,16 @@ macro_rules! batch_function {
     (
       start=$(date +%s%N)
       case $in in
-        "<") eval "$words" <&3 ;;
-        -) eval "$words" </dev/null ;;
-        *) printf '%s' "${in#=}" | eval "$words" ;;
+        "<") eval "$words" <&3 3<&- ;;
+        -) eval "$words" </dev/null 3<&- ;;
+        *) printf '%s' "${in#=}" | eval "$words" 3<&- ;;
       esac >"$d/o$i" 2>"$d/e$i"
       code=$?
       end=$(date +%s%N)
-      case $start$end in *[!0-9]*) ms=-1;; *) ms=$(( (end - start) / 1000000 ));; esac
+      case $start:$end in
+        :*|*:|*[!0-9:]*) ms=-1 ;;
+        *) ms=$(( (end - start) / 1000000 )) ;;
+      esac
       echo "$code $ms" >"$d/c$i"
     ) &
     shift "$n"
@@ -57,13 +65,15 @@ macro_rules! batch_function {
   echo ::bluegreen-batch-end::
   exec 3<&-
   rm -rf "$d"
-  trap - EXIT HUP INT TERM
+  trap - EXIT HUP INT TERM PIPE
 }
 bluegreen_frame() {
   code=255 ms=-1
   [ -e "$d/c$1" ] && read -r code ms <"$d/c$1"
-  printf '::bluegreen-batch:: %s %s %s %s %s\n' "$1" "$code" "$(wc -c <"$d/o$1")" "$(wc -c <"$d/e$1")" "$ms"
-  cat "$d/o$1" "$d/e$1"
+  out=$(wc -c <"$d/o$1") err=$(wc -c <"$d/e$1")
+  printf '::bluegreen-batch:: %s %s %s %s %s\n' "$1" "$code" $out $err "$ms"
+  head -c "$out" "$d/o$1"
+  head -c "$err" "$d/e$1"
   [ "$code" = 0 ]
 }
 "#
@@ -78,6 +88,21 @@ pub const SCRIPT: Script = Script {
 
 const FRAME: &str = "::bluegreen-batch::";
 const END: &str = "::bluegreen-batch-end::";
+const FAILED: &str = "::bluegreen-batch-failed::";
+/// A frame larger than this is not believed (the output of one command is read at most once).
+const MAX_FRAME: i64 = 64 * 1024 * 1024;
+
+/// The batch could not start on the server (no temporary directory): none of its commands ran.
+#[derive(Debug)]
+pub struct NotRun;
+
+impl std::fmt::Display for NotRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the batch could not start on the server (no temporary directory)")
+    }
+}
+
+impl std::error::Error for NotRun {}
 
 /// Whether the first failure ends a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +179,9 @@ pub async fn read_frames(reader: &mut (impl AsyncBufRead + Unpin)) -> Result<Vec
         if header.trim() == END {
             return Ok(results);
         }
+        if header.trim() == FAILED && results.is_empty() {
+            return Err(NotRun.into());
+        }
         let Some(fields) = header.trim().strip_prefix(FRAME) else {
             bail!(
                 "the batch printed `{}` where a result was due",
@@ -205,6 +233,9 @@ pub fn encode(results: &[Output]) -> Vec<u8> {
 }
 
 async fn read_exactly(reader: &mut (impl AsyncBufRead + Unpin), len: i64) -> Result<String> {
+    if len > MAX_FRAME {
+        bail!("the batch's result claims {len} bytes");
+    }
     let len = usize::try_from(len).context("a negative length in the batch's result")?;
     let mut bytes = vec![0; len];
     reader
@@ -380,6 +411,31 @@ mod tests {
             .unwrap();
         assert_eq!(results[0].output.stdout, format!("{}\n", words.join(" ")));
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_batch_that_cannot_start_says_so_and_runs_nothing() {
+        let marker = tempfile::tempdir().unwrap();
+        let path = marker.path().join("ran");
+        let commands = [ServerCommand::new(
+            "touch",
+            &["touch", path.to_str().unwrap()],
+        )];
+        let batch = command(&commands, false, Duration::from_secs(10)).unwrap();
+        let argv = batch.final_argv(false);
+        let output = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("TMPDIR", "/nonexistent/bluegreen")
+            .output()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let error = runtime
+            .block_on(read_frames(&mut output.stdout.as_slice()))
+            .unwrap_err();
+        assert!(error.downcast_ref::<NotRun>().is_some(), "{error:#}");
+        assert!(!path.exists());
     }
 
     #[test]

@@ -27,7 +27,7 @@ fi
 printf '{"server_pid":%s,"holder":%s}\n' "$$" "$holder" > "$dir/lock.json"
 echo acquired
 shift 3
-if [ "$#" -gt 0 ]; then (exec 9>&-; bluegreen_batch "$@"); fi
+if [ "$#" -gt 0 ]; then (exec 9>&-; bluegreen_batch "$@") || echo ::bluegreen-batch-failed::; fi
 if IFS= read -r line && [ -n "$line" ]; then
   if printf '%s\n' "$line" >> "$dir/history.jsonl"; then echo recorded; else echo "not recorded"; fi
 fi
