@@ -37,14 +37,14 @@ macro_rules! batch_function {
     words=""; k=1
     while [ "$k" -le "$n" ]; do words="$words \"\${$k}\""; k=$((k + 1)); done
     (
-      start=$(date +%s%N)
+      start=; [ "$mode" = all ] || start=$(date +%s%N)
       case $in in
         "<") eval "$words" <&3 3<&- ;;
         -) eval "$words" </dev/null 3<&- ;;
         *) printf '%s' "${in#=}" | eval "$words" 3<&- ;;
       esac >"$d/o$i" 2>"$d/e$i"
       code=$?
-      end=$(date +%s%N)
+      end=; [ "$mode" = all ] || end=$(date +%s%N)
       case $start:$end in
         :*|*:|*[!0-9:]*) ms=-1 ;;
         *) ms=$(( (end - start) / 1000000 )) ;;
@@ -68,12 +68,11 @@ macro_rules! batch_function {
   trap - EXIT HUP INT TERM PIPE
 }
 bluegreen_frame() {
-  code=255 ms=-1
-  [ -e "$d/c$1" ] && read -r code ms <"$d/c$1"
-  out=$(wc -c <"$d/o$1") err=$(wc -c <"$d/e$1")
-  printf '::bluegreen-batch:: %s %s %s %s %s\n' "$1" "$code" $out $err "$ms"
-  head -c "$out" "$d/o$1"
-  head -c "$err" "$d/e$1"
+  f=$1 code=255 ms=-1
+  [ -e "$d/c$f" ] && read -r code ms <"$d/c$f"
+  set -- $(cd "$d" && wc -c "o$f" "e$f")
+  printf '::bluegreen-batch:: %s %s %s %s %s\n' "$f" "$code" "$1" "$3" "$ms"
+  cat "$d/o$f" "$d/e$f"
   [ "$code" = 0 ]
 }
 "#
