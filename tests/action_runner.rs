@@ -110,6 +110,12 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     assert_no_secret(&ship);
     assert!(ship.run.stderr.starts_with("::add-mask::"));
     assert!(ship.run.stderr.contains("::group::build the image"));
+    // The action resolves the default `traffic_switch: auto` too (under the lock, for a deploy).
+    assert!(
+        ship.run.stderr.contains("traffic_switch auto chose"),
+        "{}",
+        ship.run.stderr
+    );
     let (image, digest) = (ship.output("image"), ship.output("digest"));
     assert!(image.ends_with(&format!("@{digest}")) && digest.starts_with("sha256:"));
     for (name, value) in [

@@ -246,6 +246,8 @@ async fn read_exactly(reader: &mut (impl AsyncBufRead + Unpin), len: i64) -> Res
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn run_batch_here(commands: &[ServerCommand]) -> Vec<Ran> {
@@ -388,6 +390,21 @@ mod tests {
         assert!(runtime.block_on(read_frames(&mut &cut[..])).is_err());
     }
 
+    /// Runs a one-after-another batch here with `TMPDIR` set, and reads its frames.
+    fn run_with_tmpdir(commands: &[ServerCommand], tmpdir: &Path) -> Result<Vec<Ran>> {
+        let batch = command(commands, false, Duration::from_secs(10)).unwrap();
+        let argv = batch.final_argv(false);
+        let output = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("TMPDIR", tmpdir)
+            .output()
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(read_frames(&mut output.stdout.as_slice()))
+    }
+
     #[test]
     fn many_words_and_no_leftover_files() {
         let words: Vec<String> = (0..25).map(|n| n.to_string()).collect();
@@ -395,19 +412,7 @@ mod tests {
         argv.extend(words.iter().map(String::as_str));
         let tmp = tempfile::tempdir().unwrap();
         let commands = [ServerCommand::new("words", &argv)];
-        let batch = command(&commands, false, Duration::from_secs(10)).unwrap();
-        let argv = batch.final_argv(false);
-        let output = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .env("TMPDIR", tmp.path())
-            .output()
-            .unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let results = runtime
-            .block_on(read_frames(&mut output.stdout.as_slice()))
-            .unwrap();
+        let results = run_with_tmpdir(&commands, tmp.path()).unwrap();
         assert_eq!(results[0].output.stdout, format!("{}\n", words.join(" ")));
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
@@ -420,19 +425,7 @@ mod tests {
             "touch",
             &["touch", path.to_str().unwrap()],
         )];
-        let batch = command(&commands, false, Duration::from_secs(10)).unwrap();
-        let argv = batch.final_argv(false);
-        let output = std::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .env("TMPDIR", "/nonexistent/bluegreen")
-            .output()
-            .unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let error = runtime
-            .block_on(read_frames(&mut output.stdout.as_slice()))
-            .unwrap_err();
+        let error = run_with_tmpdir(&commands, Path::new("/nonexistent/bluegreen")).unwrap_err();
         assert!(error.downcast_ref::<NotRun>().is_some(), "{error:#}");
         assert!(!path.exists());
     }
