@@ -158,6 +158,21 @@ fn version_on_new_connection(port: u16) -> Option<String> {
         .then(|| version_in(&answer).map(str::to_owned))?
 }
 
+/// How long requests on a new connection each (every [`PROBE_EVERY`], for `during`) took
+/// through nginx: what the probes above wait for an answer under the same load.
+pub fn latencies_on_new_connections(port: u16, during: Duration) -> Vec<Duration> {
+    let until = Instant::now() + during;
+    let mut latencies = Vec::new();
+    while Instant::now() < until {
+        let sent = Instant::now();
+        if version_on_new_connection(port).is_some() {
+            latencies.push(sent.elapsed());
+        }
+        std::thread::sleep(PROBE_EVERY);
+    }
+    latencies
+}
+
 /// `{"app":"demo","version":"v2",…}` → `v2`.
 pub fn version_in(body: &str) -> Option<&str> {
     body.split("\"version\":\"").nth(1)?.split('"').next()

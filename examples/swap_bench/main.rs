@@ -145,19 +145,24 @@ fn script_swap(site: &mut Site, i: usize, restart: bool) -> Instant {
     healthy_at
 }
 
-/// (0), (a) and (b) on one site whose nginx starts pointed at blue (v1).
-fn script_methods() -> Vec<Method> {
+/// (0), (a) and (b) on one site whose nginx starts pointed at blue (v1); also how long a
+/// request on a new connection took through nginx under the load during (0).
+fn script_methods() -> (Vec<Method>, Vec<Duration>) {
     let mut site = Site::new("bench-script");
     run_container(&site, "blue", site.blue_port, "v1");
     wait_healthy(site.blue_port);
     site.point_nginx_at_blue_like_an_old_script();
+    let mut latencies = Vec::new();
     let baseline = (0..SWAPS)
         .map(|_| {
-            let idle = |_: &mut Site| {
-                std::thread::sleep(Duration::from_secs(2));
-                (Instant::now(), ())
+            let idle = |site: &mut Site| {
+                let port = site.nginx_port;
+                let seen = load::latencies_on_new_connections(port, Duration::from_secs(2));
+                (Instant::now(), seen)
             };
-            under_load(&mut site, None, SETTLE, idle).0
+            let (swap, seen) = under_load(&mut site, None, SETTLE, idle);
+            latencies.extend(seen);
+            swap
         })
         .collect();
     let mut methods = vec![Method {
@@ -188,7 +193,7 @@ fn script_methods() -> Vec<Method> {
             tool: None,
         });
     }
-    methods
+    (methods, latencies)
 }
 
 /// The app (the "slow" image, ready 3 s after it starts) answers its health path at the
@@ -279,10 +284,10 @@ fn main() {
          connections on nginx, loopback, each sending every 10 ms)"
     );
     shared();
-    let mut methods = if "0ab".chars().any(wanted) {
+    let (mut methods, latencies) = if "0ab".chars().any(wanted) {
         script_methods()
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
 
     if wanted('c') {
@@ -339,6 +344,7 @@ fn main() {
 
     report::print_figures(&methods, SWAPS);
     report::print_targets(&methods);
+    report::print_latencies(latencies);
     println!(
         "\nDeploy wall: from starting `bluegreen deploy` to its exit. Docker's part: the summary \
          line's pull, start, health and stop times (start and stop: the docker commands' own \

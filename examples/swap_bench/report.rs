@@ -234,3 +234,24 @@ pub fn print_targets(methods: &[Method]) {
         println!("| {} | {goal} | {} |", target.what, cells.join(" | "));
     }
 }
+
+/// What one request on a new connection waits through nginx under the load, with no swap (the
+/// floor under "healthy → serves" and under the drain's wait for the old color's connections).
+pub fn print_latencies(mut latencies: Vec<std::time::Duration>) {
+    if latencies.is_empty() {
+        return;
+    }
+    latencies.sort();
+    let at = |share: f64| {
+        let index = ((latencies.len() - 1) as f64 * share).round() as usize;
+        latencies[index].as_secs_f64() * 1000.0
+    };
+    println!(
+        "\nUnder the load, with no swap, a request on a new connection through nginx took \
+         {:.0} ms (median), {:.0} ms (90th percentile), {:.0} ms (max) over {} requests.",
+        at(0.5),
+        at(0.9),
+        at(1.0),
+        latencies.len()
+    );
+}
