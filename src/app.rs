@@ -95,7 +95,6 @@ pub async fn run(
         Some(connected) => connected,
         None => connect(&config, printer).await?,
     };
-    let mut config = config;
     // A deploy or rollback asks under the lock, in the round trip that reads the server.
     let asks_under_lock = matches!(name, "deploy" | "ship" | "rollback");
     let choice = match engine::traffic::resolve_unless(asks_under_lock, &host, &config).await {
@@ -105,11 +104,7 @@ pub async fn run(
             return Err(error);
         }
     };
-    if let Some(choice) = choice {
-        printer.info(&choice.line());
-        config.traffic_switch = choice.switch;
-        config.traffic_switch_choice = Some(choice.line());
-    }
+    let config = engine::traffic::resolved(&config, choice.as_ref(), printer).unwrap_or(config);
     let ctx = Ctx {
         config: &config,
         host: &host,

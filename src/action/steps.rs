@@ -74,10 +74,7 @@ pub async fn run(
             return Err(error);
         }
     };
-    if let Some(choice) = &choice {
-        printer.info(&choice.line());
-    }
-    let resolved = engine::traffic::resolved(config, choice.as_ref());
+    let resolved = engine::traffic::resolved(config, choice.as_ref(), printer);
     let config = resolved.as_ref().unwrap_or(config);
     let ctx = Ctx {
         config,

@@ -94,10 +94,7 @@ pub async fn under_lock<H: Host>(
         .and_then(|probe| prefetched.take(&probe))
         .map(|ran| ran.output);
     let choice = super::traffic::choose(ctx.config, probe.as_ref());
-    if let Some(choice) = &choice {
-        ctx.printer.info(&choice.line());
-    }
-    let resolved = super::traffic::resolved(ctx.config, choice.as_ref());
+    let resolved = super::traffic::resolved(ctx.config, choice.as_ref(), ctx.printer);
     let config = resolved.as_ref().unwrap_or(ctx.config);
     let locked = Ctx {
         config,

@@ -18,10 +18,10 @@ use super::verify::{self, Proof};
 use super::{cancel::Cancelled, switch, Ctx};
 use crate::color::Color;
 use crate::failure::Failure;
-use crate::remote::batch::{NotRun, Ran};
+use crate::remote::batch::{self, NotRun, Ran};
 use crate::remote::{run_ok, Host, Output};
 use crate::server::routes::{self, Baseline};
-use crate::server::{docker, state, ServerCommand, Stdin};
+use crate::server::{docker, state, ServerCommand};
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Timings {
@@ -451,10 +451,9 @@ async fn run_ahead<H: Host>(
         .filter(|(_, entry)| !skipped(entry, runbook, progress))
         .take_while(|(_, entry)| batchable(&entry.step))
         .collect();
-    let entries: Vec<&super::runbook::Entry> = indexed.iter().map(|(_, e)| *e).collect();
-    let stops_old = entries
+    let stops_old = indexed
         .iter()
-        .any(|entry| matches!(entry.step, Step::Stop(c) | Step::StopAdopted(c) if Some(c) == runbook.old));
+        .any(|(_, entry)| matches!(entry.step, Step::Stop(c) | Step::StopAdopted(c) if Some(c) == runbook.old));
     let mut commands = Vec::new();
     let leftover_reading = match (&progress.baseline, stops_old) {
         (Some(baseline), true) => Some(routes::forget(&baseline.file)),
@@ -463,15 +462,11 @@ async fn run_ahead<H: Host>(
     commands.extend(leftover_reading.clone());
     // Where each entry's commands begin in the batch, with its undo.
     let mut starts = Vec::new();
-    for entry in &entries {
+    for (_, entry) in &indexed {
         starts.push((commands.len(), entry.undo));
         commands.extend(step_commands(ctx, observed, runbook, &entry.step, progress));
     }
-    let stdin_readers = commands
-        .iter()
-        .filter(|c| matches!(c.stdin, Stdin::Secret(_) | Stdin::Bytes(_)))
-        .count();
-    if commands.len() < 2 || stdin_readers > 1 {
+    if commands.len() < 2 || !batch::can_carry(&commands, batch::Mode::StopAtFailure) {
         return Ok(());
     }
     // Until the answer says what ran, any of it may have (a signal may drop this wait).

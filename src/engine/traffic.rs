@@ -166,9 +166,15 @@ pub fn choose(config: &Config, probe: Option<&Output>) -> Option<Choice> {
     Some(decide(config, service_port, probe))
 }
 
-/// `config` with `choice` made (a copy; `None` when there was nothing to choose).
-pub fn resolved(config: &Config, choice: Option<&Choice>) -> Option<Config> {
+/// `config` with `choice` made (a copy; `None` when there was nothing to choose), the choice
+/// said in the log.
+pub fn resolved(
+    config: &Config,
+    choice: Option<&Choice>,
+    printer: &crate::printer::Printer,
+) -> Option<Config> {
     let choice = choice?;
+    printer.info(&choice.line());
     let mut config = config.clone();
     config.traffic_switch = choice.switch;
     config.traffic_switch_choice = Some(choice.line());

@@ -120,14 +120,28 @@ pub struct Ran {
     pub took: Option<Duration>,
 }
 
-/// The arguments that follow the script's name: which command reads stdin, then every
-/// command's final words (with `sudo -n` and its deadline). Also the one stdin of the batch.
+/// Whether one batch can carry `commands`: at most one reads the batch's own stdin (a secret
+/// or a file), and only when they run one after another.
+pub fn can_carry(commands: &[ServerCommand], mode: Mode) -> bool {
+    let readers = commands
+        .iter()
+        .filter(|c| matches!(c.stdin, Stdin::Secret(_) | Stdin::Bytes(_)))
+        .count();
+    readers == 0 || (readers == 1 && mode == Mode::StopAtFailure)
+}
+
+/// The arguments that follow the script's name: the mode, then for every command its word
+/// count, its input and its final words (with `sudo -n` and its deadline). Also the one stdin
+/// of the batch.
 pub fn arguments(
     commands: &[ServerCommand],
     mode: Mode,
     sudo: bool,
     deadline: Duration,
 ) -> Result<(Vec<String>, Stdin)> {
+    if !can_carry(commands, mode) {
+        bail!("a batch can give its stdin to one command only, and only one after another (internal error)");
+    }
     let mode = match mode {
         Mode::StopAtFailure => "stop",
         Mode::All => "all",
@@ -141,9 +155,6 @@ pub fn arguments(
             Stdin::None => "-".to_owned(),
             // Text is never secret (a switch file, a ruleset, a state): an argument is fine.
             Stdin::Text(text) => format!("={text}"),
-            Stdin::Secret(_) | Stdin::Bytes(_) if stdin != Stdin::None || mode == "all" => {
-                bail!("a batch can give its stdin to one command only, and only one after another (internal error)")
-            }
             Stdin::Secret(_) | Stdin::Bytes(_) => {
                 stdin = command.stdin.clone();
                 "<".to_owned()
