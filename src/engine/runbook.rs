@@ -9,6 +9,7 @@ use crate::failure::Failure;
 use crate::remote::Host;
 use crate::server::docker::{self, RunSpec};
 use crate::server::{nginx, ServerCommand};
+use crate::settings::TrafficSwitch;
 
 /// Where the image of a start step comes from.
 #[derive(Clone, Debug, PartialEq)]
@@ -315,6 +316,7 @@ impl Step {
                     config.port_of(*color),
                     config.drain_timeout,
                     reloads.then_some(config.verify_url.port),
+                    matches!(config.traffic_switch, TrafficSwitch::Nftables { .. }),
                 )]
             }
             Step::Remove(color) => {

@@ -743,7 +743,7 @@ fn drained_text(color: Color, output: &Output, took: f64) -> String {
             "{workers} nginx workers from before the reload were still shutting down after drain_timeout"
         ),
         (Some("busy"), Some(n), _) => {
-            format!("{color} still had {n} connections after drain_timeout")
+            format!("{color} still had {n} connections or connection attempts after drain_timeout")
         }
         _ => format!("{color}'s connections could not be read; waited drain_timeout"),
     }

@@ -32,17 +32,26 @@ trap - EXIT
 "#,
 };
 
-/// Waits until nothing holds an established connection to the old color's port and no nginx
-/// worker from before the reload is still shutting down (with `keepalive_min_timeout`, old
-/// workers keep serving idle keep-alive clients, and proxying to the old color, for up to that
-/// long), at most `$2` tenths of a second. The workers counted are the children of the nginx
-/// master that listens on `$3` (found once by its socket; every shutting-down nginx worker when
-/// it cannot be found, e.g. nginx in a network namespace of its own). Counts the connections
-/// with `ss`, which has the kernel filter them by port (without it, from the socket table in
-/// /proc, which under load lists tens of thousands of sockets on each poll). `$3` 0: this run
-/// did not reload nginx, so no worker is counted (finding the master walks every process).
-/// Prints `drained N` (polls needed), `busy N W` (connections and old workers left at the
-/// deadline) or `unknown` (no socket table).
+/// Waits until nothing holds a connection to the old color's port or is still trying to open
+/// one, and no nginx worker from before the reload is still shutting down (with
+/// `keepalive_min_timeout`, old workers keep serving idle keep-alive clients, and proxying to
+/// the old color, for up to that long), at most `$2` tenths of a second.
+///
+/// Attempts count because a SYN that the old color's full listen queue dropped just before the
+/// switch is sent again 1 s later (then 3 s, 7 s…) to the same color: stopping it first answers
+/// that request with a reset. An attempt on a socket of this host shows in `ss`; one that a
+/// DNAT switch (or any address translation) sends to the port only in the connection tracking
+/// table (readable by root, hence a privileged drain with `traffic_switch: nftables`), counted
+/// while the local socket that makes it still exists (the table keeps abandoned ones 2 minutes).
+///
+/// The workers counted are the children of the nginx master that listens on `$3` (found once by
+/// its socket; every shutting-down nginx worker when it cannot be found, e.g. nginx in a network
+/// namespace of its own). Counts the connections with `ss`, which has the kernel filter them by
+/// port (without it, from the socket table in /proc, which under load lists tens of thousands of
+/// sockets on each poll). `$3` 0: this run did not reload nginx, so no worker is counted
+/// (finding the master walks every process). Prints `drained N` (polls needed), `busy N W`
+/// (connections and attempts, and old workers, left at the deadline) or `unknown` (no socket
+/// table).
 pub const DRAIN_SCRIPT: Script = Script {
     name: "bluegreen-drain",
     text: r#"port=$(printf '%04X' "$1") tries=$2 i=0 master= holder= front_port=$3
@@ -73,15 +82,38 @@ old_workers() {
     cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' '\n' | grep -c '^nginx: worker process is shutting down'
   fi
 }
-established() {
+in_flight() {
   if command -v ss >/dev/null 2>&1; then
-    ss -tnH state established "( sport = :$1 )" 2>/dev/null | wc -l
+    ss -tnH state established state syn-recv "( sport = :$1 )" 2>/dev/null
+    ss -tnH state syn-sent "( dport = :$1 )" 2>/dev/null
   else
-    awk -v port="$port" '{ split($2, a, ":") } $4 == "01" && a[2] == port { n++ } END { print n + 0 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+    awk -v port="$port" '{ split($2, l, ":"); split($3, r, ":") } (($4 == "01" || $4 == "03") && l[2] == port) || ($4 == "02" && r[2] == port)' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+  fi | wc -l
+}
+attempting_ports() {
+  if command -v ss >/dev/null 2>&1; then
+    ss -tnH state syn-sent 2>/dev/null | awk '{ n = split($3, a, ":"); print a[n] }'
+  else
+    awk '$4 == "02" { split($2, l, ":"); print l[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+      while read -r hex; do printf '%d\n' "0x$hex"; done
   fi
 }
+translated() {
+  [ -r /proc/net/nf_conntrack ] || { echo 0; return; }
+  { attempting_ports; echo end; } | awk -v p="$1" '
+    !table { if ($1 == "end") table = 1; else live[$1] = 1; next }
+    $3 == "tcp" && $6 == "SYN_SENT" {
+      o = ""; d = ""; s = ""
+      for (i = 7; i <= NF; i++) {
+        if ($i ~ /^sport=/) { if (o == "") o = substr($i, 7); else s = substr($i, 7) }
+        if ($i ~ /^dport=/ && d == "") d = substr($i, 7)
+      }
+      if (s == p && d != p && (o in live)) n++
+    }
+    END { print n + 0 }' - /proc/net/nf_conntrack
+}
 while :; do
-  n=$(established "$1")
+  n=$(( $(in_flight "$1") + $(translated "$1") ))
   w=$(old_workers)
   if [ "$n" -eq 0 ] && [ "$w" -eq 0 ]; then echo "drained $i"; exit 0; fi
   i=$((i + 1))
@@ -125,13 +157,16 @@ pub fn reload(command_line: &str) -> ServerCommand {
 
 /// `nginx_port`: where nginx listens (the verify URL's port), to find its master; `None`: this
 /// run did not reload nginx, so there are no workers from before its reload to wait for.
+/// `translated`: traffic reaches the port through a DNAT rule, so the drain runs with
+/// privileges to read the connection tracking table (see [`DRAIN_SCRIPT`]).
 pub fn drain(
     old_port: u16,
     timeout: std::time::Duration,
     nginx_port: Option<u16>,
+    translated: bool,
 ) -> ServerCommand {
     let tries = (timeout.as_millis() / 100).max(1).to_string();
-    ServerCommand::script(
+    let command = ServerCommand::script(
         format!("drain connections to port {old_port}"),
         &DRAIN_SCRIPT,
         &[
@@ -139,7 +174,12 @@ pub fn drain(
             &tries,
             &nginx_port.unwrap_or(0).to_string(),
         ],
-    )
+    );
+    if translated {
+        command.privileged()
+    } else {
+        command
+    }
 }
 
 /// Which color a switch file points at: an exact rendering of one color, else the one whose
@@ -207,7 +247,7 @@ mod tests {
             "sh -c <bluegreen-write-switch-file> bluegreen-write-switch-file /etc/nginx/conf.d/service-url.inc < (content)"
         );
         assert_eq!(
-            drain(8081, std::time::Duration::from_secs(30), Some(80)).render(false),
+            drain(8081, std::time::Duration::from_secs(30), Some(80), false).render(false),
             "sh -c <bluegreen-drain> bluegreen-drain 8081 300 80"
         );
     }
@@ -253,7 +293,12 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let drain_output = |path: Option<&std::path::Path>, nginx_port: Option<u16>| {
-            let command = drain(port, std::time::Duration::from_millis(300), nginx_port);
+            let command = drain(
+                port,
+                std::time::Duration::from_millis(300),
+                nginx_port,
+                false,
+            );
             crate::testing::run_here(&command, path)
         };
         for (path, nginx_port) in [
@@ -269,5 +314,144 @@ mod tests {
             let drained = drain_output(path, nginx_port);
             assert_eq!(drained.trim(), "drained 0", "PATH {path:?}, {nginx_port:?}");
         }
+    }
+
+    /// A listener whose accept queue is full (backlog 0, one connection waiting), so the kernel
+    /// drops the next SYN to it: that client keeps retrying (after 1 s, then 3 s…), as nginx does
+    /// toward an old color overwhelmed just before the switch. Freed once the queue is full.
+    struct FullListener {
+        listener: std::net::TcpListener,
+        queued: Option<std::net::TcpStream>,
+    }
+
+    impl FullListener {
+        async fn new() -> FullListener {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let listener = socket.listen(0).unwrap().into_std().unwrap();
+            listener.set_nonblocking(false).unwrap();
+            let queued = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            FullListener {
+                listener,
+                queued: Some(queued),
+            }
+        }
+
+        fn port(&self) -> u16 {
+            self.listener.local_addr().unwrap().port()
+        }
+
+        /// Accepts and closes the queued connection: no connection to the port is left, only
+        /// the attempt that the full queue dropped (until its SYN is sent again, 1 s later).
+        fn close_queued(&mut self) {
+            let (accepted, _) = self.listener.accept().unwrap();
+            drop((accepted, self.queued.take()));
+        }
+    }
+
+    /// A connection attempt to `port` that stays pending (its SYN dropped) while the task runs.
+    fn attempt(port: u16) -> tokio::task::JoinHandle<()> {
+        let attempt = tokio::spawn(async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            let _ = socket.connect(([127, 0, 0, 1], port).into()).await;
+            std::future::pending::<()>().await;
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        attempt
+    }
+
+    fn drain_now(command: &ServerCommand, path: Option<&std::path::Path>, sudo: bool) -> String {
+        let argv = command.final_argv(sudo);
+        let mut process = std::process::Command::new(&argv[0]);
+        if let Some(path) = path {
+            process.env("PATH", path);
+        }
+        let output = process.args(&argv[1..]).output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A SYN the old color's full queue dropped is sent again to it: the drain waits for the
+    /// attempt as for a connection (before, it saw no connection and let the color be stopped,
+    /// and the retried SYN met a closed port: a 502). With `ss` and without it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_drain_script_waits_for_connection_attempts() {
+        let without_ss = crate::testing::path_with_only(&[
+            "sh", "awk", "cat", "find", "head", "tr", "grep", "cut", "sleep", "wc", "sed",
+        ]);
+        for path in [None, Some(without_ss.path())] {
+            let mut full = FullListener::new().await;
+            let pending = attempt(full.port());
+            full.close_queued();
+            let command = drain(
+                full.port(),
+                std::time::Duration::from_millis(300),
+                None,
+                false,
+            );
+            assert_eq!(
+                drain_now(&command, path, false),
+                "busy 1 0",
+                "PATH {path:?}"
+            );
+            pending.abort();
+            let _ = pending.await;
+            assert_eq!(
+                drain_now(&command, path, false),
+                "drained 0",
+                "PATH {path:?}"
+            );
+        }
+    }
+
+    /// The same attempt made through a DNAT rule (the nftables switch: nginx dials the service
+    /// port, the rule sends it to the old color) shows only in the connection tracking table:
+    /// the privileged drain counts it while the dialing socket lives, and not once it is gone
+    /// (the table keeps the entry 2 minutes). Needs `sudo -n nft`, as the nftables switch does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_drain_script_waits_for_attempts_sent_through_dnat() {
+        let mut full = FullListener::new().await;
+        let service_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let table = format!("bluegreen_drain_test_{}", std::process::id());
+        let nft = |script: String| {
+            let mut child = std::process::Command::new("sudo")
+                .args(["-n", "nft", "-f", "-"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(script.as_bytes())
+                .unwrap();
+            assert!(child.wait().unwrap().success(), "nft -f failed:\n{script}");
+        };
+        nft(crate::server::nft::ruleset(
+            &table,
+            service_port,
+            full.port(),
+        ));
+        let pending = attempt(service_port);
+        full.close_queued();
+        let command = drain(
+            full.port(),
+            std::time::Duration::from_millis(300),
+            None,
+            true,
+        );
+        assert!(command.render(true).starts_with("sudo -n "));
+        let busy = drain_now(&command, None, true);
+        pending.abort();
+        let _ = pending.await;
+        let drained = drain_now(&command, None, true);
+        nft(format!("delete table ip {table}\n"));
+        assert_eq!(busy, "busy 1 0", "the attempt through the rule is counted");
+        assert_eq!(drained, "drained 0", "an abandoned attempt is not");
     }
 }
