@@ -74,7 +74,7 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(5);
 
 pub struct Watch {
     stop: Arc<AtomicBool>,
-    first_new: JoinHandle<Option<Instant>>,
+    first_new: JoinHandle<Option<(Instant, Duration)>>,
     last_old: JoinHandle<Option<Instant>>,
 }
 
@@ -82,6 +82,8 @@ pub struct Watch {
 /// still answered by the old one.
 pub struct Seen {
     pub first_new: Option<Instant>,
+    /// How long the request that first got the new version waited for its answer.
+    pub first_new_waited: Duration,
     pub old_after_new: Duration,
 }
 
@@ -92,8 +94,9 @@ impl Watch {
             let (stop, new_version) = (stop.clone(), new_version.to_owned());
             move || {
                 while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
                     if version_on_new_connection(port).as_deref() == Some(new_version.as_str()) {
-                        return Some(Instant::now());
+                        return Some((Instant::now(), sent.elapsed()));
                     }
                     std::thread::sleep(PROBE_EVERY);
                 }
@@ -131,7 +134,10 @@ impl Watch {
 
     pub fn finish(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
-        let first_new = self.first_new.join().unwrap();
+        let (first_new, first_new_waited) = match self.first_new.join().unwrap() {
+            Some((at, waited)) => (Some(at), waited),
+            None => (None, Duration::ZERO),
+        };
         let last_old = self.last_old.join().unwrap();
         let old_after_new = match (first_new, last_old) {
             (Some(new), Some(old)) => old.saturating_duration_since(new),
@@ -139,6 +145,7 @@ impl Watch {
         };
         Seen {
             first_new,
+            first_new_waited,
             old_after_new,
         }
     }
@@ -176,4 +183,22 @@ pub fn latencies_on_new_connections(port: u16, during: Duration) -> Vec<Duration
 /// `{"app":"demo","version":"v2",…}` → `v2`.
 pub fn version_in(body: &str) -> Option<&str> {
     body.split("\"version\":\"").nth(1)?.split('"').next()
+}
+
+/// SYNs this host has sent again (`TCPSynRetrans` in /proc/net/netstat): each is a connection
+/// attempt that waited at least 1 s (the initial retransmission timeout) because its first SYN
+/// was dropped, here by a full listen queue (the demo app is busybox httpd, which listens with
+/// a backlog of 9; Docker's proxy dials it from this host's network namespace).
+pub fn syn_retransmits() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = netstat.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "TCPSynRetrans")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
 }

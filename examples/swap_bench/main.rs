@@ -69,12 +69,19 @@ fn under_load<R>(
 ) -> (Swap, R) {
     let wrk = Wrk::start(site.nginx_port);
     let watch = versions.map(|(old, new)| Watch::start(site.nginx_port, old, new));
+    let syn_retransmits = load::syn_retransmits();
     let (healthy_at, result) = swap(site);
     std::thread::sleep(settle);
+    let syn_retransmits = load::syn_retransmits() - syn_retransmits;
     let seen = watch.map(Watch::finish);
     let failures = wrk.finish();
     let swap = Swap {
         failures,
+        syn_retransmits,
+        first_new_waited_ms: seen
+            .as_ref()
+            .filter(|seen| seen.first_new.is_some())
+            .map(|seen| ms(seen.first_new_waited)),
         serves_ms: seen
             .as_ref()
             .and_then(|seen| seen.first_new)
@@ -345,6 +352,7 @@ fn main() {
     report::print_figures(&methods, SWAPS);
     report::print_targets(&methods);
     report::print_latencies(latencies);
+    report::print_swaps(&methods);
     println!(
         "\nDeploy wall: from starting `bluegreen deploy` to its exit. Docker's part: the summary \
          line's pull, start, health and stop times (start and stop: the docker commands' own \

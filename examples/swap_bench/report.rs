@@ -11,6 +11,10 @@ pub struct Swap {
     pub serves_ms: Option<f64>,
     /// How long after that a keep-alive client was still answered by the old color (ms).
     pub old_after_new_ms: f64,
+    /// How long the request that first got the new version waited for it (ms).
+    pub first_new_waited_ms: Option<f64>,
+    /// SYNs this host sent again from the swap's start to the end of its settling time.
+    pub syn_retransmits: u64,
 }
 
 pub struct Method {
@@ -254,4 +258,36 @@ pub fn print_latencies(mut latencies: Vec<std::time::Duration>) {
         at(1.0),
         latencies.len()
     );
+}
+
+/// Each swap under load: how long the drain waited, when the new color first served (and how
+/// long that request waited), and the SYNs sent again meanwhile — a connection attempt whose
+/// first SYN a full listen queue dropped is retried 1 s later, to the color it was sent to.
+pub fn print_swaps(methods: &[Method]) {
+    println!(
+        "\n## Each swap under load: drain, healthy → serves, and SYNs sent again (≥ 1 s waits)\n"
+    );
+    println!(
+        "| method | swap | drain (s) | healthy → new color serves (ms) | that request waited (ms) \
+         | SYNs sent again on this host during the swap |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for method in methods {
+        let name = method.label.split(' ').next().unwrap_or("");
+        for (i, swap) in method.swaps.iter().enumerate() {
+            let drain = method
+                .tool
+                .as_ref()
+                .and_then(|tool| tool.loaded.get(i))
+                .map_or("—".to_owned(), |run| format!("{:.2}", run.drain));
+            let ms = |value: Option<f64>| value.map_or("—".to_owned(), |v| format!("{v:.0}"));
+            println!(
+                "| {name} | {} | {drain} | {} | {} | {} |",
+                i + 1,
+                ms(swap.serves_ms),
+                ms(swap.first_new_waited_ms),
+                swap.syn_retransmits
+            );
+        }
+    }
 }

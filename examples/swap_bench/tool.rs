@@ -15,6 +15,8 @@ pub struct ToolRun {
     pub docker: f64,
     pub round_trips: f64,
     pub healthy_at: Instant,
+    /// The summary line's drain: the wait for the old color's connections (s).
+    pub drain: f64,
 }
 
 impl ToolRun {
@@ -66,6 +68,7 @@ pub fn deploy(site: &Site, tag: &str) -> ToolRun {
         wall,
         docker: docker_in_summary(&summary),
         round_trips: number_before(&summary, " SSH round trips"),
+        drain: number_after(&summary, "drain "),
         healthy_at: healthy_at.expect("the deploy logs `… healthy after …`"),
     }
 }
