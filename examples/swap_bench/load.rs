@@ -74,7 +74,7 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(5);
 
 pub struct Watch {
     stop: Arc<AtomicBool>,
-    first_new: JoinHandle<Option<(Instant, Duration)>>,
+    first_new: JoinHandle<(Option<(Instant, Duration)>, Duration)>,
     last_old: JoinHandle<Option<Instant>>,
 }
 
@@ -84,6 +84,9 @@ pub struct Seen {
     pub first_new: Option<Instant>,
     /// How long the request that first got the new version waited for its answer.
     pub first_new_waited: Duration,
+    /// The longest any probe request before it waited (one stuck in a SYN retry to the old
+    /// color delays the next probe by that long).
+    pub longest_wait_before_new: Duration,
     pub old_after_new: Duration,
 }
 
@@ -93,14 +96,16 @@ impl Watch {
         let first_new = std::thread::spawn({
             let (stop, new_version) = (stop.clone(), new_version.to_owned());
             move || {
+                let mut longest = Duration::ZERO;
                 while !stop.load(Ordering::Relaxed) {
                     let sent = Instant::now();
                     if version_on_new_connection(port).as_deref() == Some(new_version.as_str()) {
-                        return Some((Instant::now(), sent.elapsed()));
+                        return (Some((Instant::now(), sent.elapsed())), longest);
                     }
+                    longest = longest.max(sent.elapsed());
                     std::thread::sleep(PROBE_EVERY);
                 }
-                None
+                (None, longest)
             }
         });
         let last_old = std::thread::spawn({
@@ -134,7 +139,8 @@ impl Watch {
 
     pub fn finish(self) -> Seen {
         self.stop.store(true, Ordering::Relaxed);
-        let (first_new, first_new_waited) = match self.first_new.join().unwrap() {
+        let (first_new, longest_wait_before_new) = self.first_new.join().unwrap();
+        let (first_new, first_new_waited) = match first_new {
             Some((at, waited)) => (Some(at), waited),
             None => (None, Duration::ZERO),
         };
@@ -146,6 +152,7 @@ impl Watch {
         Seen {
             first_new,
             first_new_waited,
+            longest_wait_before_new,
             old_after_new,
         }
     }

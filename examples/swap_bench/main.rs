@@ -82,6 +82,10 @@ fn under_load<R>(
             .as_ref()
             .filter(|seen| seen.first_new.is_some())
             .map(|seen| ms(seen.first_new_waited)),
+        longest_wait_before_new_ms: seen
+            .as_ref()
+            .filter(|seen| seen.first_new.is_some())
+            .map(|seen| ms(seen.longest_wait_before_new)),
         serves_ms: seen
             .as_ref()
             .and_then(|seen| seen.first_new)

@@ -13,6 +13,8 @@ pub struct Swap {
     pub old_after_new_ms: f64,
     /// How long the request that first got the new version waited for it (ms).
     pub first_new_waited_ms: Option<f64>,
+    /// The longest wait of a probe request before that one (ms).
+    pub longest_wait_before_new_ms: Option<f64>,
     /// SYNs this host sent again from the swap's start to the end of its settling time.
     pub syn_retransmits: u64,
 }
@@ -260,8 +262,8 @@ pub fn print_latencies(mut latencies: Vec<std::time::Duration>) {
     );
 }
 
-/// Each swap under load: how long the drain waited, when the new color first served (and how
-/// long that request waited), and the SYNs sent again meanwhile — a connection attempt whose
+/// Each swap under load: how long the drain waited, when the new color first served (how long
+/// that request and the slowest probe request before it waited), and the SYNs sent again meanwhile — a connection attempt whose
 /// first SYN a full listen queue dropped is retried 1 s later, to the color it was sent to.
 pub fn print_swaps(methods: &[Method]) {
     println!(
@@ -269,9 +271,10 @@ pub fn print_swaps(methods: &[Method]) {
     );
     println!(
         "| method | swap | drain (s) | healthy → new color serves (ms) | that request waited (ms) \
-         | SYNs sent again on this host during the swap |"
+         | the longest wait of a probe request before it (ms) | SYNs sent again on this host \
+         during the swap |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for method in methods {
         let name = method.label.split(' ').next().unwrap_or("");
         for (i, swap) in method.swaps.iter().enumerate() {
@@ -282,10 +285,11 @@ pub fn print_swaps(methods: &[Method]) {
                 .map_or("—".to_owned(), |run| format!("{:.2}", run.drain));
             let ms = |value: Option<f64>| value.map_or("—".to_owned(), |v| format!("{v:.0}"));
             println!(
-                "| {name} | {} | {drain} | {} | {} | {} |",
+                "| {name} | {} | {drain} | {} | {} | {} | {} |",
                 i + 1,
                 ms(swap.serves_ms),
                 ms(swap.first_new_waited_ms),
+                ms(swap.longest_wait_before_new_ms),
                 swap.syn_retransmits
             );
         }
