@@ -67,9 +67,9 @@ fn first_number(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Two light probes through nginx, every 5 ms: one on a new connection each time (when does
-/// nginx first route to the new version?) and one keep-alive client (until when does it still
-/// get the old version?).
+/// Two light probes through nginx, every 5 ms: one on a new connection each time, each on its
+/// own thread (when does nginx first route to the new version?), and one keep-alive client
+/// (until when does it still get the old version?).
 pub const PROBE_EVERY: Duration = Duration::from_millis(5);
 
 pub struct Watch {
@@ -84,8 +84,8 @@ pub struct Seen {
     pub first_new: Option<Instant>,
     /// How long the request that first got the new version waited for its answer.
     pub first_new_waited: Duration,
-    /// The longest any probe request before it waited (one stuck in a SYN retry to the old
-    /// color delays the next probe by that long).
+    /// The longest any probe request answered before it waited (one stuck in a SYN retry to
+    /// the old color; the probes run side by side, so it holds back no other).
     pub longest_wait_before_new: Duration,
     pub old_after_new: Duration,
 }
@@ -96,14 +96,24 @@ impl Watch {
         let first_new = std::thread::spawn({
             let (stop, new_version) = (stop.clone(), new_version.to_owned());
             move || {
+                // A probe every PROBE_EVERY, each on its own thread: one stuck for a second in a
+                // SYN retry (the old color's full listen queue) does not hold back the others.
+                let (answers, answered) = std::sync::mpsc::channel();
                 let mut longest = Duration::ZERO;
                 while !stop.load(Ordering::Relaxed) {
-                    let sent = Instant::now();
-                    if version_on_new_connection(port).as_deref() == Some(new_version.as_str()) {
-                        return (Some((Instant::now(), sent.elapsed())), longest);
-                    }
-                    longest = longest.max(sent.elapsed());
+                    let answers = answers.clone();
+                    std::thread::spawn(move || {
+                        let sent = Instant::now();
+                        let version = version_on_new_connection(port);
+                        let _ = answers.send((version, sent.elapsed()));
+                    });
                     std::thread::sleep(PROBE_EVERY);
+                    for (version, waited) in answered.try_iter() {
+                        if version.as_deref() == Some(new_version.as_str()) {
+                            return (Some((Instant::now(), waited)), longest);
+                        }
+                        longest = longest.max(waited);
+                    }
                 }
                 (None, longest)
             }

@@ -517,6 +517,21 @@ async fn auto_nftables_keeps_the_invariant_under_every_fault() {
         "{}",
         drain_of(&one, &two)
     );
+    // With the DNAT rule the drain reads the connection tracking table: with sudo.
+    for (before, after) in [(&nginx_era, &one), (&one, &two)] {
+        assert!(after.privileged.contains(&drain_of(before, after)));
+    }
+    let nginx_two = prepared_on(
+        &super::faults::config(),
+        nginx_era.clone(),
+        &[Command::Deploy("v2")],
+    )
+    .await;
+    let nginx_drain = drain_of(&nginx_era, &nginx_two);
+    assert!(
+        !nginx_two.privileged.contains(&nginx_drain),
+        "{nginx_drain}"
+    );
 
     let mut cases = 0;
     cases += every_fault(

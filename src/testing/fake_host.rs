@@ -78,6 +78,8 @@ pub struct Server {
     pub releases: std::collections::BTreeSet<String>,
     /// Commands run, rendered without sudo.
     pub log: Vec<String>,
+    /// Those of them run with sudo, rendered without it.
+    pub privileged: Vec<String>,
     /// Connections accepted per host port (each request is one).
     pub accepted: BTreeMap<u16, u64>,
     /// Port of nginx (the verify URL).
@@ -707,7 +709,11 @@ impl FakeHost {
     async fn run_one(&self, command: &ServerCommand) -> Result<Output> {
         let fault = self.fault_now();
         if fault != Some(FaultKind::Kill) {
-            self.server.lock().unwrap().log.push(command.render(false));
+            let mut server = self.server.lock().unwrap();
+            server.log.push(command.render(false));
+            if command.privileged {
+                server.privileged.push(command.render(false));
+            }
         }
         match fault {
             Some(FaultKind::Exit) => {
