@@ -219,3 +219,41 @@ pub fn syn_retransmits() -> u64 {
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or(0)
 }
+
+/// Watches this host's connection attempts (sockets in SYN-SENT) to `ip`, every 20 ms: Docker's
+/// proxy dialing the old color's container while the client's connection to the old port waits.
+pub struct Attempts {
+    stop: Arc<AtomicBool>,
+    last: JoinHandle<Option<Instant>>,
+}
+
+impl Attempts {
+    pub fn watch(ip: String) -> Attempts {
+        let stop = Arc::new(AtomicBool::new(false));
+        let last = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut last = None;
+                while !stop.load(Ordering::Relaxed) {
+                    let listed = Command::new("ss")
+                        .args(["-tnH", "state", "syn-sent", "dst", &ip])
+                        .output()
+                        .map(|output| output.stdout)
+                        .unwrap_or_default();
+                    if !listed.is_empty() {
+                        last = Some(Instant::now());
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                last
+            }
+        });
+        Attempts { stop, last }
+    }
+
+    /// When an attempt was last seen.
+    pub fn last(self) -> Option<Instant> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.last.join().unwrap()
+    }
+}

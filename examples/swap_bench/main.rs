@@ -241,6 +241,22 @@ fn readiness_ms(site: &Site) -> f64 {
     ms(run.healthy_at.saturating_duration_since(ready))
 }
 
+/// The address of the live color's container on Docker's network.
+fn live_container_ip(site: &Site) -> Option<String> {
+    let live = site.status_json()["live_color"].as_str()?.to_owned();
+    let output = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &format!("{}-{live}", site.app),
+        ])
+        .output()
+        .ok()?;
+    let ip = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    (!ip.is_empty()).then_some(ip)
+}
+
 /// bluegreen's figures on `site`: the first deploy, swaps under load, swaps without load,
 /// then readiness.
 fn tool_method(label: String, mut site: Site, settle: Duration) -> Method {
@@ -256,7 +272,11 @@ fn tool_method(label: String, mut site: Site, settle: Duration) -> Method {
     let (swaps, loaded) = (0..SWAPS)
         .map(|i| {
             under_load(&mut site, Some((previous_tag(i), tag(i))), settle, |site| {
-                let run = tool::deploy(site, tag(i));
+                let attempts = live_container_ip(site).map(load::Attempts::watch);
+                let mut run = tool::deploy(site, tag(i));
+                run.old_attempts_until_ms = attempts
+                    .and_then(load::Attempts::last)
+                    .map(|last| ms(last.saturating_duration_since(run.healthy_at)));
                 (run.healthy_at, run)
             })
         })

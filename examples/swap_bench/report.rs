@@ -270,23 +270,21 @@ pub fn print_swaps(methods: &[Method]) {
         "\n## Each swap under load: drain, healthy → serves, and SYNs sent again (≥ 1 s waits)\n"
     );
     println!(
-        "| method | swap | drain (s) | healthy → new color serves (ms) | that request waited (ms) \
-         | the longest wait of a probe request before it (ms) | SYNs sent again on this host \
-         during the swap |"
+        "| method | swap | drain (s) | this host dialed the old container until (ms after \
+         healthy) | healthy → new color serves (ms) | that request waited (ms) | the longest wait \
+         of a probe request before it (ms) | SYNs sent again on this host during the swap |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for method in methods {
         let name = method.label.split(' ').next().unwrap_or("");
         for (i, swap) in method.swaps.iter().enumerate() {
-            let drain = method
-                .tool
-                .as_ref()
-                .and_then(|tool| tool.loaded.get(i))
-                .map_or("—".to_owned(), |run| format!("{:.2}", run.drain));
+            let run = method.tool.as_ref().and_then(|tool| tool.loaded.get(i));
+            let drain = run.map_or("—".to_owned(), |run| format!("{:.2}", run.drain));
             let ms = |value: Option<f64>| value.map_or("—".to_owned(), |v| format!("{v:.0}"));
             println!(
-                "| {name} | {} | {drain} | {} | {} | {} | {} |",
+                "| {name} | {} | {drain} | {} | {} | {} | {} | {} |",
                 i + 1,
+                ms(run.and_then(|run| run.old_attempts_until_ms)),
                 ms(swap.serves_ms),
                 ms(swap.first_new_waited_ms),
                 ms(swap.longest_wait_before_new_ms),

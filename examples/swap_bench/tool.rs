@@ -17,6 +17,8 @@ pub struct ToolRun {
     pub healthy_at: Instant,
     /// The summary line's drain: the wait for the old color's connections (s).
     pub drain: f64,
+    /// Until when (ms after healthy) this host was seen dialing the old color's container.
+    pub old_attempts_until_ms: Option<f64>,
 }
 
 impl ToolRun {
@@ -69,6 +71,7 @@ pub fn deploy(site: &Site, tag: &str) -> ToolRun {
         docker: docker_in_summary(&summary),
         round_trips: number_before(&summary, " SSH round trips"),
         drain: number_after(&summary, "drain "),
+        old_attempts_until_ms: None,
         healthy_at: healthy_at.expect("the deploy logs `… healthy after …`"),
     }
 }
