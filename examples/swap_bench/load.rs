@@ -78,8 +78,8 @@ pub struct Watch {
     last_old: JoinHandle<Option<Instant>>,
 }
 
-/// When the new version was first served, and how long after that a keep-alive client was
-/// still answered by the old one.
+/// When the new version was first served, and how long after that a keep-alive client's
+/// requests still went to the old one.
 pub struct Seen {
     pub first_new: Option<Instant>,
     /// How long the request that first got the new version waited for its answer.
@@ -87,6 +87,8 @@ pub struct Seen {
     /// The longest any probe request answered before it waited (one stuck in a SYN retry to
     /// the old color; the probes run side by side, so it holds back no other).
     pub longest_wait_before_new: Duration,
+    /// From then until the keep-alive client last sent a request that the old color answered
+    /// (a request sent earlier and answered late does not count).
     pub old_after_new: Duration,
 }
 
@@ -127,13 +129,14 @@ impl Watch {
                     .unwrap();
                 let mut last_old = None;
                 while !stop.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
                     let body = client
                         .get(format!("http://127.0.0.1:{port}/"))
                         .send()
                         .and_then(|response| response.text())
                         .unwrap_or_default();
                     if version_in(&body) == Some(old_version.as_str()) {
-                        last_old = Some(Instant::now());
+                        last_old = Some(sent);
                     }
                     std::thread::sleep(PROBE_EVERY);
                 }

@@ -383,8 +383,8 @@ fn main() {
          time on the server). Tool overhead: wall − Docker's part. \
          Healthy → serves: the tool's (or script's) healthy line → the first answer of the new \
          version through nginx on a new connection (probed every {probe} ms, under load). \
-         Keep-alive client: one connection probing every {probe} ms, last answer from the old color after the \
-         new one served. Readiness: the \"slow\" app ready (polled every 5 ms from outside) → \
+         Keep-alive client: one connection probing every {probe} ms, the last request it sent \
+         that the old color answered, after the new one served. Readiness: the \"slow\" app ready (polled every 5 ms from outside) → \
          bluegreen logs it healthy, default health_interval. Failures: wrk's non-2xx and socket \
          errors from 0.5 s before each swap to {:.0} s after it ({:.0} s for (f)).",
         SETTLE.as_secs_f64(),

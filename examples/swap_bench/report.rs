@@ -9,7 +9,7 @@ pub struct Swap {
     pub failures: Failures,
     /// Healthy (as the tool or script saw it) → nginx first served the new version (ms).
     pub serves_ms: Option<f64>,
-    /// How long after that a keep-alive client was still answered by the old color (ms).
+    /// How long after that a keep-alive client's requests still went to the old color (ms).
     pub old_after_new_ms: f64,
     /// How long the request that first got the new version waited for it (ms).
     pub first_new_waited_ms: Option<f64>,
@@ -104,7 +104,7 @@ pub fn print_figures(methods: &[Method], swaps: usize) {
     println!(
         "| method | non-2xx | connection errors | deploy wall, no load (s) | Docker's part: pull + \
          run + health wait + stop, no load (s) | tool overhead, no load / under load (s) | SSH \
-         round trips | healthy → new color serves (ms) | a keep-alive client still gets the old \
+         round trips | healthy → new color serves (ms) | a keep-alive client still sends to the old \
          color for (ms) | readiness noticed after the app is ready (ms) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
