@@ -286,3 +286,79 @@ fn ship_builds_the_jar_and_deploys_it_without_docker() {
     assert!(!run.stderr.contains("docker"), "{}", run.stderr);
     assert_eq!(site.served(), Some(("shipped".into(), "blue".into())));
 }
+
+/// A request in flight across the switch whose SYN the old color's full queue dropped: TCP
+/// sends it again, to the old color, seconds later. The drain must wait for that attempt (it
+/// shows only in the connection tracking table: nginx dialed the nftables switch's service
+/// port) and stop the old color only after answering it. Before, the drain saw no connection,
+/// stopped the old color, and the retried SYN met a closed port: nginx answered 502.
+///
+/// How the attempt is made: blue's JVM is frozen (SIGSTOP), its accept queue (backlog 64)
+/// filled with connections whose clients then close, and one request sent through nginx. It is
+/// resumed as soon as the DNAT rule points at green, so the retried SYN can only be answered
+/// by blue if blue is still running then.
+#[test]
+fn a_request_whose_syn_the_old_color_dropped_is_answered_by_it_not_reset() {
+    let mut site = process_site("proc-syn");
+    site.use_nftables_switch();
+    // TCP sends the SYN again 1, 3, 7, 15 and 31 s after the first: the drain must outlast
+    // the gap between the switch and the next one.
+    site.set("BLUEGREEN_DRAIN_TIMEOUT", "40s");
+    let _processes = Processes(site.state_dir.clone());
+    let (v1, v2) = (build_jar(&site.dir, "v1"), build_jar(&site.dir, "v2"));
+    deploy(&mut site, &v1).success();
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+
+    let blue = std::fs::read_to_string(site.state_dir.join("blue.pid")).unwrap();
+    let signal = |name: &str| {
+        sh(Command::new("kill").args(["-s", name, "--", &format!("-{}", blue.trim())]));
+    };
+    signal("STOP");
+    let blue_addr = std::net::SocketAddr::from(([127, 0, 0, 1], site.blue_port));
+    let mut queued = Vec::new();
+    while let Ok(stream) =
+        std::net::TcpStream::connect_timeout(&blue_addr, std::time::Duration::from_millis(300))
+    {
+        queued.push(stream);
+        assert!(queued.len() < 500, "blue's accept queue never filled");
+    }
+    drop(queued);
+
+    let nginx_port = site.nginx_port;
+    let request = std::thread::spawn(move || {
+        let output = Command::new("curl")
+            .args(["-s", "--max-time", "70", "-w", "\n%{http_code}"])
+            .arg(format!("http://127.0.0.1:{nginx_port}/"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let green_rule = format!("dnat to 127.0.0.1:{}", site.green_port);
+    let resume = std::thread::spawn({
+        let blue = blue.trim().to_owned();
+        move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                let ruleset = sh(Command::new("nft").args(["list", "ruleset"]));
+                if ruleset.contains(&green_rule) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            sh(Command::new("kill").args(["-s", "CONT", "--", &format!("-{blue}")]));
+        }
+    });
+    let run = deploy(&mut site, &v2);
+    resume.join().unwrap();
+    run.success();
+    let answer = request.join().unwrap();
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+    assert!(
+        answer.ends_with("\n200") && answer.contains("v1"),
+        "the request in flight across the switch got {answer:?}\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("blue drained in "), "{}", run.stderr);
+}
