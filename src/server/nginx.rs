@@ -218,6 +218,11 @@ mod tests {
 
     const TEMPLATE: &str = "set $service_url http://127.0.0.1:{port};";
 
+    /// What the drain script needs when `ss` is missing (it reads /proc instead).
+    const WITHOUT_SS: &[&str] = &[
+        "sh", "awk", "cat", "find", "head", "tr", "grep", "cut", "sleep", "wc", "sed",
+    ];
+
     #[test]
     fn renders_the_default_template() {
         assert_eq!(
@@ -290,9 +295,7 @@ mod tests {
     /// worker shutting down, so only connections count.)
     #[test]
     fn the_drain_script_waits_for_established_connections() {
-        let without_ss = crate::testing::path_with_only(&[
-            "sh", "awk", "cat", "find", "head", "tr", "grep", "cut", "sleep", "wc", "sed",
-        ]);
+        let without_ss = crate::testing::path_with_only(WITHOUT_SS);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let drain_output = |path: Option<&std::path::Path>, nginx_port: Option<u16>| {
@@ -364,14 +367,9 @@ mod tests {
     }
 
     fn drain_now(command: &ServerCommand, path: Option<&std::path::Path>, sudo: bool) -> String {
-        let argv = command.final_argv(sudo);
-        let mut process = std::process::Command::new(&argv[0]);
-        if let Some(path) = path {
-            process.env("PATH", path);
-        }
-        let output = process.args(&argv[1..]).output().unwrap();
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+        crate::testing::run_here_with_sudo(command, path, sudo)
+            .trim()
+            .to_owned()
     }
 
     /// A SYN the old color's full queue dropped is sent again to it: the drain waits for the
@@ -379,9 +377,7 @@ mod tests {
     /// and the retried SYN met a closed port: a 502). With `ss` and without it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_drain_script_waits_for_connection_attempts() {
-        let without_ss = crate::testing::path_with_only(&[
-            "sh", "awk", "cat", "find", "head", "tr", "grep", "cut", "sleep", "wc", "sed",
-        ]);
+        let without_ss = crate::testing::path_with_only(WITHOUT_SS);
         for path in [None, Some(without_ss.path())] {
             let mut full = FullListener::new().await;
             let pending = attempt(full.port());
@@ -414,9 +410,7 @@ mod tests {
     /// resets PATH). Needs `sudo -n nft`, as the nftables switch does.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_drain_script_waits_for_attempts_sent_through_dnat() {
-        let without_ss = crate::testing::path_with_only(&[
-            "sh", "awk", "cat", "find", "head", "tr", "grep", "cut", "sleep", "wc", "sed",
-        ]);
+        let without_ss = crate::testing::path_with_only(WITHOUT_SS);
         let nft = |script: String| {
             let mut child = std::process::Command::new("sudo")
                 .args(["-n", "nft", "-f", "-"])

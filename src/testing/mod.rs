@@ -43,7 +43,16 @@ pub fn path_with_only(tools: &[&str]) -> tempfile::TempDir {
 /// Runs a server command here, as this user; `path`: the only directory of its PATH (`None`:
 /// this machine's). Returns its stdout.
 pub fn run_here(command: &crate::server::ServerCommand, path: Option<&std::path::Path>) -> String {
-    let argv = command.final_argv(false);
+    run_here_with_sudo(command, path, false)
+}
+
+/// [`run_here`], with `sudo -n` in front of a privileged command when `sudo`.
+pub fn run_here_with_sudo(
+    command: &crate::server::ServerCommand,
+    path: Option<&std::path::Path>,
+    sudo: bool,
+) -> String {
+    let argv = command.final_argv(sudo);
     let mut process = std::process::Command::new(&argv[0]);
     if let Some(path) = path {
         process.env("PATH", path);
