@@ -90,9 +90,14 @@ pub async fn under_lock<H: Host>(
     for (command, ran) in readings.into_iter().zip(std::mem::take(&mut lock.batch)) {
         prefetched.put(command, ran);
     }
-    let probe = super::traffic::probe_command(ctx.config)
-        .and_then(|probe| prefetched.take(&probe))
-        .map(|ran| ran.output);
+    let probe = match super::traffic::probe_command(ctx.config) {
+        Some(probe) => match prefetched.take(&probe) {
+            Some(ran) => Some(ran.output),
+            // The lock's batch could not run: asked on its own.
+            None => ctx.run(&probe).await.ok(),
+        },
+        None => None,
+    };
     let choice = super::traffic::choose(ctx.config, probe.as_ref());
     let resolved = super::traffic::resolved(ctx.config, choice.as_ref(), ctx.printer);
     let config = resolved.as_ref().unwrap_or(ctx.config);

@@ -785,3 +785,56 @@ async fn plan_equals_the_commands_a_deploy_runs() {
         );
     }
 }
+
+/// A swap from a live color takes 5 round trips (lock with its readings, pull,
+/// drain-remove-start, switch + record, drain + stop) with either switch, plus 3 when the app
+/// does not name its color (as the fake's does not): the containers read again and the two
+/// readings of the connections that verify the switch. Each batch counts once, as on the real
+/// host (`tests/deploy.rs` checks the 5 there).
+#[tokio::test]
+async fn a_swap_takes_five_round_trips_and_three_to_verify_by_connections() {
+    for config in [config(), auto_nftables_config()] {
+        let before = prepared(&config, &[Command::Deploy("v1"), Command::Deploy("v2")]).await;
+        let (after, outcome) = run(&config, before.clone(), Command::Deploy("v3"), None).await;
+        let summary = outcome.unwrap().unwrap();
+        assert_eq!(
+            summary.round_trips,
+            5 + 3,
+            "{}\n{:#?}",
+            summary.line(),
+            &after.log[before.log.len()..]
+        );
+    }
+}
+
+/// A server with no temporary directory for batches, under `traffic_switch: auto`: every step
+/// runs on its own, `auto` asks its question on its own (it once took "not asked" for an
+/// answer, and moved a server that swaps by nftables back to nginx reloads), and the history
+/// entry is recorded.
+#[tokio::test]
+async fn without_a_batch_directory_auto_still_asks_and_the_swap_completes() {
+    let mut config = config();
+    config.traffic_switch = crate::settings::TrafficSwitch::Auto { service_port: 8080 };
+    let mut server = server_for(&config);
+    server.nft_works = true;
+    let mut before = prepared_on(
+        &config,
+        server,
+        &[Command::Deploy("v1"), Command::Deploy("v2")],
+    )
+    .await;
+    assert_eq!(before.dnat, Some((8080, 8082)));
+    before.no_batch_dir = true;
+    let (after, outcome) = run(&config, before.clone(), Command::Deploy("v3"), None).await;
+    let summary = outcome.unwrap().unwrap();
+    let ran = &after.log[before.log.len()..];
+    assert_eq!(
+        after.dnat,
+        Some((8080, 8081)),
+        "{}\n{ran:#?}",
+        summary.line()
+    );
+    assert!(!ran.iter().any(|l| l.contains("reload")), "{ran:#?}");
+    assert_eq!(after.history_len(), before.history_len() + 1);
+    assert_eq!(last_history_entry(&after)["result"], "success");
+}

@@ -17,7 +17,8 @@ use crate::server::{ServerCommand, Stdin};
 /// once, for independent readings; none may read the batch's stdin), Nk the number of words of
 /// command k and INk its input: `-` none, `<` the batch's own stdin (a secret or a file: one
 /// command at most), `=TEXT` that text. Values reach the commands only through `"${k}"`
-/// expansions. The last line is the end marker.
+/// expansions. The last line is the end marker; a batch that cannot start (no temporary
+/// directory) prints the failed marker instead and returns 0: it has said what happened.
 macro_rules! batch_function {
     () => {
         r#"bluegreen_batch() {
@@ -27,7 +28,7 @@ macro_rules! batch_function {
     if [ -d /dev/shm ] && [ -w /dev/shm ]; then tmp=/dev/shm; else tmp=/tmp; fi
   fi
   find "$tmp" -maxdepth 1 -name 'bluegreen-batch.*' -user "$(id -u)" -mmin +10 -exec rm -rf {} + 2>/dev/null
-  d=$(mktemp -d "$tmp/bluegreen-batch.XXXXXX") || { echo ::bluegreen-batch-failed::; return 1; }
+  d=$(mktemp -d "$tmp/bluegreen-batch.XXXXXX") || { echo ::bluegreen-batch-failed::; return 0; }
   trap 'rm -rf "$d"' EXIT
   trap 'exit 143' HUP INT TERM PIPE
   exec 3<&0
@@ -87,7 +88,7 @@ pub const SCRIPT: Script = Script {
 
 const FRAME: &str = "::bluegreen-batch::";
 const END: &str = "::bluegreen-batch-end::";
-const FAILED: &str = "::bluegreen-batch-failed::";
+pub(crate) const FAILED: &str = "::bluegreen-batch-failed::";
 /// A frame larger than this is not believed (the output of one command is read at most once).
 const MAX_FRAME: i64 = 64 * 1024 * 1024;
 

@@ -266,6 +266,47 @@ mod tests {
         assert!(free.success(), "the lock outlived its holder");
     }
 
+    /// A batch that cannot start under the lock (no temporary directory) says so once: the
+    /// holder's next answer is about the history entry (a second marker was read as that
+    /// answer, and the entry, though written, reported as failed).
+    #[test]
+    fn a_lock_whose_batch_cannot_start_says_so_once_then_records() {
+        use std::io::{BufRead, BufReader, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().to_str().unwrap().to_owned();
+        let batch = [ServerCommand::new("echo", &["echo", "read"])];
+        let (words, _) = crate::remote::batch::arguments(
+            &batch,
+            crate::remote::batch::Mode::All,
+            false,
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        let argv = lock(&state_dir, "{\"who\":\"test\"}", 5)
+            .args(words)
+            .final_argv(false);
+        let mut child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("TMPDIR", "/nonexistent/bluegreen")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut next = || {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            line
+        };
+        assert_eq!(next(), "acquired\n");
+        assert_eq!(next(), format!("{}\n", crate::remote::batch::FAILED));
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"{\"entry\":1}\n").unwrap();
+        drop(stdin);
+        assert_eq!(next(), "recorded\n");
+        assert!(child.wait().unwrap().success());
+    }
+
     #[test]
     fn parses_sections() {
         let output = "::bluegreen::switch\nset $x 1;\n::bluegreen::state\n{\"a\":1}\n\n::bluegreen::lock\n{\"pid\":1}\n::bluegreen::history\n{\"h\":1}\n{\"h\":2}\n";

@@ -80,6 +80,10 @@ pub struct Server {
     pub log: Vec<String>,
     /// Those of them run with sudo, rendered without it.
     pub privileged: Vec<String>,
+    /// No temporary directory for a batch: every batch says it could not start.
+    pub no_batch_dir: bool,
+    /// `auto`'s probe finds nft usable (otherwise it is not understood, and nginx is chosen).
+    pub nft_works: bool,
     /// Connections accepted per host port (each request is one).
     pub accepted: BTreeMap<u16, u64>,
     /// Port of nginx (the verify URL).
@@ -309,6 +313,10 @@ impl Server {
                 return ok(String::new());
             }
             Some("bluegreen-drain") => return ok("drained 0\n".into()),
+            // `auto`'s question, on a server where nft works and the service port is free.
+            Some("bluegreen-switch-probe") if self.nft_works => {
+                return ok("nft usable\nlisteners 0\n".into())
+            }
             Some("bluegreen-connections") => {
                 // args: save|since FILE TARGET blue_port blue_pid green_port green_pid, or
                 // forget FILE -
@@ -776,6 +784,9 @@ impl Host for FakeHost {
             false,
             self.deadline,
         )?;
+        if self.server.lock().unwrap().no_batch_dir {
+            return Err(crate::remote::batch::NotRun.into());
+        }
         let mut results = Vec::new();
         let mut lost = None;
         for command in commands {
@@ -833,7 +844,10 @@ impl Host for FakeHost {
             server: self.server.clone(),
         };
         let mut text = b"acquired\n".to_vec();
-        if !batch.is_empty() {
+        let no_batch_dir = self.server.lock().unwrap().no_batch_dir;
+        if !batch.is_empty() && no_batch_dir {
+            text.extend(format!("{}\n", crate::remote::batch::FAILED).bytes());
+        } else if !batch.is_empty() {
             let mut outputs = Vec::new();
             for command in batch {
                 outputs.push(self.run_one(command).await?);
