@@ -12,6 +12,12 @@ fn first_deploy_goes_to_blue_then_green_then_blue_without_failed_requests() {
     let load = Load::start(site.nginx_port, 4);
     let second = site.deploy("v2");
     second.success();
+    // Lock with its readings, pull, drain-remove-start, switch + record, drain + stop.
+    assert!(
+        second.stderr.contains("; 5 SSH round trips;"),
+        "{}",
+        second.stderr
+    );
     assert_eq!(site.served(), Some(("v2".into(), "green".into())));
     // The old color is kept, stopped, for rollback.
     assert_eq!(site.container_state("blue").as_deref(), Some("exited"));
