@@ -300,7 +300,7 @@ fn ship_builds_the_jar_and_deploys_it_without_docker() {
 #[test]
 fn a_request_whose_syn_the_old_color_dropped_is_answered_by_it_not_reset() {
     let mut site = process_site("proc-syn");
-    site.use_nftables_switch();
+    let service_port = site.use_nftables_switch();
     // TCP sends the SYN again 1, 3, 7, 15 and 31 s after the first: the drain must outlast
     // the gap between the switch and the next one.
     site.set("BLUEGREEN_DRAIN_TIMEOUT", "40s");
@@ -333,7 +333,19 @@ fn a_request_whose_syn_the_old_color_dropped_is_answered_by_it_not_reset() {
             .unwrap();
         String::from_utf8_lossy(&output.stdout).into_owned()
     });
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // nginx's attempt to the service port, its SYN dropped by blue's full queue.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let filter = format!("( dport = :{service_port} )");
+    while sh(Command::new("ss").args(["-tnH", "state", "syn-sent", &filter]))
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx never tried blue"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 
     let green_rule = format!("dnat to 127.0.0.1:{}", site.green_port);
     let resume = std::thread::spawn({

@@ -75,17 +75,12 @@ fn under_load<R>(
     let syn_retransmits = load::syn_retransmits() - syn_retransmits;
     let seen = watch.map(Watch::finish);
     let failures = wrk.finish();
+    let saw_new = seen.as_ref().filter(|seen| seen.first_new.is_some());
     let swap = Swap {
         failures,
         syn_retransmits,
-        first_new_waited_ms: seen
-            .as_ref()
-            .filter(|seen| seen.first_new.is_some())
-            .map(|seen| ms(seen.first_new_waited)),
-        longest_wait_before_new_ms: seen
-            .as_ref()
-            .filter(|seen| seen.first_new.is_some())
-            .map(|seen| ms(seen.longest_wait_before_new)),
+        first_new_waited_ms: saw_new.map(|seen| ms(seen.first_new_waited)),
+        longest_wait_before_new_ms: saw_new.map(|seen| ms(seen.longest_wait_before_new)),
         serves_ms: seen
             .as_ref()
             .and_then(|seen| seen.first_new)

@@ -279,16 +279,17 @@ impl Host for SshHost {
                 Err(_elapsed) => return Err(super::deadline_error(&batch, self.deadline)),
             };
         trace(&format!("{} took", batch.purpose), started);
-        let results = batch::read_frames(&mut stdout.as_slice()).await?;
-        if results.is_empty() {
-            anyhow::bail!(
-                "{} failed before its first command ({}): {}",
-                batch.purpose,
-                super::exit_text(code),
-                String::from_utf8_lossy(&stderr).trim()
-            );
-        }
-        Ok(results)
+        // A batch that could not even start (no `sh`, no `timeout`) says why on stderr.
+        batch::read_frames(&mut stdout.as_slice())
+            .await
+            .with_context(|| {
+                format!(
+                    "{} ({}): {}",
+                    batch.purpose,
+                    super::exit_text(code),
+                    String::from_utf8_lossy(&stderr).trim()
+                )
+            })
     }
 
     async fn spawn(&self, command: &ServerCommand, batch: &[ServerCommand]) -> Result<Running> {
@@ -305,10 +306,10 @@ impl Host for SshHost {
             .spawn()
             .await
             .with_context(|| format!("{}: starting the command over SSH", command.purpose))?;
-        let stdin: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match child.stdin().take() {
-            Some(stdin) => Box::new(stdin),
-            None => Box::new(tokio::io::sink()),
-        };
+        let stdin = child
+            .stdin()
+            .take()
+            .context("no stdin to the remote command")?;
         let stdout = child
             .stdout()
             .take()
@@ -318,7 +319,7 @@ impl Host for SshHost {
         });
         Ok(Running {
             stdout: Box::new(BufReader::new(stdout)),
-            stdin,
+            stdin: Box::new(stdin),
         })
     }
 
