@@ -469,23 +469,21 @@ async fn run_ahead<H: Host>(
     if commands.len() < 2 || !batch::can_carry(&commands, batch::Mode::StopAtFailure) {
         return Ok(());
     }
-    // Until the answer says what ran, any of it may have (a signal may drop this wait).
+    // The undo for the entries any of whose commands ran, given how many commands ran.
     let last = indexed.last().map_or(index, |(at, _)| *at);
-    progress.batch = starts
-        .iter()
-        .map(|(_, undo)| *undo)
-        .max()
-        .map(|undo| BatchUndo { last, undo });
+    let undo_after = |ran: usize| {
+        starts
+            .iter()
+            .filter(|(start, _)| ran > *start)
+            .map(|(_, undo)| *undo)
+            .max()
+            .map(|undo| BatchUndo { last, undo })
+    };
+    // Until the answer says what ran, any of it may have (a signal may drop this wait).
+    progress.batch = undo_after(usize::MAX);
     match ctx.host.run_batch(&commands).await {
         Ok(results) => {
-            // What ran is known: the entries any of whose commands ran.
-            let ran = results.len();
-            progress.batch = starts
-                .iter()
-                .filter(|(start, _)| ran > *start)
-                .map(|(_, undo)| *undo)
-                .max()
-                .map(|undo| BatchUndo { last, undo });
+            progress.batch = undo_after(results.len());
             let mut results = commands.into_iter().zip(results);
             if leftover_reading.is_some() {
                 progress.baseline = None;

@@ -201,6 +201,12 @@ mod tests {
                 &["flock", "-n", &lock_file, "echo", "free"],
             ),
             ServerCommand::new("echo", &["echo", "read"]),
+            // Outlives the holder: had it inherited the lock's descriptor, the lock would
+            // still be held at the end.
+            ServerCommand::new(
+                "leaves a process behind",
+                &["sh", "-c", "sleep 3 >/dev/null 2>&1 </dev/null &"],
+            ),
         ];
         let (words, _) = crate::remote::batch::arguments(
             &batch,
@@ -239,7 +245,7 @@ mod tests {
         let results = runtime
             .block_on(crate::remote::batch::read_frames(&mut rest.as_slice()))
             .unwrap();
-        assert_eq!(results.len(), 2);
+        assert_eq!(results.len(), 3);
         assert_eq!(results[0].output.code, Some(1), "the lock was not held");
         assert_eq!(results[1].output.stdout, "read\n");
         let held = std::process::Command::new("flock")
