@@ -39,7 +39,7 @@ impl ComposeTool {
 /// Exports the `KEY='value'` lines on stdin, then runs its arguments.
 pub const SECRET_ENV_SCRIPT: Script = Script {
     name: "bluegreen-secret-env",
-    text: "set -a; . /dev/stdin; set +a; exec \"$@\"",
+    text: include_str!("compose/with_secret_env.sh"),
 };
 
 pub struct Compose<'a> {

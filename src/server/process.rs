@@ -13,117 +13,32 @@ pub const KEEP_RELEASES: usize = 3;
 /// `present` when release `$2` is on the server (and marks it recently used), else `absent`.
 pub const PRESENT_SCRIPT: Script = Script {
     name: "bluegreen-release-present",
-    text: r#"dir=$1 id=$2
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-for file in "$dir/releases/$id"/*; do
-  if [ -f "$file" ]; then touch "$dir/releases/$id"; echo present; exit 0; fi
-done
-echo absent
-"#,
+    text: include_str!("process/release_present.sh"),
 };
 
 /// Writes stdin to `releases/$2/$3` (via a temporary name), then removes all but the newest
 /// `$4` releases, never one named in the further arguments.
 pub const UPLOAD_SCRIPT: Script = Script {
     name: "bluegreen-upload-release",
-    text: r#"set -e
-dir=$1 id=$2 file=$3 keep=$4
-shift 4
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-mkdir -p "$dir/releases/$id"
-cat > "$dir/releases/$id/.upload"
-mv -f "$dir/releases/$id/.upload" "$dir/releases/$id/$file"
-touch "$dir/releases/$id"
-n=0
-for old in $(ls -1t "$dir/releases"); do
-  n=$((n + 1))
-  [ "$n" -gt "$keep" ] || continue
-  wanted=no
-  for name in "$id" "$@"; do [ "$old" != "$name" ] || wanted=yes; done
-  [ "$wanted" = yes ] || rm -rf "${dir:?}/releases/$old"
-done
-echo uploaded
-"#,
+    text: include_str!("process/upload.sh"),
 };
 
 /// Starts color `$2` on port `$3` from release `$4` with the rendered run_command `$5`;
 /// `KEY=VALUE` lines on stdin are exported first (secrets never reach argv).
 pub const START_SCRIPT: Script = Script {
     name: "bluegreen-start-process",
-    text: r#"dir=$1 color=$2 port=$3 id=$4 run=$5
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-artifact=
-for file in "$dir/releases/$id"/*; do [ -f "$file" ] && artifact=$file; done
-if [ -z "$artifact" ]; then
-  echo "release $id is not on the server (nothing in $dir/releases/$id)" >&2; exit 1
-fi
-while IFS= read -r line; do [ -z "$line" ] || export "$line"; done
-printf '%s\n' "$id" > "$dir/$color.release" || exit 1
-cd "$dir/releases/$id" || exit 1
-# Supervised: the command is restarted a second after it exits, and each exit is counted in
-# $color.restarts ("COUNT LAST-EXIT-CODE"), so a crash is seen at once, as docker reports a
-# container that restarts. One process group: stopping the color ends supervisor and app.
-echo "0 0" > "$dir/$color.restarts"
-supervise='run=$1 counter=$2 n=0
-while :; do
-  sh -c "$run" "$0"
-  code=$?
-  n=$((n + 1))
-  echo "$n $code" > "$counter"
-  echo "bluegreen: the app exited with code $code; restart $n in 1 s"
-  sleep 1
-done'
-BLUEGREEN_COLOR=$color BLUEGREEN_PORT=$port BLUEGREEN_ARTIFACT=$artifact \
-  setsid sh -c "$supervise" "bluegreen-$color" "$run" "$dir/$color.restarts" < /dev/null > "$dir/$color.log" 2>&1 &
-echo "$!" > "$dir/$color.pid"
-echo "started $!"
-"#,
+    text: include_str!("process/start.sh"),
 };
 
 /// SIGTERM to color `$2`'s process group, SIGKILL after `$3` tenths of a second; a zombie
 /// counts as exited. With `$4` = `forget` its release marker goes too (the color is removed).
-/// The shell function `alive PGID`: true while a process of the group runs (zombies do not
-/// count). Shared by the stop and status scripts.
-macro_rules! alive_function {
-    () => {
-        r#"alive() {
-  pg=$1
-  kill -0 -"$pg" 2>/dev/null || return 1
-  for stat in /proc/[0-9]*/stat; do
-    read -r line < "$stat" 2>/dev/null || continue
-    set -- ${line##*) }
-    [ "$3" = "$pg" ] && [ "$1" != Z ] && return 0
-  done
-  return 1
-}
-"#
-    };
-}
-
+/// Both it and the status script start with the shell function `alive PGID` (process/alive.sh):
+/// true while a process of the group runs (zombies do not count).
 pub const STOP_SCRIPT: Script = Script {
-    name: "bluegreen-stop-process",
+    name: "bluegreen-stop-color",
     text: concat!(
-        r#"dir=$1 color=$2 tries=$3 forget=$4
-"#,
-        r#"case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-"#,
-        alive_function!(),
-        r#"pid=$(cat "$dir/$color.pid" 2>/dev/null)
-result="not running"
-if [ -n "$pid" ] && alive "$pid"; then
-  result=stopped
-  kill -TERM -"$pid" 2>/dev/null
-  i=0
-  while alive "$pid"; do
-    i=$((i + 1))
-    if [ "$i" -ge "$tries" ]; then kill -KILL -"$pid" 2>/dev/null; result=killed; break; fi
-    sleep 0.1
-  done
-fi
-rm -f "$dir/$color.pid"
-[ "$forget" != forget ] || rm -f "$dir/$color.release"
-echo "$result"
-"#
+        include_str!("process/alive.sh"),
+        include_str!("process/stop.sh")
     ),
 };
 
@@ -132,29 +47,15 @@ echo "$result"
 pub const STATUS_SCRIPT: Script = Script {
     name: "bluegreen-process-status",
     text: concat!(
-        r#"dir=$1
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-"#,
-        alive_function!(),
-        r#"for color in blue green; do
-  pid=$(cat "$dir/$color.pid" 2>/dev/null)
-  release=$(cat "$dir/$color.release" 2>/dev/null)
-  state=none
-  if [ -n "$pid" ]; then if alive "$pid"; then state=running; else state=exited; fi; fi
-  restarts=$(cat "$dir/$color.restarts" 2>/dev/null) || restarts=
-  echo "$color ${pid:--} $state ${release:--} ${restarts:-0 0}"
-done
-"#
+        include_str!("process/alive.sh"),
+        include_str!("process/status.sh")
     ),
 };
 
 /// The last lines a color's process printed.
 pub const LOGS_SCRIPT: Script = Script {
     name: "bluegreen-process-logs",
-    text: r#"dir=$1
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-tail -n 40 "$dir/$2.log"
-"#,
+    text: include_str!("process/logs.sh"),
 };
 
 pub fn release_present(state_dir: &str, id: &str) -> ServerCommand {
@@ -350,7 +251,7 @@ mod tests {
         );
         assert_eq!(
             stop("/srv/s", Color::Green, 30, true).render(true),
-            "sh -c <bluegreen-stop-process> bluegreen-stop-process /srv/s green 300 forget"
+            "sh -c <bluegreen-stop-color> bluegreen-stop-color /srv/s green 300 forget"
         );
     }
 

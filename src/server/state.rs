@@ -14,26 +14,7 @@ pub const LOCK_SCRIPT: Script = Script {
     name: "bluegreen-lock",
     text: concat!(
         crate::remote::batch::batch_function!(),
-        r#"dir=$1 holder=$2 wait=$3
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-command -v flock >/dev/null 2>&1 || { echo noflock; exit 0; }
-umask 077
-mkdir -p "$dir" && chmod 700 "$dir" || exit 1
-exec 9>>"$dir/lock"
-if ! flock -n 9; then
-  printf 'busy %s\n' "$(cat "$dir/lock.json" 2>/dev/null)"
-  if ! flock -w "$wait" 9; then echo timeout; exit 0; fi
-fi
-printf '{"server_pid":%s,"holder":%s}\n' "$$" "$holder" > "$dir/lock.json"
-echo acquired
-shift 3
-if [ "$#" -gt 0 ]; then (exec 9>&-; bluegreen_batch "$@") || echo ::bluegreen-batch-failed::; fi
-if IFS= read -r line && [ -n "$line" ]; then
-  if printf '%s\n' "$line" >> "$dir/history.jsonl"; then echo recorded; else echo "not recorded"; fi
-fi
-cat >/dev/null 9>&-
-rm -f "$dir/lock.json"
-"#
+        include_str!("state/lock.sh")
     ),
 };
 
@@ -41,51 +22,20 @@ rm -f "$dir/lock.json"
 /// recent history, in sections.
 pub const READ_SCRIPT: Script = Script {
     name: "bluegreen-read-state",
-    text: r#"dir=$1 switch=$2
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-echo "::bluegreen::switch"
-if [ -e "$switch" ]; then head -c 65536 "$switch"; else echo "::bluegreen::missing"; fi
-printf '\n::bluegreen::state\n'
-head -c 65536 "$dir/state.json" 2>/dev/null
-printf '\n::bluegreen::lock\n'
-if [ -e "$dir/lock" ] && ! flock -n "$dir/lock" true 2>/dev/null; then head -c 65536 "$dir/lock.json" 2>/dev/null; fi
-printf '\n::bluegreen::history\n'
-tail -n 20 "$dir/history.jsonl" 2>/dev/null | head -c 262144
-exit 0
-"#,
+    text: include_str!("state/read_state.sh"),
 };
 
 /// Replaces state.json atomically (`$2`, unless empty) and appends one history line (`$3`,
 /// unless empty).
 pub const RECORD_SCRIPT: Script = Script {
     name: "bluegreen-record",
-    text: r#"set -e
-dir=$1
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-umask 077
-mkdir -p "$dir"
-chmod 700 "$dir"
-if [ -n "$2" ]; then printf '%s\n' "$2" > "$dir/state.json.tmp"; mv -f "$dir/state.json.tmp" "$dir/state.json"; fi
-[ -z "$3" ] || printf '%s\n' "$3" >> "$dir/history.jsonl"
-"#,
+    text: include_str!("state/record.sh"),
 };
 
 /// Ends the process holding the lock (named in lock.json) and removes the holder record.
 pub const UNLOCK_SCRIPT: Script = Script {
     name: "bluegreen-unlock",
-    text: r#"dir=$1
-case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
-if [ ! -e "$dir/lock" ] || flock -n "$dir/lock" true 2>/dev/null; then echo free; exit 0; fi
-cat "$dir/lock.json" 2>/dev/null || echo '{}'
-pid=$(sed -n 's/^{"server_pid":\([0-9]*\),.*/\1/p' "$dir/lock.json" 2>/dev/null)
-[ -n "$pid" ] && kill "$pid" 2>/dev/null
-i=0
-while ! flock -n "$dir/lock" true 2>/dev/null; do
-  i=$((i + 1)); [ "$i" -ge 50 ] && { echo "still held" >&2; exit 1; }
-  sleep 0.1
-done
-rm -f "$dir/lock.json"
-"#,
+    text: include_str!("state/unlock.sh"),
 };
 
 pub fn lock(state_dir: &str, holder_json: &str, wait_secs: u64) -> ServerCommand {

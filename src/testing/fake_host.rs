@@ -471,7 +471,7 @@ impl Server {
                 self.containers.insert(name(color), container);
                 ok("started 42\n".into())
             }
-            "bluegreen-stop-process" => {
+            "bluegreen-stop-color" => {
                 let color = args[5];
                 if args.get(7) == Some(&"forget") {
                     self.containers.remove(&name(color));

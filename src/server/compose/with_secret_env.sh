@@ -1,0 +1,1 @@
+set -a; . /dev/stdin; set +a; exec "$@"
