@@ -1,11 +1,15 @@
 //! The clock behind the log's phases: every `Printer::phase` starts one, the next (or the end)
 //! stops it. The step summary reads it, so a failed run shows its timings too.
+//!
+//! A batch runs the commands of several later phases in one round trip, during the phase before
+//! them: their time on the server is *lent* by the phase that waited for the batch and *repaid*
+//! to each phase that takes its result, so each phase shows the time of its own commands.
 
 use std::time::{Duration, Instant};
 
 pub struct PhaseClock {
     started: Instant,
-    running: Option<(String, Instant)>,
+    running: Option<Running>,
     done: Vec<(String, Duration)>,
 }
 
@@ -19,23 +23,58 @@ impl Default for PhaseClock {
     }
 }
 
+/// The phase under way: since when, and the time it ran ahead for later phases (`lent`) or
+/// that earlier phases ran for it (`repaid`).
+struct Running {
+    name: String,
+    since: Instant,
+    lent: Duration,
+    repaid: Duration,
+}
+
+impl Running {
+    fn took(&self) -> Duration {
+        (self.since.elapsed() + self.repaid).saturating_sub(self.lent)
+    }
+}
+
 impl PhaseClock {
     pub fn start(&mut self, name: &str) {
         self.stop();
-        self.running = Some((label(name).to_owned(), Instant::now()));
+        self.running = Some(Running {
+            name: label(name).to_owned(),
+            since: Instant::now(),
+            lent: Duration::ZERO,
+            repaid: Duration::ZERO,
+        });
     }
 
     pub fn stop(&mut self) {
-        if let Some((name, since)) = self.running.take() {
-            self.done.push((name, since.elapsed()));
+        if let Some(running) = self.running.take() {
+            let took = running.took();
+            self.done.push((running.name, took));
+        }
+    }
+
+    /// The running phase ran commands of later phases, which took `took` on the server.
+    pub fn lend(&mut self, took: Duration) {
+        if let Some(running) = &mut self.running {
+            running.lent += took;
+        }
+    }
+
+    /// The running phase took a result a batch ran earlier, which took `took` on the server.
+    pub fn repay(&mut self, took: Duration) {
+        if let Some(running) = &mut self.running {
+            running.repaid += took;
         }
     }
 
     /// Every phase so far in the order they ran, the running one up to now.
     pub fn phases(&self) -> Vec<(String, Duration)> {
         let mut phases = self.done.clone();
-        if let Some((name, since)) = &self.running {
-            phases.push((name.clone(), since.elapsed()));
+        if let Some(running) = &self.running {
+            phases.push((running.name.clone(), running.took()));
         }
         phases
     }
@@ -90,5 +129,23 @@ mod tests {
         clock.stop();
         assert_eq!(clock.phases().len(), 2);
         assert!(clock.total() >= phases[0].1);
+    }
+
+    /// A batch run during "wait for health" held the switch's command: the switch's time is
+    /// the switch's, not the health wait's.
+    #[test]
+    fn time_run_ahead_counts_for_the_phase_it_was_run_for() {
+        let mut clock = PhaseClock::default();
+        clock.start("wait for health");
+        std::thread::sleep(Duration::from_millis(40));
+        clock.lend(Duration::from_millis(30));
+        clock.start("switch traffic to green");
+        clock.repay(Duration::from_millis(30));
+        clock.stop();
+        let millis: Vec<u128> = clock.phases().iter().map(|(_, d)| d.as_millis()).collect();
+        assert!(
+            (10..30).contains(&millis[0]) && (30..40).contains(&millis[1]),
+            "{millis:?}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! become `***`, and no text but our own deliberate workflow commands can start one.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +25,8 @@ pub struct Printer {
     redactor: Redactor,
     spinner: Mutex<Option<ProgressBar>>,
     clock: Mutex<PhaseClock>,
+    /// A `::group::` is open (Actions): only then does `::endgroup::` have one to close.
+    group_open: AtomicBool,
 }
 
 /// While alive (in Actions), the runner ignores workflow commands: streamed build output and
@@ -59,6 +62,7 @@ impl Printer {
             redactor: Redactor::default(),
             spinner: Mutex::new(None),
             clock: Mutex::new(PhaseClock::default()),
+            group_open: AtomicBool::new(false),
         }
     }
 
@@ -110,21 +114,23 @@ impl Printer {
         self.raw(&format!("::{name}::{data}"));
     }
 
-    /// Starts a phase: a header line, or a collapsible group in Actions.
+    /// Starts a phase (ending the one before): a header line, or a collapsible group in Actions.
     pub fn phase(&self, name: &str) {
+        self.end_phase();
         self.clock.lock().unwrap().start(name);
         match self.style {
             Style::Actions => {
-                self.end_phase();
                 self.command("group", name);
+                self.group_open.store(true, Ordering::SeqCst);
             }
             _ => self.line(&format!("==> {name}")),
         }
     }
 
+    /// Ends the running phase, if any: its clock stops and its group (Actions) closes.
     pub fn end_phase(&self) {
         self.clock.lock().unwrap().stop();
-        if self.style == Style::Actions {
+        if self.group_open.swap(false, Ordering::SeqCst) {
             self.raw("::endgroup::");
         }
     }
@@ -214,6 +220,17 @@ impl Printer {
         }
     }
 
+    /// The running phase ran, in one batch, commands of later phases that took `took` on the
+    /// server: that time counts for them (see [`PhaseClock`]).
+    pub fn ran_ahead(&self, took: Duration) {
+        self.clock.lock().unwrap().lend(took);
+    }
+
+    /// The running phase took the result of a command a batch ran earlier: its time counts here.
+    pub fn ran_earlier(&self, took: Duration) {
+        self.clock.lock().unwrap().repay(took);
+    }
+
     /// The phases so far with their durations (the running one up to now), and the total time.
     pub fn timings(&self) -> (Vec<(String, Duration)>, Duration) {
         let clock = self.clock.lock().unwrap();
@@ -258,5 +275,26 @@ mod tests {
         assert_eq!(printer.redact("token tok3n-value here"), "token *** here");
         assert_eq!(printer.redact("line AAAABBBBCCCCDDDD"), "line ***");
         assert_eq!(printer.redactor().redact("x tok3n-value"), "x ***");
+    }
+
+    /// In Actions a phase used to stop its own clock as it opened its group: every phase 0.00.
+    #[test]
+    fn a_phase_in_actions_runs_until_the_next_one_starts() {
+        let printer = Printer::new(Style::Actions);
+        printer.phase("build the image");
+        std::thread::sleep(Duration::from_millis(30));
+        printer.phase("push to r.io");
+        std::thread::sleep(Duration::from_millis(20));
+        printer.end_phase();
+        let (phases, total) = printer.timings();
+        let took: Vec<(&str, u128)> = phases
+            .iter()
+            .map(|(name, took)| (name.as_str(), took.as_millis()))
+            .collect();
+        assert!(
+            took.len() == 2 && took[0].1 >= 30 && took[1].1 >= 20,
+            "{took:?}"
+        );
+        assert!(total >= phases[0].1 + phases[1].1);
     }
 }

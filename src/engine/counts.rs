@@ -99,6 +99,11 @@ impl Impact {
 
     /// "0 failed of 143 probe requests through nginx during the switch (blue 61, green 82)".
     pub fn describe(&self) -> String {
+        self.describe_over("during the switch")
+    }
+
+    /// The same over another span: "during the deploy" also fits a run that never switched.
+    pub fn describe_over(&self, span: &str) -> String {
         let parts: Vec<String> = [
             ("blue", &self.blue),
             ("green", &self.green),
@@ -109,7 +114,7 @@ impl Impact {
         .map(|(name, counts)| format!("{name} {}{}", grouped(counts.requests), counts.failures()))
         .collect();
         format!(
-            "{} probe requests through nginx during the switch ({})",
+            "{} probe requests through nginx {span} ({})",
             self.short(),
             parts.join(", ")
         )

@@ -60,6 +60,7 @@ impl<H: Host> Ctx<'_, H> {
     /// [`Ctx::run`], and how long the command took on the server (or here, with the trip).
     pub async fn run_timed(&self, command: &ServerCommand) -> anyhow::Result<Ran> {
         if let Some(ran) = self.prefetched.take(command) {
+            self.printer.ran_earlier(ran.took.unwrap_or_default());
             return Ok(ran);
         }
         let started = std::time::Instant::now();

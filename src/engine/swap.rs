@@ -495,6 +495,7 @@ async fn run_ahead<H: Host>(
                 }
             }
             for (command, ran) in results {
+                ctx.printer.ran_ahead(ran.took.unwrap_or_default());
                 ctx.prefetched.put(command, ran);
             }
             Ok(())
@@ -901,7 +902,10 @@ async fn undo_now<H: Host>(
         .filter(|color| observed.running(*color) && serving == serving_now(observed));
     // Failed requests through nginx are part of what happened; a clean count is no news here.
     if let Some(impact) = progress.impact.as_ref().filter(|i| i.total.failed() > 0) {
-        done.push(impact.describe());
+        done.push(match undo {
+            Undo::Nothing | Undo::StopNew => impact.describe_over("before any switch"),
+            Undo::SwitchBack | Undo::Report => impact.describe(),
+        });
     }
     let advice = if error.advice.is_empty() {
         String::new()
