@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::github::FakeGitHub;
-use crate::support::runner::stable;
+use crate::support::runner::{keep_summary, stable};
 use crate::support::{shared, Run, Site, REGISTRY_TOKEN};
 
 const SHA_OLD: &str = "1111111111111111111111111111111111111111";
@@ -121,6 +121,18 @@ pub(crate) fn output(outputs: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Every `::endgroup::` closes a `::group::` opened before it, and each group is closed: the
+/// log must not start with an `::endgroup::` (it did, before any group).
+fn assert_groups_pair(log: &str) {
+    let marks: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("::group::") || *l == "::endgroup::")
+        .map(|l| if l == "::endgroup::" { "end" } else { "group" })
+        .collect();
+    let pairs = marks.chunks(2).all(|pair| pair == ["group", "end"]);
+    assert!(pairs && !marks.is_empty(), "{marks:?}\n{log}");
+}
+
 #[test]
 fn the_action_ships_writes_outputs_summary_and_deployment_statuses() {
     let site = Site::new("action");
@@ -154,6 +166,7 @@ fn the_action_ships_writes_outputs_summary_and_deployment_statuses() {
         log.contains("::group::build the image") && log.contains("::endgroup::"),
         "{log}"
     );
+    assert_groups_pair(&first.run.stderr);
     assert_eq!(output(&first.outputs, "color").as_deref(), Some("blue"));
     assert_eq!(
         output(&first.outputs, "previous_color").as_deref(),
@@ -176,6 +189,7 @@ fn the_action_ships_writes_outputs_summary_and_deployment_statuses() {
         Some("blue")
     );
     assert_eq!(site.served(), Some(("a2".into(), "green".into())));
+    keep_summary("action_summary_success", &second.summary);
     insta::assert_snapshot!("action_summary_success", stable(&second.summary, &site));
 
     // Deployment statuses: in_progress then success, with the run's log URL.

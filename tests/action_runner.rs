@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::github::FakeGitHub;
-use crate::support::runner::{stable, Step, StepRun, GITHUB_TOKEN};
+use crate::support::runner::{keep_summary, stable, Step, StepRun, GITHUB_TOKEN};
 use crate::support::{shared, Run, Site, REGISTRY_TOKEN};
 
 const SHA_1: &str = "1111111111111111111111111111111111111111";
@@ -121,6 +121,7 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     ] {
         assert_eq!(ship.output(name), value, "output {name}");
     }
+    keep_summary("runner_summary_ship", &ship.summary);
     insta::assert_snapshot!("runner_summary_ship", stable(&ship.summary, &site));
     let last = deployment_statuses(&github).pop().unwrap();
     assert_eq!(last["state"], "success");
@@ -137,6 +138,7 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     assert_eq!(deploy.output("result"), "unchanged");
     assert_eq!(deploy.output("serving_color"), "green");
     assert_eq!(deploy.output("image"), image);
+    keep_summary("runner_summary_deploy_unchanged", &deploy.summary);
     insta::assert_snapshot!(
         "runner_summary_deploy_unchanged",
         stable(&deploy.summary, &site)
@@ -153,6 +155,7 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     );
     assert_eq!(status.output("serving_color"), "green");
     assert_eq!(status.output("result"), "success");
+    keep_summary("runner_summary_status", &status.summary);
     insta::assert_snapshot!("runner_summary_status", stable(&status.summary, &site));
 
     // With action.yml's default `traffic_switch: auto`, the action asks the server which switch
@@ -183,6 +186,7 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
     assert_eq!(rollback.output("color"), "blue");
     assert_eq!(rollback.output("serving_color"), "blue");
     assert_eq!(site.served(), Some(("c1".into(), "blue".into())));
+    keep_summary("runner_summary_rollback", &rollback.summary);
     insta::assert_snapshot!("runner_summary_rollback", stable(&rollback.summary, &site));
 
     let unlock = Step::new(&site, &github, SHA_2, "906", "-")
@@ -263,6 +267,7 @@ fn a_failed_deploy_writes_every_output_and_advises_no_rollback() {
     assert_no_secret(&failed);
     assert!(!failed.summary.contains("rollback"), "{}", failed.summary);
     assert!(failed.summary.contains("demo app bad starting"));
+    keep_summary("runner_summary_failure", &failed.summary);
     insta::assert_snapshot!("runner_summary_failure", stable(&failed.summary, &site));
     assert_eq!(
         deployment_statuses(&github).pop().unwrap()["state"],
@@ -302,6 +307,7 @@ fn a_cancelled_run_reports_cancelled_and_the_old_color_keeps_serving() {
     assert_eq!(cancelled.output("result"), "cancelled");
     assert_eq!(cancelled.output("serving_color"), "blue");
     assert_eq!(cancelled.output("color"), "");
+    keep_summary("runner_summary_cancelled", &cancelled.summary);
     insta::assert_snapshot!(
         "runner_summary_cancelled",
         stable(&cancelled.summary, &site)

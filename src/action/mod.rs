@@ -135,7 +135,7 @@ fn settle(report: &mut Report, outcome: &Result<()>, cancel: &Cancel) {
         report.serving = failure.serving.clone();
         report.serving_color = failure.serving_color;
         report.logs = failure.logs.clone();
-        report.impact = failure.impact.as_ref().map(|impact| impact.describe());
+        report.impact = failure.impact.as_deref().cloned();
     }
 }
 

@@ -2,6 +2,7 @@
 //! outputs (`outputs.rs`). Only what is known is shown: no empty rows, no empty backticks.
 
 use crate::color::Color;
+use crate::engine::counts::Impact;
 
 /// How the run ended, as the `result` output says it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,7 +60,7 @@ pub struct Report {
     pub bake: Option<String>,
     /// What the probe requests through nginx got from the new color's start until the old one
     /// stopped (or the run failed), when any were counted.
-    pub impact: Option<String>,
+    pub impact: Option<Impact>,
     pub failure: Option<String>,
     /// What serves now, in words, after a failure.
     pub serving: Option<String>,
@@ -94,7 +95,27 @@ fn digest_of(image: &str) -> Option<&str> {
 
 /// `sha256:` and the first 12 hex digits.
 fn short_digest(digest: &str) -> &str {
-    &digest[..digest.len().min("sha256:".len() + 12)]
+    &digest[..digest.len().min(DIGEST_PREFIX.len() + 12)]
+}
+
+const DIGEST_PREFIX: &str = "sha256:";
+
+/// Every `sha256:` digest in `text` cut to its short form (a phase named after the image it
+/// pulls would otherwise stretch its table by 64 hex digits).
+fn shorten_digests(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(DIGEST_PREFIX) {
+        let start = at + DIGEST_PREFIX.len();
+        let hex = rest[start..]
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(rest.len() - start);
+        out.push_str(&rest[..at]);
+        out.push_str(short_digest(&rest[at..start + hex]));
+        rest = &rest[start + hex..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// An image reference for a table: its short digest, else the reference.
@@ -131,16 +152,18 @@ pub fn render_summary(report: &Report) -> String {
     let mut out = title(report);
     let rows = rows(report);
     if !rows.is_empty() {
-        out.push_str("| | |\n|---|---|\n");
+        out.push_str("| what | value |\n|---|---|\n");
         for (name, value) in rows {
             out.push_str(&format!("| {name} | {value} |\n"));
         }
     }
+    references(&mut out, report);
     for line in &report.lines {
         out.push_str(&format!("\n{}\n", escape(line)));
     }
     if let Some(failure) = &report.failure {
-        out.push_str(&format!("\n### What failed\n\n{}\n", escape(failure)));
+        let failure = failure.replace(LOGS_ABOVE, logs_here(report));
+        out.push_str(&format!("\n### What failed\n\n{}\n", escape(&failure)));
         if let Some(serving) = &report.serving {
             out.push_str(&format!("\n**Serving now:** {}\n", escape(serving)));
         }
@@ -168,7 +191,8 @@ pub fn render_summary(report: &Report) -> String {
     if !report.phases.is_empty() {
         out.push_str("\n### Time per phase\n\n| phase | seconds |\n|---|---|\n");
         for (phase, seconds) in &report.phases {
-            out.push_str(&format!("| {} | {seconds:.2} |\n", escape(phase)));
+            let phase = escape(&shorten_digests(phase));
+            out.push_str(&format!("| {phase} | {} |\n", seconds_cell(*seconds)));
         }
     }
     for notice in &report.notices {
@@ -178,6 +202,44 @@ pub fn render_summary(report: &Report) -> String {
         out.push_str(&format!("\n[Run log]({url})\n"));
     }
     out
+}
+
+/// A phase's time; one that only used what an earlier round trip read says so rather than
+/// showing a zero.
+fn seconds_cell(seconds: f64) -> String {
+    if seconds < 0.005 {
+        "< 0.01".to_owned()
+    } else {
+        format!("{seconds:.2}")
+    }
+}
+
+/// The engine's advice after a failed health check or bake: right in the log, where the new
+/// color's last lines come just before it; in the summary they are in a block below.
+const LOGS_ABOVE: &str = "see its log lines above";
+
+fn logs_here(report: &Report) -> &'static str {
+    if report.logs.is_empty() {
+        "see its log lines in the run log"
+    } else {
+        "see its last log lines below"
+    }
+}
+
+/// The full image references, under the table: a 64-hex digest in a cell would stretch it.
+fn references(out: &mut String, report: &Report) {
+    let full = |image: Option<&str>| image.filter(|i| i.contains('@')).map(str::to_owned);
+    let previous = full(report.previous_image.as_deref()).filter(|_| report.old.is_some());
+    let lines: Vec<String> = [
+        ("image", full(report.image.as_deref())),
+        ("previous image", previous),
+    ]
+    .into_iter()
+    .filter_map(|(name, image)| Some(format!("{name}: `{}`", image?)))
+    .collect();
+    if !lines.is_empty() {
+        out.push_str(&format!("\n<sub>{}</sub>\n", lines.join("<br>")));
+    }
 }
 
 /// The table rows that have a value.
@@ -219,7 +281,12 @@ fn rows(report: &Report) -> Vec<(&'static str, String)> {
         rows.push(("health probes", attempts.to_string()));
     }
     if let Some(impact) = &report.impact {
-        rows.push(("impact", escape(impact)));
+        // The count spans the whole deploy, and a failed one may never have switched.
+        let span = match report.command.as_str() {
+            "rollback" => "during the rollback",
+            _ => "during the deploy",
+        };
+        rows.push(("impact", escape(&impact.describe_over(span))));
     }
     if let Some(bake) = &report.bake {
         rows.push(("bake", escape(bake)));
@@ -311,21 +378,86 @@ mod tests {
         );
     }
 
+    fn impact(blue: u32, green: u32) -> Impact {
+        let mut impact = Impact::default();
+        for _ in 0..blue {
+            impact.add(Some(Color::Blue), Some(200));
+        }
+        for _ in 0..green {
+            impact.add(Some(Color::Green), Some(200));
+        }
+        impact
+    }
+
     #[test]
-    fn summary_shows_what_the_probe_requests_got_during_the_switch() {
+    fn summary_shows_what_the_probe_requests_got_during_the_deploy() {
         let mut report = deployed();
-        report.impact = Some(
-            "0 failed of 143 probe requests through nginx during the switch (blue 61, green 82)"
-                .into(),
-        );
+        report.impact = Some(impact(61, 82));
         let summary = render_summary(&report);
         assert!(
             summary.contains(
-                "| impact | 0 failed of 143 probe requests through nginx during the switch \
+                "| impact | 0 failed of 143 probe requests through nginx during the deploy \
                  (blue 61, green 82) |"
             ),
             "{summary}"
         );
+    }
+
+    /// A deploy that failed before its switch never had one to count "during".
+    #[test]
+    fn a_failed_deploy_counts_its_probes_without_claiming_a_switch() {
+        let report = Report {
+            result: RunResult::Failure,
+            failure: Some("health check of green failed".into()),
+            impact: Some(impact(12, 0)),
+            ..base()
+        };
+        let summary = render_summary(&report);
+        assert!(
+            summary.contains("| impact | 0 failed of 12 probe requests through nginx during the deploy (blue 12) |"),
+            "{summary}"
+        );
+        assert!(!summary.contains("switch"), "{summary}");
+    }
+
+    /// No table cell holds a whole digest; the full references sit under the table.
+    #[test]
+    fn digests_in_tables_are_short_and_the_full_references_sit_below() {
+        let mut report = deployed();
+        let image = report.image.clone().unwrap();
+        report.phases.insert(2, (format!("pull {image}"), 1.5));
+        let summary = render_summary(&report);
+        let long = format!("sha256:{}", "a".repeat(13));
+        for row in summary.lines().filter(|line| line.starts_with('|')) {
+            assert!(!row.contains(&long), "{row}");
+        }
+        assert!(
+            summary.contains(&format!(
+                "| pull r.io/api@sha256:{} | 1.50 |",
+                "a".repeat(12)
+            )),
+            "{summary}"
+        );
+        assert!(summary.contains(&format!("image: `{image}`")), "{summary}");
+        assert!(!summary.contains("| |"), "a blank header cell: {summary}");
+    }
+
+    #[test]
+    fn a_phase_under_5ms_says_so_instead_of_showing_zero() {
+        assert_eq!(seconds_cell(0.000_02), "< 0.01");
+        assert_eq!(seconds_cell(0.004), "< 0.01");
+        assert_eq!(seconds_cell(0.26), "0.26");
+        assert_eq!(seconds_cell(31.2), "31.20");
+    }
+
+    #[test]
+    fn digests_are_cut_wherever_they_are_in_a_text() {
+        let long = format!("sha256:{}", "0123456789abcdef".repeat(4));
+        assert_eq!(
+            shorten_digests(&format!("pull r@{long} then {long}; sha256:12")),
+            "pull r@sha256:0123456789ab then sha256:0123456789ab; sha256:12"
+        );
+        assert_eq!(shorten_digests("start green"), "start green");
     }
 
     #[test]
@@ -333,7 +465,9 @@ mod tests {
         let report = Report {
             result: RunResult::Failure,
             failure: Some(
-                "health check of green failed after 60.0s: not healthy | HTTP 503".into(),
+                "health check of green failed after 60.0s: not healthy | HTTP 503; blue still \
+                 serves traffic; see its log lines above, fix the app and deploy again"
+                    .into(),
             ),
             serving: Some("blue still serves traffic".into()),
             serving_color: Some(Color::Blue),
@@ -349,6 +483,12 @@ mod tests {
         insta::assert_snapshot!(summary);
         assert!(!summary.contains("rollback"), "{summary}");
         assert!(!summary.replace("```", "").contains("``"), "{summary}");
+        // The log lines are in the block below, not above.
+        assert!(
+            summary.contains("see its last log lines below, fix"),
+            "{summary}"
+        );
+        assert!(!summary.contains("above"), "{summary}");
     }
 
     #[test]

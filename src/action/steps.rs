@@ -4,7 +4,6 @@ use anyhow::Result;
 
 use super::report::{Report, RunResult};
 use super::ActionCommand;
-use crate::engine::counts::Impact;
 use crate::engine::swap::Summary;
 use crate::engine::{self, Cancel, Ctx, Runtime};
 use crate::failure::Failure;
@@ -177,7 +176,7 @@ fn record_swap(printer: &Printer, report: &mut Report, summary: Summary) {
         report.previous_image = Some(summary.previous_image);
         report.health_attempts = Some(summary.health_attempts);
         report.bake = summary.bake.clone();
-        report.impact = summary.impact.as_ref().map(Impact::describe);
+        report.impact = summary.impact.clone();
     }
     report.new = Some(summary.new);
     report.serving_color = Some(summary.new);

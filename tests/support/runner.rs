@@ -254,6 +254,15 @@ pub fn parse_outputs(text: &str) -> BTreeMap<String, String> {
     outputs
 }
 
+/// With `BLUEGREEN_KEEP_SUMMARIES=DIR` set, writes the raw summary to `DIR/NAME.md`, for
+/// `scripts/render-summary.sh` to render it as GitHub would.
+pub fn keep_summary(name: &str, summary: &str) {
+    if let Some(dir) = std::env::var_os("BLUEGREEN_KEEP_SUMMARIES") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}.md")), summary).unwrap();
+    }
+}
+
 /// The summary with what changes from run to run replaced.
 pub fn stable(summary: &str, site: &Site) -> String {
     let text = summary
@@ -272,7 +281,8 @@ pub fn stable(summary: &str, site: &Site) -> String {
         .map(|line| {
             let cells: Vec<&str> = line.split(" | ").collect();
             match cells.as_slice() {
-                [name, value] if is_timing(value) => format!("{name} | [n] |"),
+                // A zero stays: every phase takes time, and all-zero times were a real bug.
+                [name, value] if is_nonzero_number(value) => format!("{name} | [n] |"),
                 // How many probe requests fit in the switch is timing; how many failed is not.
                 ["| impact", _] => ["of ", "blue ", "green ", "color unknown "]
                     .iter()
@@ -286,9 +296,10 @@ pub fn stable(summary: &str, site: &Site) -> String {
         .join("\n")
 }
 
-fn is_timing(cell: &str) -> bool {
+/// A time or a count: `0.42 |`, `12.5 s |`, `7 |`; a zero is not.
+fn is_nonzero_number(cell: &str) -> bool {
     let cell = cell.trim_end_matches(" |").trim_end_matches(" s");
-    cell.parse::<f64>().is_ok()
+    cell.parse::<f64>().is_ok_and(|n| n != 0.0)
 }
 
 fn mask_hex_after(text: &str, prefix: &str) -> String {
