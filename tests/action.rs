@@ -123,7 +123,7 @@ pub(crate) fn output(outputs: &str, name: &str) -> Option<String> {
 
 /// Every `::endgroup::` closes a `::group::` opened before it, and each group is closed: the
 /// log must not start with an `::endgroup::` (it did, before any group).
-fn assert_groups_pair(log: &str) {
+pub(crate) fn assert_groups_pair(log: &str) {
     let marks: Vec<&str> = log
         .lines()
         .filter(|l| l.starts_with("::group::") || *l == "::endgroup::")

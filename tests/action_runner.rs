@@ -267,6 +267,10 @@ fn a_failed_deploy_writes_every_output_and_advises_no_rollback() {
     assert_no_secret(&failed);
     assert!(!failed.summary.contains("rollback"), "{}", failed.summary);
     assert!(failed.summary.contains("demo app bad starting"));
+    // Green never got traffic, and its log lines are in the block below the advice.
+    assert!(!failed.summary.contains("switch"), "{}", failed.summary);
+    assert!(failed.summary.contains("see its last log lines below"));
+    crate::action::assert_groups_pair(&failed.run.stderr);
     keep_summary("runner_summary_failure", &failed.summary);
     insta::assert_snapshot!("runner_summary_failure", stable(&failed.summary, &site));
     assert_eq!(

@@ -189,7 +189,7 @@ pub fn render_summary(report: &Report) -> String {
     }
     details(&mut out, "server commands a deploy would run", &report.plan);
     if !report.phases.is_empty() {
-        out.push_str("\n### Time per phase\n\n| phase | seconds |\n|---|---|\n");
+        out.push_str("\n### Time per phase\n\n| phase | seconds |\n|---|--:|\n");
         for (phase, seconds) in &report.phases {
             let phase = escape(&shorten_digests(phase));
             out.push_str(&format!("| {phase} | {} |\n", seconds_cell(*seconds)));
