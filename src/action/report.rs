@@ -204,8 +204,8 @@ pub fn render_summary(report: &Report) -> String {
     out
 }
 
-/// A phase's time; one that only used what an earlier round trip read says so rather than
-/// showing a zero.
+/// A phase's time; one under 5 ms (it only decided, or only used what an earlier round trip
+/// read) says so rather than showing a zero, which would look like no measurement.
 fn seconds_cell(seconds: f64) -> String {
     if seconds < 0.005 {
         "< 0.01".to_owned()
