@@ -45,6 +45,14 @@ pub async fn run(
         return crate::action::run(config, printer, cancel).await;
     }
     let config = config?;
+    // Checked before anything connects: a bad `--to` touches nothing.
+    let to = engine::rollback::To::parse(
+        sub.try_get_one::<String>("to")
+            .ok()
+            .flatten()
+            .map(String::as_str),
+        "--to",
+    )?;
     // `ship` logs in to the server before the build: a refused key or host key is known in
     // seconds, not after the build.
     let early = match name {
@@ -115,7 +123,7 @@ pub async fn run(
         prefetched: Default::default(),
     };
     let built_sha = built.as_ref().map(|b| b.sha.as_str());
-    let result = dispatch(name, sub, &ctx, &image_ref, built_sha).await;
+    let result = dispatch(name, sub, &ctx, &image_ref, built_sha, &to).await;
     printer.end_phase();
     host.close().await;
     result
@@ -138,6 +146,7 @@ async fn dispatch(
     ctx: &Ctx<'_, SshHost>,
     image_ref: &str,
     built_sha: Option<&str>,
+    to: &engine::rollback::To,
 ) -> Result<()> {
     match name {
         "deploy" | "ship" => {
@@ -154,7 +163,7 @@ async fn dispatch(
             ctx.printer.stdout(&summary.image);
         }
         "rollback" => {
-            let summary = engine::rollback::rollback(ctx).await?;
+            let summary = engine::rollback::rollback_to(ctx, to, "--to").await?;
             ctx.printer.end_phase();
             ctx.printer.info(&summary.line());
         }

@@ -130,7 +130,9 @@ async fn on_server(
             record_swap(ctx.printer, report, summary);
         }
         ActionCommand::Rollback => {
-            let summary = engine::rollback::rollback(ctx).await?;
+            let to = super::rollback_to()?;
+            let summary = engine::rollback::rollback_to(ctx, &to, "the `to` input").await?;
+            report.commit = summary.sha.clone().unwrap_or_default();
             record_swap(ctx.printer, report, summary);
         }
         ActionCommand::Status => {
