@@ -21,4 +21,5 @@ mod migrate;
 mod process;
 mod recipes;
 mod resilience;
+mod rollback_to;
 mod truth;
