@@ -104,7 +104,14 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
         ))
     })?;
     let failed = |error: anyhow::Error| -> anyhow::Error {
-        Failure::deploy(format!("{error:#}; nothing was pushed or deployed")).into()
+        let Some(command) = error.downcast_ref::<local::Failed>() else {
+            return Failure::deploy(format!("{error:#}; nothing was pushed or deployed")).into();
+        };
+        command.show_tail(printer);
+        Failure::deploy(format!(
+            "{command}; nothing was pushed or deployed; its last output lines are above"
+        ))
+        .into()
     };
 
     // What would fail after a minutes-long jar build fails first: a missing Dockerfile and a
