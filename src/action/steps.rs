@@ -29,7 +29,10 @@ pub async fn run(
 ) -> Result<()> {
     // Logged in to the server before a build: a refused key is known in seconds.
     let early = match command {
-        ActionCommand::Ship => Some(crate::app::connect(config, printer).await?),
+        ActionCommand::Ship => {
+            crate::build::preflight(config)?;
+            Some(crate::app::connect(config, printer).await?)
+        }
         _ => None,
     };
     let target = match command {
