@@ -84,6 +84,11 @@ async fn run_with(
     if command == ActionCommand::Rollback {
         // Checked before anything connects: a bad `to` touches nothing.
         rollback_to()?;
+    } else if std::env::var("INPUT_TO").is_ok_and(|to| !to.trim().is_empty()) {
+        printer.warn(&format!(
+            "the `to` input is for `command: rollback` only; ignored by `{}`",
+            command.name()
+        ));
     }
     if command.deploys() || command == ActionCommand::Plan {
         report.commit = crate::build::commit_sha(config).unwrap_or_default();
