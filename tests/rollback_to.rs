@@ -176,3 +176,33 @@ fn a_rollback_from_the_action_moves_the_github_deployment_to_the_restored_commit
     );
     assert_eq!(site.served(), Some(("100".into(), "blue".into())));
 }
+
+/// Process mode: IMAGE is a release (`release:ID`, or the 12 hex digits alone) that ran before
+/// and is still kept on the server.
+#[test]
+fn process_mode_rolls_back_to_a_release_by_its_id() {
+    use crate::process::{build_jar, deploy, process_site, release_of, Processes};
+    let mut site = process_site("procto");
+    let _processes = Processes(site.state_dir.clone());
+    let jars: Vec<_> = ["v1", "v2", "v3"]
+        .iter()
+        .map(|v| build_jar(&site.dir, v))
+        .collect();
+    for jar in &jars {
+        deploy(&mut site, jar).success();
+    }
+    assert_eq!(site.served(), Some(("v3".into(), "blue".into())));
+    let status = site.status_json();
+    assert_eq!(status["history"][2]["number"], 3);
+    assert_eq!(status["history"][2]["image"], release_of(&jars[0]).as_str());
+
+    // v1 runs on no color: its kept release starts on green.
+    let v1_id = release_of(&jars[0])
+        .trim_start_matches("release:")
+        .to_owned();
+    site.run(&["rollback", "--to", &v1_id]).success();
+    assert_eq!(site.served(), Some(("v1".into(), "green".into())));
+    site.run(&["rollback", "--to", &release_of(&jars[2])])
+        .success();
+    assert_eq!(site.served(), Some(("v3".into(), "blue".into())));
+}
