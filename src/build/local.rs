@@ -226,6 +226,10 @@ pub fn plain(line: &str) -> String {
                     }
                 }
             }
+            // A character set choice (`ESC ( B`, tput's sgr0) names one more character.
+            Some('(' | ')') => {
+                chars.next();
+            }
             // Any other escape is two characters.
             _ => {}
         }
@@ -250,6 +254,7 @@ mod tests {
         );
         assert_eq!(plain("10%\r50%\r100% done\r"), "100% done");
         assert_eq!(plain("\u{1b}[2K\u{1b}[1Gstep 3/4"), "step 3/4");
+        assert_eq!(plain("\u{1b}[1mbold\u{1b}(B\u{1b}[m plain"), "bold plain");
     }
 
     #[test]
