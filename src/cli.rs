@@ -40,7 +40,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("status")
-                .about("live color, live image, lock holder, recent history")
+                .about("live color, live image, lock holder, recent history (numbered for rollback --to)")
                 .arg(
                     Arg::new("json")
                         .long("json")
