@@ -221,3 +221,28 @@ fn a_failed_build_ends_in_a_short_readable_line_with_its_last_output_lines() {
     );
     assert_eq!(quoted[14], "    | 1 error");
 }
+
+/// The action's `ship` too: a missing Dockerfile fails before the `connect` group opens.
+#[test]
+fn the_actions_ship_fails_its_local_checks_before_connecting() {
+    let dir = fresh("action-ship");
+    let key = std::fs::read_to_string(key(&dir)).unwrap();
+    let env = [
+        ("INPUT_HOST", "127.0.0.1"),
+        ("INPUT_PORT", "1"),
+        ("INPUT_IMAGE", "127.0.0.1:1/newcomer/app"),
+        ("INPUT_KEY", key.as_str()),
+        ("INPUT_ACCEPT_NEW_HOST_KEY", "true"),
+        ("INPUT_BUILD_COMMAND", "none"),
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_SHA", SHA),
+    ];
+    let run = bluegreen(&dir, &["action"], &env);
+    run.code(2);
+    assert!(!run.stderr.contains("connect to"), "{}", run.stderr);
+    assert!(
+        run.last_line().starts_with("::error::dockerfile: "),
+        "{}",
+        run.last_line()
+    );
+}
