@@ -58,7 +58,7 @@ impl To {
     }
 }
 
-/// Process mode's release id alone: 12 lowercase hex digits.
+/// Process mode's release id alone: 12 hex digits.
 fn is_release_id(text: &str) -> bool {
     text.len() == 12 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -132,7 +132,7 @@ pub fn choose(
                     return Err(Failure::config(format!(
                         "{origin} {text}: no successful deploy of that image in the history in \
                          {state_dir} (its last {} entries are read); {serving}; nothing was \
-                         changed; `bluegreen status` lists what ran, numbered for --to N",
+                         changed; `bluegreen status` lists what ran, numbered",
                         observed.history.len()
                     )))
                 }
@@ -176,7 +176,7 @@ fn no_entry(
     };
     Failure::config(format!(
         "{origin} {n}: the history in {state_dir} has {what} by `bluegreen status`; {serving}; \
-         nothing was changed; pick one of those numbers, or give a digest with --to IMAGE"
+         nothing was changed; pick one of those numbers, or give a digest it ran before"
     ))
 }
 
@@ -346,7 +346,7 @@ mod tests {
         );
         assert!(beyond
             .message
-            .ends_with("pick one of those numbers, or give a digest with --to IMAGE"));
+            .ends_with("pick one of those numbers, or give a digest it ran before"));
     }
 
     #[test]
