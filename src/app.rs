@@ -39,16 +39,27 @@ pub async fn run(
         _ => Needs::AppOrImage,
     };
     let cancel = Cancel::on_signals();
-    let config =
-        Config::from_raw(&raw, needs).map_err(|errors| report_config_errors(printer, errors));
+    let config = check_placeholders(&raw, Config::from_raw(&raw, needs))
+        .map_err(|errors| report_config_errors(printer, errors));
     if name == "action" {
         return crate::action::run(config, printer, cancel).await;
     }
     let config = config?;
+    // Checked before anything connects: a bad `--to` touches nothing.
+    let to = engine::rollback::To::parse(
+        sub.try_get_one::<String>("to")
+            .ok()
+            .flatten()
+            .map(String::as_str),
+        "--to",
+    )?;
     // `ship` logs in to the server before the build: a refused key or host key is known in
-    // seconds, not after the build.
+    // seconds, not after the build; what fails here without a server fails before that.
     let early = match name {
-        "ship" => Some(connect(&config, printer).await?),
+        "ship" => {
+            crate::build::preflight(&config)?;
+            Some(connect(&config, printer).await?)
+        }
         _ => None,
     };
     let built = match name {
@@ -115,7 +126,7 @@ pub async fn run(
         prefetched: Default::default(),
     };
     let built_sha = built.as_ref().map(|b| b.sha.as_str());
-    let result = dispatch(name, sub, &ctx, &image_ref, built_sha).await;
+    let result = dispatch(name, sub, &ctx, &image_ref, built_sha, &to).await;
     printer.end_phase();
     host.close().await;
     result
@@ -138,6 +149,7 @@ async fn dispatch(
     ctx: &Ctx<'_, SshHost>,
     image_ref: &str,
     built_sha: Option<&str>,
+    to: &engine::rollback::To,
 ) -> Result<()> {
     match name {
         "deploy" | "ship" => {
@@ -154,7 +166,7 @@ async fn dispatch(
             ctx.printer.stdout(&summary.image);
         }
         "rollback" => {
-            let summary = engine::rollback::rollback(ctx).await?;
+            let summary = engine::rollback::rollback_to(ctx, to, "--to").await?;
             ctx.printer.end_phase();
             ctx.printer.info(&summary.line());
         }
@@ -212,6 +224,51 @@ fn load_raw(sub: &ArgMatches, env: BTreeMap<String, String>, action: bool) -> Re
         .read_file(explicit.as_deref())
         .map_err(|e| Failure::config(format!("{e:#}")))?;
     RawSettings::gather(&sources).map_err(|e| Failure::config(format!("{e:#}")).into())
+}
+
+/// The marker `bluegreen init` writes where only the user knows the value.
+const PLACEHOLDER: &str = "REPLACE-ME";
+
+/// Settings that still hold `init`'s placeholder are errors, said first and plainly; other
+/// errors name the setting instead of quoting the placeholder (advice to run
+/// `ssh-keyscan REPLACE-ME.example.com` helps nobody).
+fn check_placeholders(
+    raw: &RawSettings,
+    loaded: Result<Config, ConfigErrors>,
+) -> Result<Config, ConfigErrors> {
+    let placeholders: Vec<(&str, &str)> = crate::settings::spec::SETTINGS
+        .iter()
+        .filter_map(|s| raw.get(s.name).map(|value| (s.name, value)))
+        .filter(|(_, value)| value.contains(PLACEHOLDER))
+        .collect();
+    if placeholders.is_empty() {
+        return loaded;
+    }
+    let mut errors: Vec<String> = placeholders
+        .iter()
+        .map(|(name, value)| {
+            let wanted = match *name {
+                "host" => "your server's address",
+                "image" => "your image repository (e.g. myorg/app)",
+                _ => "its real value",
+            };
+            format!(
+                "{name}: still `{value}`, the placeholder `bluegreen init` wrote; set it to {wanted}"
+            )
+        })
+        .collect();
+    let others = loaded.err().map(|e| e.0).unwrap_or_default();
+    for error in others {
+        let setting = error.split(':').next().unwrap_or_default();
+        if placeholders.iter().any(|(name, _)| *name == setting) {
+            continue;
+        }
+        let error = placeholders.iter().fold(error, |error, (name, value)| {
+            error.replace(value, &name.to_ascii_uppercase())
+        });
+        errors.push(error);
+    }
+    Err(ConfigErrors(errors))
 }
 
 fn report_config_errors(printer: &Printer, errors: ConfigErrors) -> anyhow::Error {

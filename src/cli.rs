@@ -40,7 +40,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("status")
-                .about("live color, live image, lock holder, recent history")
+                .about("live color, live image, lock holder, recent history (numbered for rollback --to)")
                 .arg(
                     Arg::new("json")
                         .long("json")
@@ -48,7 +48,20 @@ pub fn command() -> Command {
                         .help("machine-readable output"),
                 ),
         )
-        .subcommand(Command::new("rollback").about("send traffic back to the previous color"))
+        .subcommand(
+            Command::new("rollback")
+                .about("send traffic back to the previous color, or --to an earlier image")
+                .arg(
+                    Arg::new("to")
+                        .long("to")
+                        .value_name("N|IMAGE")
+                        .help(
+                            "N: the Nth newest successful history entry (`status` numbers \
+                             them); IMAGE: a digest it ran before (repo@sha256:… or sha256:…; \
+                             process mode: release:ID)",
+                        ),
+                ),
+        )
         .subcommand(Command::new("unlock").about("remove a held deploy lock, printing who held it"))
         .subcommand(
             Command::new("plan")

@@ -8,22 +8,67 @@ use anyhow::Result;
 use crate::failure::Failure;
 use crate::printer::Printer;
 
-/// How the project builds its jar, as far as the files here tell.
+/// How the project builds its jar, as far as the files here tell: the `build_command` the file
+/// gets, and the sentence that says what was found and what `auto` will run.
 #[derive(Debug, PartialEq)]
-enum JarBuild {
-    Gradle,
-    Maven,
-    NoneFound,
+struct JarBuild {
+    build_command: &'static str,
+    said: String,
 }
 
 fn detect_build(dir: &Path) -> JarBuild {
     let has = |name: &str| dir.join(name).exists();
-    if has("gradlew") || has("build.gradle") || has("build.gradle.kts") {
-        JarBuild::Gradle
-    } else if has("mvnw") || has("pom.xml") {
-        JarBuild::Maven
+    if let Some(command) = crate::build::jar::jar_command(dir, "auto") {
+        let found = if has("gradlew") {
+            "./gradlew".to_owned()
+        } else if has("mvnw") {
+            "./mvnw".to_owned()
+        } else {
+            "pom.xml but no ./mvnw, so Maven must be installed where bluegreen builds".to_owned()
+        };
+        return JarBuild {
+            build_command: "auto",
+            said: format!(
+                "found {found}: build_command auto runs `{}`",
+                command.command.render(false)
+            ),
+        };
+    }
+    let gradle_file = ["build.gradle", "build.gradle.kts"]
+        .into_iter()
+        .find(|name| has(name));
+    let said = match gradle_file {
+        Some(file) => format!(
+            "found {file} but no ./gradlew, which build_command auto needs: build_command is none; \
+             add the wrapper (`gradle wrapper`) and set build_command: auto, or set it to your \
+             build command"
+        ),
+        None => "found no ./gradlew, ./mvnw or pom.xml: build_command is none (set it when the \
+                 jar needs a build)"
+            .to_owned(),
+    };
+    JarBuild {
+        build_command: "none",
+        said,
+    }
+}
+
+/// What `ship` and `build` need to name the commit they build, said before the first run.
+fn commit_note(dir: &Path) -> String {
+    let checkout = std::process::Command::new("git")
+        .args(["rev-parse", "--verify", "HEAD"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if checkout {
+        "`bluegreen ship` labels the image with this checkout's commit (GITHUB_SHA in a workflow)"
+            .into()
     } else {
-        JarBuild::NoneFound
+        "this is not a git checkout with a commit: `bluegreen ship` and `build` need one (they \
+         label the image with the commit), or GITHUB_SHA set to the commit"
+            .into()
     }
 }
 
@@ -53,16 +98,8 @@ pub fn init(dir: &Path, printer: &Printer) -> Result<()> {
         "wrote {} (edit host and image, then run `bluegreen doctor`)",
         file.display()
     ));
-    match build {
-        JarBuild::Gradle => {
-            printer.stdout("found a Gradle build: build_command auto runs ./gradlew bootJar")
-        }
-        JarBuild::Maven => printer
-            .stdout("found a Maven build: build_command auto runs ./mvnw package -DskipTests"),
-        JarBuild::NoneFound => {
-            printer.stdout("found no Gradle or Maven build: build_command is none")
-        }
-    }
+    printer.stdout(&build.said);
+    printer.stdout(&commit_note(dir));
     if !dir.join("Dockerfile").exists() {
         printer.stdout("\nNo Dockerfile here. For a Spring Boot jar this one is enough:\n");
         printer.stdout(&indent(DOCKERFILE));
@@ -116,10 +153,7 @@ fn server_steps() -> String {
 }
 
 fn settings_file(name: &str, build: &JarBuild) -> String {
-    let build_command = match build {
-        JarBuild::Gradle | JarBuild::Maven => "auto",
-        JarBuild::NoneFound => "none",
-    };
+    let build_command = build.build_command;
     format!(
         "# bluegreen settings: every key is also BLUEGREEN_<KEY>, --<key> and an action input.
 # Precedence: flag > environment > action input > this file > default.
@@ -158,7 +192,11 @@ mod tests {
 
     #[test]
     fn the_written_file_is_valid_settings() {
-        for build in [JarBuild::Gradle, JarBuild::Maven, JarBuild::NoneFound] {
+        for build_command in ["auto", "none"] {
+            let build = JarBuild {
+                build_command,
+                said: String::new(),
+            };
             let text = settings_file("shop-api", &build);
             let values = crate::settings::yaml::parse_settings_file(&text, "bluegreen.yml")
                 .expect("the generated file parses with no unknown key");
@@ -178,13 +216,32 @@ mod tests {
     }
 
     #[test]
-    fn the_build_is_detected() {
+    fn init_says_what_it_found_and_what_auto_really_runs() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(detect_build(dir.path()), JarBuild::NoneFound);
+        let said = |dir: &tempfile::TempDir| detect_build(dir.path());
+        assert_eq!(said(&dir).build_command, "none");
         std::fs::write(dir.path().join("pom.xml"), "<project/>").unwrap();
-        assert_eq!(detect_build(dir.path()), JarBuild::Maven);
-        std::fs::write(dir.path().join("build.gradle.kts"), "").unwrap();
-        assert_eq!(detect_build(dir.path()), JarBuild::Gradle);
+        assert_eq!(
+            said(&dir).said,
+            "found pom.xml but no ./mvnw, so Maven must be installed where bluegreen builds: \
+             build_command auto runs `mvn -B package -DskipTests`"
+        );
+        std::fs::write(dir.path().join("mvnw"), "").unwrap();
+        assert_eq!(
+            said(&dir).said,
+            "found ./mvnw: build_command auto runs `./mvnw -B package -DskipTests`"
+        );
+        let gradle = tempfile::tempdir().unwrap();
+        std::fs::write(gradle.path().join("build.gradle.kts"), "").unwrap();
+        let found = said(&gradle);
+        assert_eq!(found.build_command, "none");
+        assert!(
+            found.said.starts_with(
+                "found build.gradle.kts but no ./gradlew, which build_command auto needs"
+            ),
+            "{}",
+            found.said
+        );
     }
 
     #[test]

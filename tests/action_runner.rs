@@ -226,13 +226,15 @@ fn every_command_runs_from_the_action_and_writes_its_outputs() {
         .run
         .last_line()
         .contains("`shipit` is not one of ship, deploy"));
-    // Only ship and deploy create Deployments: two ships and one unchanged deploy.
-    let created = github
+    // Deployments: two ships and one unchanged deploy, then the rollback's, for the restored
+    // commit (blue was built from SHA_1), so GitHub shows what serves.
+    let created: Vec<_> = github
         .requests()
         .into_iter()
         .filter(|(m, p, _)| m == "POST" && p == "/repos/o/r/deployments")
-        .count();
-    assert_eq!(created, 3);
+        .collect();
+    assert_eq!(created.len(), 4);
+    assert_eq!(created[3].2["ref"], SHA_1);
     assert_eq!(site.served(), Some(("c1".into(), "blue".into())));
 }
 

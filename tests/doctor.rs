@@ -117,7 +117,7 @@ fn init_writes_a_settings_file_that_doctor_reads() {
     let init = run(&["init"]);
     init.success();
     assert!(
-        init.stdout.contains("found a Maven build"),
+        init.stdout.contains("found pom.xml but no ./mvnw"),
         "{}",
         init.stdout
     );

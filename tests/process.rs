@@ -11,7 +11,7 @@ use crate::support::{load::Load, sh, Site};
 const RUN_COMMAND: &str = "java -Xshare:auto -jar {artifact} --server.port={port}";
 
 /// Compiles the demo and packs `DIR/VERSION/app.jar` with its version inside.
-fn build_jar(dir: &Path, version: &str) -> PathBuf {
+pub(crate) fn build_jar(dir: &Path, version: &str) -> PathBuf {
     let out = dir.join(format!("jar-{version}"));
     let classes = out.join("classes");
     std::fs::create_dir_all(&classes).unwrap();
@@ -35,7 +35,7 @@ fn build_jar(dir: &Path, version: &str) -> PathBuf {
 }
 
 /// A site in process mode: no image, no registry, no Docker settings at all.
-fn process_site(name: &str) -> Site {
+pub(crate) fn process_site(name: &str) -> Site {
     let mut site = Site::new(name);
     site.env.retain(|(key, _)| {
         !matches!(
@@ -51,7 +51,7 @@ fn process_site(name: &str) -> Site {
 }
 
 /// Stops the colors' process groups when a test ends, passing or not.
-struct Processes(PathBuf);
+pub(crate) struct Processes(pub(crate) PathBuf);
 
 impl Drop for Processes {
     fn drop(&mut self) {
@@ -65,12 +65,12 @@ impl Drop for Processes {
     }
 }
 
-fn release_of(jar: &Path) -> String {
+pub(crate) fn release_of(jar: &Path) -> String {
     let sum = sh(Command::new("sha256sum").arg(jar));
     format!("release:{}", &sum[..12])
 }
 
-fn deploy(site: &mut Site, jar: &Path) -> crate::support::Run {
+pub(crate) fn deploy(site: &mut Site, jar: &Path) -> crate::support::Run {
     site.set("BLUEGREEN_ARTIFACT", &jar.display().to_string());
     site.run(&["deploy"])
 }

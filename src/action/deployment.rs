@@ -1,5 +1,6 @@
 //! The GitHub Deployment of an action run: created `in_progress` before the deploy, finished
-//! with the run's result. Best effort: an API failure is a warning, never the deploy's failure.
+//! with the run's result; after a rollback, a new one for the restored commit. Best effort: an
+//! API failure is a warning, never the deploy's failure.
 
 use std::net::IpAddr;
 
@@ -76,6 +77,55 @@ impl<'a> Deployment<'a> {
         if let Err(error) = self.github.set_status(self.id, &status).await {
             printer.warn(&format!("{error:#}; the deploy itself is not affected"));
         }
+    }
+}
+
+/// After a rollback: a new Deployment of the restored commit, `success` at once, so GitHub
+/// shows what serves now (a success status marks the environment's earlier deployments
+/// inactive, the rolled-back-from one included). Best effort, as every call here.
+pub async fn record_rollback(github: &GitHub, config: &Config, report: &Report, printer: &Printer) {
+    let image = report.image.as_deref().unwrap_or("the restored image");
+    if report.commit.is_empty() {
+        printer.warn(&format!(
+            "the GitHub deployment was not updated: the commit of {image} is not recorded (it was \
+             deployed before bluegreen recorded commits); GitHub shows the rolled-back-from \
+             version as live until the next deploy"
+        ));
+        return;
+    }
+    let description = format!(
+        "rolled back: {} serves {image}",
+        report.new.map_or("-".into(), |c| c.to_string())
+    );
+    let url = public_url(&config.verify_url.render());
+    let created = async {
+        let id = github
+            .create_deployment(
+                &report.commit,
+                &config.environment,
+                is_production(&config.environment),
+            )
+            .await?;
+        let status = crate::github::DeploymentStatus {
+            state: "success",
+            log_url: report.run_url.as_deref(),
+            description: &description,
+            environment_url: url.as_deref(),
+        };
+        github.set_status(id, &status).await?;
+        anyhow::Ok(id)
+    }
+    .await;
+    match created {
+        Ok(id) => printer.info(&format!(
+            "GitHub deployment {id} records the rollback to {} in {}",
+            &report.commit[..report.commit.len().min(7)],
+            config.environment
+        )),
+        Err(error) => printer.warn(&format!(
+            "{error:#}; the GitHub deployment still shows the rolled-back-from version; the \
+             rollback itself is not affected"
+        )),
     }
 }
 

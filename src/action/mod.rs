@@ -81,6 +81,15 @@ async fn run_with(
     report: &mut Report,
 ) -> Result<()> {
     report.environment = config.environment.clone();
+    if command == ActionCommand::Rollback {
+        // Checked before anything connects: a bad `to` touches nothing.
+        rollback_to()?;
+    } else if std::env::var("INPUT_TO").is_ok_and(|to| !to.trim().is_empty()) {
+        printer.warn(&format!(
+            "the `to` input is for `command: rollback` only; ignored by `{}`",
+            command.name()
+        ));
+    }
     if command.deploys() || command == ActionCommand::Plan {
         report.commit = crate::build::commit_sha(config).unwrap_or_default();
     }
@@ -96,7 +105,19 @@ async fn run_with(
     if let Some(deployment) = deployment {
         deployment.finish(config, report, printer).await;
     }
+    let restored = matches!(report.result, RunResult::Success | RunResult::Unchanged);
+    if let (Some(github), ActionCommand::Rollback, true, true) =
+        (&github, command, config.deployment, restored)
+    {
+        deployment::record_rollback(github, config, report, printer).await;
+    }
     outcome
+}
+
+/// The `to` input of `command: rollback` (as `rollback --to`): empty means the previous color.
+pub(crate) fn rollback_to() -> Result<crate::engine::rollback::To, Failure> {
+    let text = std::env::var("INPUT_TO").ok();
+    crate::engine::rollback::To::parse(text.as_deref(), "the `to` input")
 }
 
 fn github_client(config: &Config, printer: &Printer, report: &mut Report) -> Option<GitHub> {

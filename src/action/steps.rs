@@ -28,7 +28,10 @@ pub async fn run(
 ) -> Result<()> {
     // Logged in to the server before a build: a refused key is known in seconds.
     let early = match command {
-        ActionCommand::Ship => Some(crate::app::connect(config, printer).await?),
+        ActionCommand::Ship => {
+            crate::build::preflight(config)?;
+            Some(crate::app::connect(config, printer).await?)
+        }
         _ => None,
     };
     let target = match command {
@@ -129,7 +132,9 @@ async fn on_server(
             record_swap(ctx.printer, report, summary);
         }
         ActionCommand::Rollback => {
-            let summary = engine::rollback::rollback(ctx).await?;
+            let to = super::rollback_to()?;
+            let summary = engine::rollback::rollback_to(ctx, &to, "the `to` input").await?;
+            report.commit = summary.sha.clone().unwrap_or_default();
             record_swap(ctx.printer, report, summary);
         }
         ActionCommand::Status => {

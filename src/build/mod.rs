@@ -2,7 +2,7 @@
 
 pub mod artifact;
 mod image;
-mod jar;
+pub mod jar;
 pub mod local;
 
 use std::path::Path;
@@ -96,19 +96,17 @@ fn has_buildx() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
+/// What would fail here, after a connection or a minutes-long jar build, fails first: no
+/// commit to label the image with, a missing Dockerfile. Returns the commit.
+pub fn preflight(config: &Config) -> Result<String> {
     let sha = commit_sha(config).ok_or_else(|| {
         Failure::config(format!(
-            "cannot tell which commit is built: set GITHUB_SHA or run inside a git checkout (context: {}); nothing was built",
+            "cannot tell which commit is built: {} is not in a git checkout with a commit and \
+             GITHUB_SHA is not set; nothing was built or deployed; run it in a git checkout \
+             (after the first commit) or set GITHUB_SHA",
             config.context.display()
         ))
     })?;
-    let failed = |error: anyhow::Error| -> anyhow::Error {
-        Failure::deploy(format!("{error:#}; nothing was pushed or deployed")).into()
-    };
-
-    // What would fail after a minutes-long jar build fails first: a missing Dockerfile and a
-    // registry login that is refused.
     let process_mode = matches!(config.mode, crate::settings::Mode::Process(_));
     let dockerfile = config.context.join(&config.dockerfile);
     if !process_mode && !dockerfile.is_file() {
@@ -121,6 +119,23 @@ pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
         ))
         .into());
     }
+    Ok(sha)
+}
+
+pub async fn build(config: &Config, printer: &Printer) -> Result<Built> {
+    let sha = preflight(config)?;
+    let process_mode = matches!(config.mode, crate::settings::Mode::Process(_));
+    let failed = |error: anyhow::Error| -> anyhow::Error {
+        let Some(command) = error.downcast_ref::<local::Failed>() else {
+            return Failure::deploy(format!("{error:#}; nothing was pushed or deployed")).into();
+        };
+        command.show_tail(printer);
+        Failure::deploy(format!(
+            "{command}; nothing was pushed or deployed; its last output lines are above"
+        ))
+        .into()
+    };
+
     // Holds the registry login: private (0700/0600), removed at the end. Logged in before the
     // builds, so a refused token is known at once and a `FROM` on a private base works.
     let docker_config = crate::remote::private_dir::PrivateDir::create("docker")?;

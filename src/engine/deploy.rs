@@ -124,6 +124,7 @@ pub async fn under_lock<H: Host>(
             reason: Some("already live".into()),
             seconds,
             impact: None,
+            sha: summary.sha.clone(),
         }),
         Ok(summary) => Some(HistoryEntry {
             time: record::now(),
@@ -138,6 +139,7 @@ pub async fn under_lock<H: Host>(
                 .then(|| summary.proof.clone()),
             seconds,
             impact: summary.impact.clone(),
+            sha: summary.sha.clone(),
         }),
         Err(error) => Some(HistoryEntry {
             time: record::now(),
@@ -157,6 +159,7 @@ pub async fn under_lock<H: Host>(
             impact: error
                 .downcast_ref::<Failure>()
                 .and_then(|failure| failure.impact.as_deref().cloned()),
+            sha: None,
         }),
     };
     if let Some(entry) = entry {

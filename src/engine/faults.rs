@@ -126,7 +126,10 @@ pub(super) async fn run(
                 };
                 super::deploy::deploy(&ctx, &reference, "abc1234", false, false).await
             }
-            Command::Rollback => super::rollback::rollback(&ctx).await,
+            Command::Rollback => {
+                use super::rollback::{rollback_to, To};
+                rollback_to(&ctx, &To::Previous, "--to").await
+            }
         }
     };
     let outcome = tokio::select! {

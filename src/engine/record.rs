@@ -31,6 +31,26 @@ pub struct HistoryEntry {
     /// when nothing was counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub impact: Option<Impact>,
+    /// The commit the image was built from, when known (absent in older entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+}
+
+impl HistoryEntry {
+    /// A successful deploy or rollback with a known image: what `rollback --to` can go back to.
+    pub fn restorable(&self) -> bool {
+        self.result == "success" && self.image.is_some()
+    }
+}
+
+/// The successful entries of `history` (newest first), numbered from 1: the `N` that
+/// `rollback --to N` takes and `status` shows.
+pub fn numbered(history: &[HistoryEntry]) -> impl Iterator<Item = (usize, &HistoryEntry)> {
+    history
+        .iter()
+        .filter(|entry| entry.restorable())
+        .enumerate()
+        .map(|(at, entry)| (at + 1, entry))
 }
 
 /// Who holds the deploy lock; written by the holder, shown to those who wait.

@@ -132,22 +132,22 @@ pub fn deploy<H: Host>(
     Ok(finish(ctx, observed, target, entries, WithHooks::Yes))
 }
 
-/// The steps of a rollback to the recorded previous image; `Err`: nothing to roll back to.
-pub fn rollback<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<Runbook, Failure> {
+/// The steps of a rollback to `restore` (an image that ran before): instant when the idle
+/// color's kept container holds it, else started afresh from the digest, with a deploy's
+/// checks; `Err`: no color is live (nothing to roll back from).
+pub fn rollback<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    restore: &super::rollback::Restore,
+) -> Result<Runbook, Failure> {
     let serving = super::swap::serving_now(observed);
     let Some(live) = observed.live else {
         return Err(Failure::deploy(format!(
             "nothing to roll back: no color is live yet; {serving}; nothing was changed; deploy first"
         )));
     };
-    let Some(image) = observed.state.previous_image.clone() else {
-        return Err(Failure::deploy(format!(
-            "nothing to roll back to: no earlier successful deploy is recorded in {}; {serving}; \
-             nothing was changed; deploy the image you want with `bluegreen deploy --image-ref`",
-            ctx.config.state_dir
-        )));
-    };
     refuse_foreign(ctx, observed)?;
+    let image = restore.image.clone();
     let target = live.other();
     let mut entries = repoint(observed);
     match observed.containers.get(&target) {
@@ -158,8 +158,9 @@ pub fn rollback<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<Runboo
         _ => {
             entries.push(entry(Step::Pull(image.clone()), Undo::Nothing));
             entries.extend(replace_idle(observed, target));
+            let sha = restore.sha.clone().unwrap_or_else(|| "rollback".into());
             entries.push(entry(
-                Step::Start(target, Image::Known(image), "rollback".into()),
+                Step::Start(target, Image::Known(image), sha),
                 Undo::StopNew,
             ));
         }

@@ -19,7 +19,32 @@ pub struct Status {
     pub lock: Option<LockRecord>,
     pub containers: Vec<ContainerStatus>,
     pub notes: Vec<String>,
-    pub history: Vec<HistoryEntry>,
+    pub history: Vec<Numbered>,
+}
+
+/// A history entry with the number `rollback --to N` takes (successful entries only).
+#[derive(Debug, Serialize)]
+pub struct Numbered {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<usize>,
+    #[serde(flatten)]
+    pub entry: HistoryEntry,
+}
+
+/// Numbers the successful entries of `history` (newest first) from 1, as `rollback --to`
+/// counts them.
+pub fn number(history: Vec<HistoryEntry>) -> Vec<Numbered> {
+    let mut next = 0;
+    history
+        .into_iter()
+        .map(|entry| {
+            let number = entry.restorable().then(|| {
+                next += 1;
+                next
+            });
+            Numbered { number, entry }
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -74,7 +99,7 @@ pub async fn status<H: Host>(ctx: &Ctx<'_, H>) -> Result<Status> {
         lock: observed.lock,
         containers,
         notes: observed.notes,
-        history: observed.history,
+        history: number(observed.history),
     })
 }
 
@@ -106,8 +131,21 @@ impl Status {
         for note in &self.notes {
             out.push_str(&format!("note:       {note}\n"));
         }
-        out.push_str("history:\n");
-        for h in self.history.iter().take(10) {
+        out.push_str(&self.history_lines());
+        out
+    }
+}
+
+impl Status {
+    /// The history, numbered as `rollback --to N` takes it (only successful entries get N).
+    fn history_lines(&self) -> String {
+        if self.history.is_empty() {
+            return "history:    none yet\n".into();
+        }
+        let mut out =
+            String::from("history (newest first; `rollback --to N` takes a numbered entry):\n");
+        for Numbered { number, entry: h } in &self.history {
+            let number = number.map_or(String::new(), |n| n.to_string());
             let color = h.color.map_or("-".to_owned(), |c| c.to_string());
             let impact = h
                 .impact
@@ -115,7 +153,7 @@ impl Status {
                 .map(|impact| format!(" ({} requests through nginx)", impact.short()))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "  {} {:<8} {:<7} {:<6} {}{impact}\n",
+                "  {number:>2}  {} {:<8} {:<9} {:<6} {}{impact}\n",
                 h.time,
                 h.action,
                 h.result,
@@ -124,5 +162,70 @@ impl Status {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(result: &str, image: Option<&str>) -> HistoryEntry {
+        HistoryEntry {
+            time: "2026-12-06T10:00:00Z".into(),
+            action: "deploy".into(),
+            color: Some(Color::Green),
+            image: image.map(str::to_owned),
+            result: result.into(),
+            previous_color: None,
+            reason: None,
+            seconds: 1.0,
+            impact: None,
+            sha: None,
+        }
+    }
+
+    #[test]
+    fn only_successful_entries_are_numbered_as_rollback_to_counts_them() {
+        let history = vec![
+            entry("success", Some("a@sha256:3")),
+            entry("failed", Some("a@sha256:9")),
+            entry("unchanged", Some("a@sha256:3")),
+            entry("success", Some("a@sha256:2")),
+        ];
+        let expected: Vec<usize> = record_numbers(&history);
+        let numbered = number(history);
+        let numbers: Vec<Option<usize>> = numbered.iter().map(|n| n.number).collect();
+        assert_eq!(numbers, [Some(1), None, None, Some(2)]);
+        assert_eq!(expected, [1, 2]);
+        let json = serde_json::to_value(&numbered).unwrap();
+        assert_eq!(json[0]["number"], 1);
+        assert_eq!(json[0]["image"], "a@sha256:3");
+        assert!(json[1].get("number").is_none());
+        let status = Status {
+            app: "app".into(),
+            live_color: Some(Color::Green),
+            live_image: None,
+            previous_color: None,
+            previous_image: None,
+            lock: None,
+            containers: vec![],
+            notes: vec![],
+            history: numbered,
+        };
+        let human = status.human();
+        assert!(
+            human.contains(
+                "history (newest first; `rollback --to N` takes a numbered entry):\n   1  \
+                 2026-12-06T10:00:00Z deploy   success   green  a@sha256:3\n      \
+                 2026-12-06T10:00:00Z deploy   failed    green  a@sha256:9\n"
+            ),
+            "{human}"
+        );
+    }
+
+    fn record_numbers(history: &[HistoryEntry]) -> Vec<usize> {
+        crate::engine::record::numbered(history)
+            .map(|(n, _)| n)
+            .collect()
     }
 }

@@ -59,13 +59,22 @@ pub struct Summary {
     /// old one stopped (`None`: nothing was counted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impact: Option<Impact>,
+    /// The commit `image` was built from, when known (recorded in the history for
+    /// `rollback --to` and the GitHub Deployment of a rollback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
 }
 
 impl Summary {
     pub fn line(&self) -> String {
         if self.unchanged {
+            let hint = if self.action == "deployed" {
+                " (use --force to redeploy)"
+            } else {
+                ""
+            };
             return format!(
-                "already live: {} serves {}; nothing was changed (use --force to redeploy)",
+                "already live: {} serves {}; nothing was changed{hint}",
                 self.new, self.image
             );
         }
@@ -89,6 +98,14 @@ impl Summary {
             t.health, self.health_attempts, t.switch, t.verify, t.drain, t.stop, self.round_trips
         )
     }
+}
+
+/// The commit label of the color a runbook starts (a deploy's built commit), when known.
+fn started_sha(runbook: &Runbook) -> Option<String> {
+    runbook.entries.iter().find_map(|entry| match &entry.step {
+        Step::Start(_, _, sha) if sha != "unknown" && sha != "rollback" => Some(sha.clone()),
+        _ => None,
+    })
 }
 
 /// What serves traffic now, for failure messages.
@@ -318,6 +335,7 @@ async fn run_steps<H: Host>(
             .unwrap_or_default(),
         bake: progress.bake,
         impact: watch.impact(),
+        sha: started_sha(runbook),
     })
 }
 

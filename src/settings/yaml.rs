@@ -198,6 +198,7 @@ mod tests {
         let (inputs, outputs) = action_metadata(include_str!("../../action.yml")).unwrap();
         let mut names: Vec<&str> = spec::SETTINGS.iter().map(|s| s.name).collect();
         names.push("command");
+        names.push("to");
         names.sort();
         assert_eq!(inputs.keys().map(String::as_str).collect::<Vec<_>>(), names);
         for (name, input) in &inputs {
