@@ -19,6 +19,7 @@ mod leaks;
 mod lock;
 mod migrate;
 mod process;
+mod readme;
 mod recipes;
 mod resilience;
 mod truth;
