@@ -33,7 +33,9 @@ RUN if [ -x /prebuilt/bluegreen ]; then install -m 755 /prebuilt/bluegreen /usr/
     else cargo build --release --locked --bin bluegreen && install -m 755 target/release/bluegreen /usr/local/bin/bluegreen; fi
 
 # The static docker CLI and buildx, verified by sha256 (the checksums come from the releases'
-# published digests; a new version brings new ones). curl stays in this stage.
+# published digests; a new version brings new ones). curl stays in this stage. /out is laid out
+# like the runtime's / and holds the binary too, so the runtime takes it all in one COPY (the
+# legacy builder, which the tests use, fails on consecutive COPYs of empty directories).
 FROM ${RUNTIME_BASE} AS downloads
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DOCKER_CLI_URL=https://download.docker.com/linux/static/stable/x86_64/docker-29.6.2.tgz
@@ -42,7 +44,7 @@ ARG BUILDX_URL=https://github.com/docker/buildx/releases/download/v0.37.1/buildx
 ARG BUILDX_SHA256=9447199cdb435f25880548343c128a4b6650e8891ee598905d8d29d39a8e359b
 # hadolint ignore=DL3008
 RUN set -eux; \
-    mkdir -p /out/bin /out/cli-plugins; \
+    mkdir -p /out/usr/local/bin /out/usr/local/lib/docker/cli-plugins; \
     if [ -n "$DOCKER_CLI_URL$BUILDX_URL" ]; then \
       export DEBIAN_FRONTEND=noninteractive; \
       apt-get update; \
@@ -51,13 +53,14 @@ RUN set -eux; \
     if [ -n "$DOCKER_CLI_URL" ]; then \
       curl -fsSL "$DOCKER_CLI_URL" -o /tmp/docker.tgz; \
       echo "$DOCKER_CLI_SHA256  /tmp/docker.tgz" | sha256sum -c -; \
-      tar -xzf /tmp/docker.tgz -C /out/bin --strip-components=1 docker/docker; \
+      tar -xzf /tmp/docker.tgz -C /out/usr/local/bin --strip-components=1 docker/docker; \
     fi; \
     if [ -n "$BUILDX_URL" ]; then \
       curl -fsSL "$BUILDX_URL" -o /tmp/docker-buildx; \
       echo "$BUILDX_SHA256  /tmp/docker-buildx" | sha256sum -c -; \
-      install -m 755 /tmp/docker-buildx /out/cli-plugins/docker-buildx; \
+      install -m 755 /tmp/docker-buildx /out/usr/local/lib/docker/cli-plugins/docker-buildx; \
     fi
+COPY --from=builder /usr/local/bin/bluegreen /out/usr/local/bin/bluegreen
 
 FROM ${RUNTIME_BASE}
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
@@ -77,8 +80,6 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends openssh-client ca-certificates git ${JDK_PACKAGE}; \
     if [ -z "$DOCKER_CLI_URL" ]; then apt-get install -y --no-install-recommends docker.io; fi; \
     rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log
-COPY --from=downloads /out/bin/ /usr/local/bin/
-COPY --from=downloads /out/cli-plugins/ /usr/local/lib/docker/cli-plugins/
-COPY --from=builder /usr/local/bin/bluegreen /usr/local/bin/bluegreen
+COPY --from=downloads /out/ /
 ENTRYPOINT ["/usr/local/bin/bluegreen"]
 CMD ["action"]
