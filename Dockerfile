@@ -1,5 +1,5 @@
 # The GitHub Action's runtime image: the bluegreen binary, the OpenSSH client, the docker CLI
-# (+ buildx), CA certificates, git and a JDK for `build_command: auto`. Linux x86-64 only.
+# (+ buildx), CA certificates and a JDK for `build_command: auto`. Linux x86-64 only.
 #
 # It is built once per release and published to ghcr.io (.github/workflows/release.yml), and
 # the release commit's action.yml runs the published image by digest: a container action whose
@@ -13,8 +13,10 @@
 #
 # Size: every workflow run pulls this image before anything else, so it holds nothing a run does
 # not need: no docker daemon (the runner's serves the CLI), no curl (the downloads happen in a
-# stage of their own), no documentation, and no JDK `jmods` (only `jlink` reads them; building a
-# jar does not). The README gives the measured size and pull time.
+# stage of their own), no git (the commit and the repository come from GITHUB_SHA and
+# GITHUB_REPOSITORY; git would bring perl, about 95 MB), no documentation, no apt cache, and no
+# JDK `jmods` (only `jlink` reads them; building a jar does not). The README gives the measured
+# size and pull time.
 #
 # Build arguments let the image be made without any registry (the tests do so):
 #   BUILDER       image for the compile stage; if it has /prebuilt/bluegreen, that is used as is
@@ -67,18 +69,21 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DOCKER_CLI_URL=https://download.docker.com/linux/static/stable/x86_64/docker-29.6.2.tgz
 ARG JDK_PACKAGE=openjdk-17-jdk-headless
 # Files no run reads are never unpacked (debian:bookworm-slim excludes the docs already; the JDK's
-# jmods are for jlink alone).
+# jmods are for jlink alone). The JDK's postinst links its manual page into /usr/share/man/man1
+# and fails when that directory is missing, as it is on a slim base.
 RUN printf '%s\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
       'path-include=/usr/share/doc/*/copyright' 'path-exclude=/usr/share/info/*' \
-      'path-exclude=/usr/lib/jvm/*/jmods/*' > /etc/dpkg/dpkg.cfg.d/bluegreen-slim
+      'path-exclude=/usr/lib/jvm/*/jmods/*' > /etc/dpkg/dpkg.cfg.d/bluegreen-slim \
+    && mkdir -p /usr/share/man/man1
 # Debian's packages are not pinned to versions: a release rebuild should get the distribution's
 # security updates (hadolint DL3008, kept on purpose).
 # hadolint ignore=DL3008
 RUN set -eux; \
     export DEBIAN_FRONTEND=noninteractive; \
     apt-get update; \
-    apt-get install -y --no-install-recommends openssh-client ca-certificates git ${JDK_PACKAGE}; \
+    apt-get install -y --no-install-recommends openssh-client ca-certificates ${JDK_PACKAGE}; \
     if [ -z "$DOCKER_CLI_URL" ]; then apt-get install -y --no-install-recommends docker.io; fi; \
+    apt-get clean; \
     rm -rf /var/lib/apt/lists/* /var/cache/debconf/*-old /var/log/apt /var/log/dpkg.log
 COPY --from=downloads /out/ /
 ENTRYPOINT ["/usr/local/bin/bluegreen"]
