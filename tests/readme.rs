@@ -1,8 +1,9 @@
-//! What the README promises a new user, held against the code: the commands the action runs
-//! (asked of the real binary), the first screen (the `uses:` workflow, the default switch,
-//! process mode, Linux x86-64 runners), the install list of `scripts/setup.sh`, the pinned
-//! `actions/checkout` (the same commit as the project's own workflows), the example's manual job
-//! outside the deploy's concurrency group, and no project-internal words.
+//! What the README promises a new user, held against the code and the packaging: the commands
+//! the action runs (asked of the real binary), the first screen (the `uses:` workflow, the
+//! default switch, process mode, Linux x86-64 runners), the install list of `scripts/setup.sh`,
+//! the pinned `actions/checkout` (the same commit as the project's own workflows), the example's
+//! manual job outside the deploy's concurrency group, no project-internal words, and the action
+//! image's downloads checked by sha256 with no curl or git left in it.
 
 use std::path::Path;
 use std::process::Command;
@@ -214,6 +215,53 @@ fn the_readme_uses_no_project_internal_words() {
         assert!(
             !lower.contains(word),
             "README.md says `{word}`, a word of the project's own history"
+        );
+    }
+}
+
+/// The runtime stage: the Dockerfile after its last `FROM`.
+fn runtime_stage(dockerfile: &str) -> &str {
+    &dockerfile[dockerfile.rfind("\nFROM ").unwrap()..]
+}
+
+#[test]
+fn every_download_of_the_action_image_is_checked_by_sha256_and_leaves_no_tool_behind() {
+    let dockerfile = repo_file("Dockerfile");
+    let urls: std::collections::BTreeSet<&str> = dockerfile
+        .lines()
+        .filter_map(|line| line.strip_prefix("ARG "))
+        .filter_map(|arg| arg.split_once("_URL=https://"))
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        urls.iter().copied().collect::<Vec<_>>(),
+        ["BUILDX", "DOCKER_CLI"],
+        "the README says which downloads there are"
+    );
+    for name in urls {
+        let sum = dockerfile
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("ARG {name}_SHA256=")))
+            .unwrap_or_else(|| panic!("no {name}_SHA256 beside {name}_URL"));
+        assert!(
+            sum.len() == 64 && sum.chars().all(|c| c.is_ascii_hexdigit()),
+            "{name}_SHA256={sum}"
+        );
+        assert!(
+            dockerfile.contains(&format!("echo \"${name}_SHA256  ")),
+            "the download of {name}_URL is not checked against {name}_SHA256"
+        );
+    }
+    assert!(dockerfile.contains("| sha256sum -c -"));
+    let runtime = runtime_stage(&dockerfile);
+    let install = runtime
+        .lines()
+        .find(|line| line.contains("apt-get install") && line.contains("openssh-client"))
+        .expect("the runtime installs its packages");
+    for absent in [" curl", " git ", " git;"] {
+        assert!(
+            !install.contains(absent),
+            "the runtime stage installs`{absent}`: {install}"
         );
     }
 }
