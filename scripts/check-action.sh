@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GitHub Action's own checkers, from PyPI (installed by scripts/setup.sh into a venv):
 # actionlint, check-jsonschema (GitHub's action and workflow schemas), zizmor (offline audits)
-# and hadolint, on action.yml, .github/workflows/*, examples/* and the Dockerfile. Zero findings.
+# and hadolint, on action.yml, .github/workflows/*, .github/dependabot.yml, examples/* and the
+# Dockerfile. Zero findings.
 # Kept on purpose (with the reason, where they are):
 #   Dockerfile   DL3008 apt packages not pinned to versions: a release rebuild must get Debian's
 #                security updates (ignored inline).
@@ -18,8 +19,9 @@ echo "check-action: actionlint"
 echo "check-action: check-jsonschema"
 "$bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
 "$bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
+"$bin/check-jsonschema" --builtin-schema vendor.dependabot .github/dependabot.yml
 echo "check-action: zizmor"
-"$bin/zizmor" --offline --quiet --no-progress action.yml "${workflows[@]}"
+"$bin/zizmor" --offline --quiet --no-progress action.yml "${workflows[@]}" .github/dependabot.yml
 echo "check-action: hadolint"
 "$bin/hadolint" Dockerfile
 

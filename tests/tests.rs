@@ -20,6 +20,7 @@ mod lock;
 mod migrate;
 mod newcomer;
 mod process;
+mod readme;
 mod recipes;
 mod resilience;
 mod rollback_to;
