@@ -90,7 +90,7 @@ mod tests {
         );
     }
 
-    /// The hand-written split took `[:` for the host and `:1]/health`'s `1]` for a port.
+    /// The hand-written split read `[::1]` as host `[:` and port `1]`, and refused it.
     #[test]
     fn accepts_an_ipv6_literal() {
         let url = VerifyUrl::parse("http://[::1]/health").unwrap();
