@@ -1,7 +1,7 @@
 //! Proof that nginx routes to a color. A 2xx through nginx proves nothing by itself: old
 //! workers, a switch file nginx does not include, or a bind-mounted config that never changed
 //! all answer 2xx from the old color. The proof is the color's own evidence: its name in the
-//! response (`X-Bluegreen-Color` or `"color":"…"`), or new connections accepted by its socket
+//! response (`X-Bluegreen-Color`, or a JSON body's top-level `"color":"…"`), or new connections accepted by its socket
 //! while requests go through nginx (see [`crate::server::routes`]).
 
 use std::collections::HashMap;
@@ -78,15 +78,21 @@ pub async fn gained<H: Host>(
     Ok(Gained::parse(&output.stdout))
 }
 
-/// Which color a response names: header `X-Bluegreen-Color`, or `"color":"…"` in its body.
+/// Which color a response names: header `X-Bluegreen-Color`, or the `color` field at the top
+/// of a JSON body (`{"status":"UP","color":"blue"}`). A `color` deeper in the document (a
+/// component's, a previous release's) or in a body that is not JSON names nothing.
 pub fn color_in_response(header: Option<&str>, body: &str) -> Option<Color> {
     if let Some(color) = header.and_then(Color::parse) {
         return Some(color);
     }
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    Color::BOTH
-        .into_iter()
-        .find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
+    let document: NamedColor = serde_json::from_str(body).ok()?;
+    Color::parse(document.color.as_deref()?)
+}
+
+/// The one field of a health or verify document that names the color serving it.
+#[derive(serde::Deserialize)]
+struct NamedColor {
+    color: Option<String>,
 }
 
 pub(super) fn verify_request<H: Host>(ctx: &Ctx<'_, H>) -> HttpGet {
@@ -228,5 +234,26 @@ mod tests {
             Some(Color::Blue)
         );
         assert_eq!(color_in_response(None, r#"{"status":"UP"}"#), None);
+    }
+
+    /// Only the document's own `color` counts: the word elsewhere is not evidence.
+    #[test]
+    fn a_color_elsewhere_in_the_body_names_nothing() {
+        let named = |body| color_in_response(None, body);
+        assert_eq!(
+            named(r#"{"status":"UP","components":{"theme":{"color":"blue"}}}"#),
+            None
+        );
+        assert_eq!(
+            named(r#"{"color":"green","previous":{"color":"blue"}}"#),
+            Some(Color::Green)
+        );
+        assert_eq!(named(r#"{"status":"UP","note":"blue"}"#), None);
+        assert_eq!(named(r#"<p>set "color": "blue" in the config</p>"#), None);
+        assert_eq!(named(r#"[{"color":"blue"}]"#), None);
+        assert_eq!(
+            named("{\"status\":\"UP\",\n \"color\" : \"blue\"}\n"),
+            Some(Color::Blue)
+        );
     }
 }

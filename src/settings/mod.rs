@@ -4,6 +4,7 @@ pub mod config;
 pub mod sources;
 pub mod spec;
 pub mod values;
+pub mod verify_url;
 pub(crate) mod yaml;
 
 pub use config::{
