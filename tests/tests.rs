@@ -18,6 +18,7 @@ mod impact;
 mod leaks;
 mod lock;
 mod migrate;
+mod ownership;
 mod process;
 mod recipes;
 mod resilience;

@@ -98,7 +98,10 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
         &dump,
         &version,
     );
-    let holders = ports::holders(&[config.blue_port, config.green_port]);
+    let holders = ports::holders(
+        &ports::nginx_address(config),
+        &[config.blue_port, config.green_port],
+    );
     // Process mode: a color's own process holds its port, which is no problem.
     let processes = async {
         match &config.mode {
@@ -369,6 +372,17 @@ fn port_holder(config: &Config, color: Color, ports: &str) -> Check {
             "{color} port {port}: {}, started by bluegreen",
             held.describe()
         )),
+        PortHolder::Foreign { .. } => Check::fail(
+            format!(
+                "{color} port {port} is held by {}, which nginx (at {}) does not reach: not this app",
+                holder.describe(),
+                ports::nginx_address(config)
+            ),
+            format!(
+                "a deploy refuses and never stops it: move it to another port or choose another \
+                 {setting}"
+            ),
+        ),
         PortHolder::Unknown => Check::advice(
             format!("{color} port {port}: could not tell what holds it"),
             "check with `ss -ltnp` on the server",

@@ -268,7 +268,10 @@ async fn port_holders<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, PortHo
     }
     let config = ctx.config;
     let output = ctx
-        .run_ok(&ports::holders(&[config.blue_port, config.green_port]))
+        .run_ok(&ports::holders(
+            &ports::nginx_address(config),
+            &[config.blue_port, config.green_port],
+        ))
         .await?;
     Ok(Color::BOTH
         .into_iter()
@@ -290,7 +293,10 @@ pub fn readings<H: Host>(ctx: &Ctx<'_, H>) -> Vec<ServerCommand> {
         Runtime::Process(_) => crate::server::process::status(&config.state_dir),
     });
     if !matches!(ctx.runtime, Runtime::Compose(_)) {
-        commands.push(ports::holders(&[config.blue_port, config.green_port]));
+        commands.push(ports::holders(
+            &ports::nginx_address(config),
+            &[config.blue_port, config.green_port],
+        ));
     }
     let probe = super::traffic::probe_command(config);
     if probe.is_some() || matches!(config.traffic_switch, TrafficSwitch::Nftables { .. }) {

@@ -356,7 +356,8 @@ impl Server {
             }
             Some("bluegreen-port-holders") => {
                 let mut out = String::new();
-                for port in &args[4..] {
+                // args[4]: the addresses nginx reaches; then the ports.
+                for port in &args[5..] {
                     let port_number: u16 = port.parse().unwrap();
                     let holder = self
                         .containers
