@@ -283,6 +283,10 @@ async fn run_steps<H: Host>(
         }
         watch.end();
         progress.impact = watch.impact();
+        if let Some(gone) = old_gone_after_switch(ctx, observed, runbook, &entry.step, undo).await {
+            forget_baseline(ctx, &mut progress).await;
+            return Err(keep_new(runbook, &gone, &progress, error));
+        }
         let failure = self::undo(ctx, observed, runbook, undo, &progress, error).await;
         forget_baseline(ctx, &mut progress).await;
         return Err(failure);
@@ -830,6 +834,40 @@ fn state_after(observed: &Observed, runbook: &Runbook, progress: &Progress) -> S
         updated: Some(record::now()),
     };
     serde_json::to_string(&state).expect("state serializes")
+}
+
+/// After a switch that took effect (verification or bake failed), the old color is switched
+/// back to only when it still runs and answers health: `Some(why)` when it does not.
+async fn old_gone_after_switch<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    step: &Step,
+    undo: Undo,
+) -> Option<String> {
+    let old = runbook.old?;
+    if undo != Undo::SwitchBack || !matches!(step, Step::Verify(_) | Step::Bake(_)) {
+        return None;
+    }
+    switch::old_color_gone(ctx, observed, old).await
+}
+
+/// The failure line when the old color is gone: traffic stays on the new color, nothing is
+/// stopped (switching back would point nginx at nothing).
+fn keep_new(runbook: &Runbook, gone: &str, progress: &Progress, error: StepError) -> anyhow::Error {
+    let new = runbook.target;
+    let serving = format!(
+        "{new} still serves traffic: traffic was not switched back because {gone}; nothing was stopped"
+    );
+    Failure::deploy(format!(
+        "{}; {serving}; fix {new} or deploy a fixed version (the old color cannot take traffic)",
+        error.cause
+    ))
+    .serving(serving)
+    .serving_color(Some(new))
+    .logs(error.logs)
+    .impact(progress.impact.clone())
+    .into()
 }
 
 /// Undoes what a failed step leaves and builds the one error line: cause, what serves now,

@@ -192,6 +192,36 @@ pub async fn apply(ctx: &Ctx<'_, impl Host>, commands: &[ServerCommand]) -> Resu
     Ok(took)
 }
 
+/// Why the color that served before this run cannot take traffic back, if it cannot: read
+/// again (it may have died since the run observed it) and probed on its health path. `None`:
+/// it runs and answers; switching back to it is safe.
+pub async fn old_color_gone(
+    ctx: &Ctx<'_, impl Host>,
+    observed: &Observed,
+    old: Color,
+) -> Option<String> {
+    let adopted = observed.adopted.as_ref().is_some_and(|a| a.color == old);
+    if !adopted {
+        match super::observe::containers(ctx).await {
+            Ok(now) if !now.get(&old).is_some_and(|c| c.running) => {
+                return Some(format!(
+                    "{} is not running any more",
+                    ctx.runtime.describe(ctx.config, old)
+                ))
+            }
+            Ok(_) => {}
+            Err(error) => return Some(format!("{old} could not be read: {error:#}")),
+        }
+    }
+    super::health::answers(ctx, old).await.err().map(|reason| {
+        format!(
+            "{old} does not answer 127.0.0.1:{}{} ({reason})",
+            ctx.config.port_of(old),
+            ctx.config.health_path
+        )
+    })
+}
+
 /// Points traffic back where it was before this run (`repointed`: at the live color this run
 /// pointed it at first). Says what it did.
 pub async fn back(
