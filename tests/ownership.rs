@@ -81,3 +81,62 @@ fn a_listener_nginx_does_not_reach_is_refused_and_never_stopped() {
         doctor.stdout
     );
 }
+
+/// Two apps on one server, both on the nftables switch with the same service_port (the
+/// issue's default 8080 for both): app A's DNAT table is there; app B's first deploy is
+/// refused before any change (exit 2), naming `service_port` and app A's table; B's `doctor`
+/// shows it and suggests a free port; A still serves A. Before, B added its own rule and A's
+/// site could serve B (exit 0).
+#[test]
+fn a_service_port_another_apps_dnat_rule_uses_is_refused() {
+    let mut a = Site::new("shared-a");
+    let service_port = a.use_nftables_switch();
+    a.deploy("v1").success();
+    let a_table = a.nft_table();
+
+    let mut b = Site::new("shared-b");
+    b.use_nftables_switch();
+    std::fs::write(
+        &b.switch_file,
+        format!("set $service_url http://127.0.0.1:{service_port};\n"),
+    )
+    .unwrap();
+    b.restart_nginx();
+    b.set("BLUEGREEN_SERVICE_PORT", &service_port.to_string());
+
+    let run = b.deploy("v2");
+    run.code(2);
+    let last = run.last_line();
+    assert!(
+        last.contains(&format!(
+            "service_port {service_port} is not this app's alone"
+        )) && last.contains(&format!("nftables table ip {a_table}"))
+            && last.contains("nothing was changed")
+            && last.contains("set service_port to a free port, e.g. "),
+        "{last}"
+    );
+    let tables = crate::support::sh(Command::new("nft").args(["list", "tables", "ip"]));
+    assert!(!tables.contains(&b.nft_table()), "{tables}");
+    assert_eq!(b.container_state("blue"), None);
+    assert_eq!(a.served(), Some(("v1".into(), "blue".into())));
+
+    let doctor = b.run(&["doctor"]);
+    assert!(
+        doctor.stdout.contains(&format!(
+            "✗ service_port {service_port} is not this app's alone: another app's DNAT rule \
+             uses it (nftables table ip {a_table}"
+        )) && doctor
+            .stdout
+            .contains("set service_port to a free port, e.g. "),
+        "{}",
+        doctor.stdout
+    );
+    let own = a.run(&["doctor"]);
+    assert!(
+        own.stdout.contains(&format!(
+            "✓ service_port {service_port}: no other nat rule or listener uses it"
+        )),
+        "{}",
+        own.stdout
+    );
+}

@@ -112,10 +112,24 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
             _ => None,
         }
     };
-    let (output, holders, processes) =
-        tokio::join!(ctx.host.run(&read), ctx.host.run(&holders), processes);
+    // One service_port per app: another app's DNAT rule for it, or a listener.
+    let users = async {
+        match super::switch::service_port_users_command(config) {
+            Some(command) => Some(ctx.host.run(&command).await),
+            None => None,
+        }
+    };
+    let (output, holders, processes, users) = tokio::join!(
+        ctx.host.run(&read),
+        ctx.host.run(&holders),
+        processes,
+        users
+    );
     let mut sections = facts::sections(&output?.stdout);
     sections.insert("ports".into(), holders?.stdout);
+    if let Some(users) = users {
+        sections.insert("service_port".into(), users?.stdout);
+    }
     if let Some(processes) = processes {
         sections.insert("processes".into(), processes?.stdout);
     }
@@ -206,8 +220,24 @@ pub fn evaluate(config: &Config, sections: &BTreeMap<String, String>) -> Vec<Che
         nginx_config,
         section("nft"),
     ));
+    checks.extend(
+        sections
+            .get("service_port")
+            .map(|users| service_port(config, users)),
+    );
     checks.push(disk(config, section("disk")));
     checks
+}
+
+/// One service_port per app: what else uses it, and a free one to take instead.
+fn service_port(config: &Config, users: &str) -> Check {
+    let port = super::switch::service_port(config).unwrap_or_default();
+    match crate::server::nft::conflict(port, users) {
+        None => Check::pass(format!(
+            "service_port {port}: no other nat rule or listener uses it"
+        )),
+        Some((cause, fix)) => Check::fail(cause, fix),
+    }
 }
 
 fn docker(text: &str) -> Check {

@@ -254,6 +254,7 @@ fn refuse_foreign<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<(), 
     let target = observed.target();
     let config = ctx.config;
     refuse_unreached(ctx, observed)?;
+    refuse_shared_service_port(ctx, observed)?;
     let foreign_named = observed.containers.get(&target).filter(|c| !c.ours);
     if let (None, Some(holder)) = (foreign_named, observed.holders.get(&target)) {
         let ours = holder.started_by(&config.app_name)
@@ -309,6 +310,28 @@ fn refuse_unreached<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<()
         )));
     }
     Ok(())
+}
+
+/// One service_port per app: another app's DNAT rule (or a listener) for it would make one
+/// site serve the other app; refused before anything changes (a setting to fix: exit 2).
+fn refuse_shared_service_port<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+) -> Result<(), Failure> {
+    let TrafficSwitch::Nftables { service_port, .. } = ctx.config.traffic_switch else {
+        return Ok(());
+    };
+    let Some((cause, fix)) = observed
+        .service_port_users
+        .as_deref()
+        .and_then(|output| crate::server::nft::conflict(service_port, output))
+    else {
+        return Ok(());
+    };
+    Err(Failure::config(format!(
+        "{cause}; {}; nothing was changed; {fix}",
+        super::swap::serving_now(observed)
+    )))
 }
 
 impl Step {

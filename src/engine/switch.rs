@@ -112,6 +112,25 @@ pub async fn read_table(ctx: &Ctx<'_, impl Host>) -> Result<Option<String>> {
     Ok(output.success().then_some(output.stdout))
 }
 
+/// The service_port of a switch that uses one (nftables, or `auto` that may choose it).
+pub fn service_port(config: &Config) -> Option<u16> {
+    match config.traffic_switch {
+        TrafficSwitch::Nftables { service_port, .. } | TrafficSwitch::Auto { service_port } => {
+            Some(service_port)
+        }
+        TrafficSwitch::Nginx => None,
+    }
+}
+
+/// Who else uses service_port on the server (another app's DNAT table, a listener).
+pub fn service_port_users_command(config: &Config) -> Option<ServerCommand> {
+    Some(nft::service_port_users(
+        &nft::table_name(&config.app_name),
+        service_port(config)?,
+        [config.blue_port, config.green_port],
+    ))
+}
+
 pub fn read_table_command(config: &Config) -> ServerCommand {
     nft::list(&nft::table_name(&config.app_name))
 }

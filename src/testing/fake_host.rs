@@ -373,6 +373,8 @@ impl Server {
                 }
                 return ok(out);
             }
+            // No other app's DNAT rule and no listener on service_port.
+            Some("bluegreen-service-port-users") => return ok(String::new()),
             Some(other) => return fail(&format!("the fake host does not know script {other}")),
             None => {}
         }
