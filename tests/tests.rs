@@ -23,3 +23,4 @@ mod process;
 mod recipes;
 mod resilience;
 mod truth;
+mod verify;

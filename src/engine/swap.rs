@@ -112,12 +112,24 @@ async fn serving_after_failure<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -
     if ctx.cancel.is_cancelled() {
         return claimed;
     }
-    match verify::through_nginx(ctx).await {
-        Ok(_) => claimed,
-        Err(reason) => format!(
-            "{live} is running but nginx does not serve it ({} answers: {reason}): the site is down; check nginx",
-            ctx.config.verify_url.render()
-        ),
+    // Right after a switch back, nginx's old workers may still answer for the new color:
+    // asked again for up to 2 s until a 2xx.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let reason = loop {
+        match verify::through_nginx(ctx).await {
+            Ok(_) => return claimed,
+            Err(reason) if std::time::Instant::now() >= deadline => break reason,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let url = ctx.config.verify_url.render();
+    if reason.starts_with("HTTP ") {
+        // nginx answers: it is the app behind it that fails.
+        format!("{live} runs and nginx points at it, but {url} answered {reason} through nginx; check {live}")
+    } else {
+        format!(
+            "{live} is running but nginx does not answer ({url}: {reason}): the site is down; check nginx"
+        )
     }
 }
 
@@ -152,6 +164,9 @@ struct Progress {
     /// The new state.json, made once (it carries a time): the batch that runs the record and
     /// the record step must build the very same command.
     state_json: std::cell::OnceCell<String>,
+    /// A color whose log lines the failure shows, read after traffic is switched back (its
+    /// users get 5xx until then: the switch back comes first).
+    logs_after_undo: Option<Color>,
 }
 
 /// A step's failure: what went wrong, the advice, and the logs to show.
@@ -231,6 +246,7 @@ async fn run_steps<H: Host>(
         unchanged: false,
         batch: None,
         state_json: std::cell::OnceCell::new(),
+        logs_after_undo: None,
     };
     for (index, entry) in runbook.entries.iter().enumerate() {
         if progress.unchanged {
@@ -622,15 +638,25 @@ async fn step<H: Host>(
                 deadline,
                 watch,
             )
-            .await
-            .map_err(|e| {
-                StepError::new(
-                    e,
-                    |e| format!("{e:#}"),
-                    "check that nginx includes nginx_switch_file (a file bind-mounted into a \
-                         container by itself never sees the change), then deploy again",
-                )
-            })?;
+            .await;
+            let proof =
+                match proof {
+                    Ok(proof) => proof,
+                    Err(error) if error.downcast_ref::<verify::Answered5xx>().is_some() => {
+                        progress.logs_after_undo = Some(*color);
+                        return Err(StepError {
+                            cause: format!("{error:#}"),
+                            advice: "see its log lines above, fix the app and deploy again",
+                            logs: Vec::new(),
+                        });
+                    }
+                    Err(error) => return Err(StepError::new(
+                        error,
+                        |e| format!("{e:#}"),
+                        "check that nginx includes nginx_switch_file (a file bind-mounted into \
+                         a container by itself never sees the change), then deploy again",
+                    )),
+                };
             ctx.printer.info(&proof.describe(*color));
             if proof == Proof::Unverified {
                 ctx.printer.warn(&format!(
@@ -911,22 +937,25 @@ async fn undo_now<H: Host>(
     let target = runbook.target;
     let mut done = Vec::new();
     if undo == Undo::SwitchBack {
-        // The record may have been written before its answer was lost: put the old one back.
+        // The record may have been written before its answer was lost: put the old one back,
+        // on a channel of its own beside the switch back (users wait for the switch only).
         let previous = serde_json::to_string(&observed.state).expect("state serializes");
-        if let Err(error) = run_ok(
-            ctx.host,
-            &state::record(&ctx.config.state_dir, &previous, ""),
-        )
-        .await
-        {
+        let record = state::record(&ctx.config.state_dir, &previous, "");
+        let (restored, back) = tokio::join!(
+            run_ok(ctx.host, &record),
+            switch::back(ctx, observed, progress.repointed)
+        );
+        if let Err(error) = restored {
             done.push(format!("restoring state.json failed: {error:#}"));
         }
-        done.push(
-            match switch::back(ctx, observed, progress.repointed).await {
-                Ok(text) => text,
-                Err(back) => format!("switching back failed too: {back:#}"),
-            },
-        );
+        done.push(match back {
+            Ok(text) => text,
+            Err(back) => format!("switching back failed too: {back:#}"),
+        });
+    }
+    let mut logs = error.logs;
+    if let Some(color) = progress.logs_after_undo {
+        logs = print_logs(ctx, color).await;
     }
     if matches!(undo, Undo::StopNew | Undo::SwitchBack) {
         done.push(stop_new(ctx, target, &progress.image).await);
@@ -953,7 +982,7 @@ async fn undo_now<H: Host>(
     ))
     .serving(serving)
     .serving_color(still_serving)
-    .logs(error.logs)
+    .logs(logs)
     .impact(progress.impact.clone())
     .into()
 }

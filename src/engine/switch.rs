@@ -186,13 +186,27 @@ pub async fn restore(ctx: &Ctx<'_, impl Host>, observed: &Observed, reload: bool
         ),
         None => nginx::remove_switch_file(&config.nginx_switch_file),
     };
-    run_ok(ctx.host, &command).await?;
     // No `nginx -t` first: this content is what nginx ran with before, and a reload of a
-    // configuration nginx rejects keeps the running one anyway.
+    // configuration nginx rejects keeps the running one anyway. One round trip for both:
+    // users may be getting the new color's errors until the reload.
+    let mut commands = vec![command];
     if reload && previous.is_some() {
-        run_ok(ctx.host, &nginx::reload(&config.nginx_reload_command)).await?;
+        commands.push(nginx::reload(&config.nginx_reload_command));
     }
-    Ok(())
+    in_one_round_trip(ctx, &commands).await
+}
+
+/// Runs `commands` in order in one round trip; the first that fails is the error.
+async fn in_one_round_trip(ctx: &Ctx<'_, impl Host>, commands: &[ServerCommand]) -> Result<()> {
+    let ran = ctx.host.run_batch(commands).await?;
+    let count = ran.len();
+    for (command, ran) in commands.iter().zip(ran) {
+        crate::remote::succeeded(command, ran.output, ctx.host.sudo())?;
+    }
+    match commands.get(count) {
+        Some(command) => anyhow::bail!("{} did not run", command.purpose),
+        None => Ok(()),
+    }
 }
 
 /// Runs a switch's commands in order (or takes their results from the batch that ran them);
@@ -220,19 +234,27 @@ pub async fn old_color_gone(
     old: Color,
 ) -> Option<String> {
     let adopted = observed.adopted.as_ref().is_some_and(|a| a.color == old);
-    if !adopted {
-        match super::observe::containers(ctx).await {
-            Ok(now) if !now.get(&old).is_some_and(|c| c.running) => {
-                return Some(format!(
-                    "{} is not running any more",
-                    ctx.runtime.describe(ctx.config, old)
-                ))
+    // Both at once: users may be getting the new color's errors meanwhile.
+    let (now, answers) = tokio::join!(
+        async {
+            match adopted {
+                true => None,
+                false => Some(super::observe::containers(ctx).await),
             }
-            Ok(_) => {}
-            Err(error) => return Some(format!("{old} could not be read: {error:#}")),
+        },
+        super::health::answers(ctx, old)
+    );
+    match now {
+        Some(Ok(now)) if !now.get(&old).is_some_and(|c| c.running) => {
+            return Some(format!(
+                "{} is not running any more",
+                ctx.runtime.describe(ctx.config, old)
+            ))
         }
+        Some(Err(error)) => return Some(format!("{old} could not be read: {error:#}")),
+        _ => {}
     }
-    super::health::answers(ctx, old).await.err().map(|reason| {
+    answers.err().map(|reason| {
         format!(
             "{old} does not answer 127.0.0.1:{}{} ({reason})",
             ctx.config.port_of(old),
