@@ -358,6 +358,7 @@ mod tests {
             None,
         );
         let blue = status_of(state, Color::Blue).expect("blue's status");
+        let mut group = KillGroup(blue.pid);
         assert!(blue.running && started.trim() == format!("started {}", blue.pid));
         std::fs::copy(dir.path().join("blue.pid"), dir.path().join("green.pid")).unwrap();
         assert!(!status_of(state, Color::Green).is_some_and(|p| p.running));
@@ -369,7 +370,20 @@ mod tests {
 
         let stopped = crate::testing::run_here(&stop(state, Color::Blue, 50, true), None);
         assert_eq!(stopped.trim(), "stopped");
+        group.0 = 0;
         assert!(!group_runs(blue.pid), "blue's group runs on");
+    }
+
+    /// Kills a process group this test started when the test fails before stopping it
+    /// (0: stopped, nothing to do).
+    struct KillGroup(u32);
+
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            if self.0 > 0 {
+                unsafe { libc::kill(-(self.0 as i32), libc::SIGKILL) };
+            }
+        }
     }
 
     /// A live (not zombie) process of group `pgid` exists.
