@@ -167,6 +167,9 @@ struct Progress {
     /// A color whose log lines the failure shows, read after traffic is switched back (its
     /// users get 5xx until then: the switch back comes first).
     logs_after_undo: Option<Color>,
+    /// The old color's check made during a failing verification (`Some(None)`: it runs and
+    /// answers health), so the switch back need not wait for it.
+    old_checked: Option<Option<String>>,
 }
 
 /// A step's failure: what went wrong, the advice, and the logs to show.
@@ -247,6 +250,7 @@ async fn run_steps<H: Host>(
         batch: None,
         state_json: std::cell::OnceCell::new(),
         logs_after_undo: None,
+        old_checked: None,
     };
     for (index, entry) in runbook.entries.iter().enumerate() {
         if progress.unchanged {
@@ -299,7 +303,14 @@ async fn run_steps<H: Host>(
         }
         watch.end();
         progress.impact = watch.impact();
-        if let Some(gone) = old_gone_after_switch(ctx, observed, runbook, &entry.step, undo).await {
+        // Made during this very verification only (a later bake asks again).
+        let checked = progress
+            .old_checked
+            .take()
+            .filter(|_| matches!(entry.step, Step::Verify(_)));
+        if let Some(gone) =
+            old_gone_after_switch(ctx, observed, runbook, &entry.step, undo, checked).await
+        {
             forget_baseline(ctx, &mut progress).await;
             return Err(keep_new(runbook, &gone, &progress, error));
         }
@@ -630,15 +641,43 @@ async fn step<H: Host>(
         }
         Step::Verify(color) => {
             let deadline = Duration::from_secs(10);
-            let proof = verify::verify(
+            // At the first 5xx, whether the old color could take traffic back is asked
+            // beside the verification: users get those 5xx until the switch back.
+            let failing = tokio::sync::Notify::new();
+            let verifying = verify::verify(
                 ctx,
                 *color,
                 &mut progress.baseline,
                 &mut progress.containers,
                 deadline,
                 watch,
-            )
-            .await;
+                &failing,
+            );
+            let old = runbook.old;
+            let precheck = async {
+                failing.notified().await;
+                match old {
+                    Some(old) => switch::old_color_gone(ctx, observed, old).await,
+                    None => None,
+                }
+            };
+            tokio::pin!(verifying, precheck);
+            let mut checked = None;
+            let proof = loop {
+                tokio::select! {
+                    proof = &mut verifying => break proof,
+                    gone = &mut precheck, if checked.is_none() => checked = Some(gone),
+                }
+            };
+            // A 5xx run notified the check, which may still be under way: its answer is
+            // nearer than a new one.
+            let answered_5xx = proof
+                .as_ref()
+                .is_err_and(|e| e.downcast_ref::<verify::Answered5xx>().is_some());
+            if answered_5xx && checked.is_none() {
+                checked = Some(precheck.await);
+            }
+            progress.old_checked = checked;
             let proof =
                 match proof {
                     Ok(proof) => proof,
@@ -870,12 +909,16 @@ async fn old_gone_after_switch<H: Host>(
     runbook: &Runbook,
     step: &Step,
     undo: Undo,
+    checked: Option<Option<String>>,
 ) -> Option<String> {
     let old = runbook.old?;
     if undo != Undo::SwitchBack || !matches!(step, Step::Verify(_) | Step::Bake(_)) {
         return None;
     }
-    switch::old_color_gone(ctx, observed, old).await
+    match checked {
+        Some(gone) => gone,
+        None => switch::old_color_gone(ctx, observed, old).await,
+    }
 }
 
 /// The failure line when the old color is gone: traffic stays on the new color, nothing is

@@ -157,7 +157,8 @@ fn judge(answer: Result<HttpReply, String>) -> Result<Option<Color>, String> {
 /// after the first answer that names no color (kept in `reading`, for the caller to remove
 /// when no comparison did), and the answers after it. `containers` is refreshed for that
 /// reading (the new color's namespace). `watch` counts the requests (and sends none of its own
-/// meanwhile). `Err`: nginx does not route to `color` (or does not answer); the caller
+/// meanwhile). `failing` is notified when a run of 5xx answers begins. `Err`: nginx does not
+/// route to `color` (or does not answer), or it answered 5xx ([`Answered5xx`]); the caller
 /// switches back.
 pub async fn verify<H: Host>(
     ctx: &Ctx<'_, H>,
@@ -166,6 +167,7 @@ pub async fn verify<H: Host>(
     containers: &mut HashMap<Color, ColorContainer>,
     deadline: Duration,
     watch: &Watch,
+    failing: &tokio::sync::Notify,
 ) -> Result<Proof> {
     let started = Instant::now();
     let url = ctx.config.verify_url.render();
@@ -182,6 +184,9 @@ pub async fn verify<H: Host>(
             Err(reason) => {
                 if let Some(status) = server_error(reason) {
                     failed += 1;
+                    if failing_since.is_none() {
+                        failing.notify_one();
+                    }
                     let since = *failing_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= FAIL_5XX_AFTER {
                         return Err(Answered5xx {
