@@ -2,6 +2,11 @@
 //! color run by a pid-file supervisor — the operator's `run_command` started with `setsid` in
 //! its own process group (it outlives the SSH session), its pid in `{color}.pid`, its release in
 //! `{color}.release`, its output in `{color}.log`. No Docker, no sudo: the SSH user runs the app.
+//!
+//! A pid alone proves nothing (the kernel reuses it after a crash or a reboot), so the pid file
+//! also records the supervisor's start time and the boot id, and the supervisor carries a marker
+//! in its environment (process/identity.sh): a group that fails the check is never signalled
+//! and counts as not running.
 
 use super::command::{Script, ServerCommand, Stdin};
 use crate::color::Color;
@@ -24,30 +29,36 @@ pub const UPLOAD_SCRIPT: Script = Script {
 };
 
 /// Starts color `$2` on port `$3` from release `$4` with the rendered run_command `$5`;
-/// `KEY=VALUE` lines on stdin are exported first (secrets never reach argv).
+/// `KEY=VALUE` lines on stdin are exported first (secrets never reach argv). The pid file gets
+/// `PID START BOOT` (see process/identity.sh).
 pub const START_SCRIPT: Script = Script {
     name: "bluegreen-start-process",
-    text: include_str!("process/start.sh"),
+    text: concat!(
+        include_str!("process/identity.sh"),
+        include_str!("process/start.sh")
+    ),
 };
 
 /// SIGTERM to color `$2`'s process group, SIGKILL after `$3` tenths of a second; a zombie
-/// counts as exited. With `$4` = `forget` its release marker goes too (the color is removed).
-/// Both it and the status script start with the shell function `alive PGID` (process/alive.sh):
-/// true while a process of the group runs (zombies do not count).
+/// counts as exited. Only a group proven to be the color's (`owned`, process/identity.sh) is
+/// signalled; the pid file goes either way. With `$4` = `forget` its release marker goes too
+/// (the color is removed). `alive PGID` (process/alive.sh): true while a process of the group
+/// runs (zombies do not count).
 pub const STOP_SCRIPT: Script = Script {
     name: "bluegreen-stop-color",
     text: concat!(
         include_str!("process/alive.sh"),
+        include_str!("process/identity.sh"),
         include_str!("process/stop.sh")
     ),
 };
 
 /// One line per color: `COLOR PID running|exited|none RELEASE RESTARTS LAST-EXIT-CODE` (`-` when
-/// unknown).
+/// unknown). A pid file that fails the identity check is `exited` with no pid, and is removed.
 pub const STATUS_SCRIPT: Script = Script {
     name: "bluegreen-process-status",
     text: concat!(
-        include_str!("process/alive.sh"),
+        include_str!("process/identity.sh"),
         include_str!("process/status.sh")
     ),
 };
@@ -253,6 +264,135 @@ mod tests {
             stop("/srv/s", Color::Green, 30, true).render(true),
             "sh -c <bluegreen-stop-color> bluegreen-stop-color /srv/s green 300 forget"
         );
+    }
+
+    /// A process this test starts in its own group, killed when the test ends.
+    struct Unrelated(std::process::Child);
+
+    impl Unrelated {
+        fn start() -> Unrelated {
+            use std::os::unix::process::CommandExt;
+            let child = std::process::Command::new("sleep")
+                .arg("300")
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            Unrelated(child)
+        }
+
+        fn running(&mut self) -> bool {
+            self.0.try_wait().unwrap().is_none()
+        }
+    }
+
+    impl Drop for Unrelated {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn status_of(dir: &str, color: Color) -> Option<ColorProcess> {
+        parse_status(&crate::testing::run_here(&status(dir), None))
+            .into_iter()
+            .find(|p| p.color == color)
+    }
+
+    /// A stale pid file (the pid reused after a crash or a reboot) names a live process this
+    /// bluegreen never started, even with that process's own start time and this boot's id:
+    /// the real status script says not running and removes the file; the stop script signals
+    /// nothing. Both fail without the identity check (status said running; stop killed it).
+    #[test]
+    fn a_stale_pid_file_naming_an_unrelated_process_is_never_signalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_str().unwrap();
+        let mut unrelated = Unrelated::start();
+        let pid = unrelated.0.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let start = stat
+            .rsplit(") ")
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(19)
+            .unwrap();
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        let pid_file = dir.path().join("green.pid");
+        for content in [format!("{pid}\n"), format!("{pid} {start} {}", boot.trim())] {
+            std::fs::write(&pid_file, &content).unwrap();
+            let found = status_of(state, Color::Green);
+            assert!(
+                found.as_ref().is_none_or(|p| !p.running && p.pid == 0),
+                "{found:?}"
+            );
+            assert!(!pid_file.exists(), "the stale pid file stays: {content}");
+
+            std::fs::write(&pid_file, &content).unwrap();
+            let stopped = crate::testing::run_here(&stop(state, Color::Green, 1, true), None);
+            assert_eq!(stopped.trim(), "not running");
+            assert!(
+                unrelated.running(),
+                "{content}: the unrelated process was signalled"
+            );
+            assert!(!pid_file.exists());
+        }
+    }
+
+    /// Both colors' pid files name blue's supervisor (the trial: removing the idle
+    /// color killed the live app): removing green leaves blue running; stopping blue stops it.
+    #[test]
+    fn a_pid_file_naming_the_other_colors_group_stops_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().to_str().unwrap();
+        std::fs::create_dir_all(dir.path().join("releases/r1")).unwrap();
+        std::fs::write(dir.path().join("releases/r1/app.jar"), "jar").unwrap();
+        let started = crate::testing::run_here(
+            &start(
+                state,
+                Color::Blue,
+                1,
+                "r1",
+                "exec sleep 300",
+                &AppEnv::default(),
+            ),
+            None,
+        );
+        let blue = status_of(state, Color::Blue).expect("blue's status");
+        let mut group = KillGroup(blue.pid);
+        assert!(blue.running && started.trim() == format!("started {}", blue.pid));
+        std::fs::copy(dir.path().join("blue.pid"), dir.path().join("green.pid")).unwrap();
+        assert!(!status_of(state, Color::Green).is_some_and(|p| p.running));
+
+        std::fs::copy(dir.path().join("blue.pid"), dir.path().join("green.pid")).unwrap();
+        let removed = crate::testing::run_here(&stop(state, Color::Green, 1, true), None);
+        assert_eq!(removed.trim(), "not running");
+        assert!(status_of(state, Color::Blue).is_some_and(|p| p.running && p.pid == blue.pid));
+
+        let stopped = crate::testing::run_here(&stop(state, Color::Blue, 50, true), None);
+        assert_eq!(stopped.trim(), "stopped");
+        group.0 = 0;
+        assert!(!group_runs(blue.pid), "blue's group runs on");
+    }
+
+    /// Kills a process group this test started when the test fails before stopping it
+    /// (0: stopped, nothing to do).
+    struct KillGroup(u32);
+
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            if self.0 > 0 {
+                unsafe { libc::kill(-(self.0 as i32), libc::SIGKILL) };
+            }
+        }
+    }
+
+    /// A live (not zombie) process of group `pgid` exists.
+    fn group_runs(pgid: u32) -> bool {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
+            fields.len() > 3 && fields[0] != "Z" && fields[2] == pgid.to_string()
+        })
     }
 
     #[test]
