@@ -235,12 +235,15 @@ mod tests {
         }
     }
 
-    /// A listener whose accept queue is full (backlog 0, one connection waiting), so the kernel
-    /// drops the next SYN to it: that client keeps retrying (after 1 s, then 3 s…), as nginx does
-    /// toward an old color overwhelmed just before the switch.
+    /// A listener whose accept queue is full, so the kernel drops every SYN to it: that client
+    /// keeps retrying (after 1 s, then 3 s…), as nginx does toward an old color overwhelmed just
+    /// before the switch. The queue holds one connection (backlog 0) that its client has
+    /// already closed: it waits in the queue in CLOSE-WAIT, no longer a connection the drain
+    /// counts, and keeps the queue full for as long as the listener lives (so the attempt stays
+    /// an attempt however slowly the test runs; a queue with room would complete it at the
+    /// first retry).
     struct FullListener {
         listener: std::net::TcpListener,
-        queued: Option<std::net::TcpStream>,
     }
 
     impl FullListener {
@@ -249,22 +252,17 @@ mod tests {
             socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
             let listener = socket.listen(0).unwrap().into_std().unwrap();
             listener.set_nonblocking(false).unwrap();
-            let queued = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            FullListener {
-                listener,
-                queued: Some(queued),
-            }
+            drop(std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+            let full = FullListener { listener };
+            let port = full.port();
+            crate::testing::wait_for(&format!("the queued connection to {port} to close"), || {
+                crate::testing::ss_lists(&["state", "close-wait", &format!("( sport = :{port} )")])
+            });
+            full
         }
 
         fn port(&self) -> u16 {
             self.listener.local_addr().unwrap().port()
-        }
-
-        /// Accepts and closes the queued connection: no connection to the port is left, only
-        /// the attempt that the full queue dropped (until its SYN is sent again, 1 s later).
-        fn close_queued(&mut self) {
-            let (accepted, _) = self.listener.accept().unwrap();
-            drop((accepted, self.queued.take()));
         }
     }
 
@@ -273,22 +271,13 @@ mod tests {
     fn attempt(port: u16) -> tokio::task::JoinHandle<()> {
         let attempt = tokio::spawn(async move {
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            let _ = socket.connect(([127, 0, 0, 1], port).into()).await;
+            let connected = socket.connect(([127, 0, 0, 1], port).into()).await;
             std::future::pending::<()>().await;
+            drop(connected);
         });
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let listed = || {
-            let filter = format!("( dport = :{port} )");
-            let output = std::process::Command::new("ss")
-                .args(["-tnH", "state", "syn-sent", &filter])
-                .output()
-                .unwrap();
-            !output.stdout.is_empty()
-        };
-        while !listed() {
-            assert!(std::time::Instant::now() < deadline, "no attempt to {port}");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        crate::testing::wait_for(&format!("an attempt to {port}"), || {
+            crate::testing::ss_lists(&["state", "syn-sent", &format!("( dport = :{port} )")])
+        });
         attempt
     }
 
@@ -305,9 +294,8 @@ mod tests {
     async fn the_drain_script_waits_for_connection_attempts() {
         let without_ss = crate::testing::path_with_only(WITHOUT_SS);
         for path in [None, Some(without_ss.path())] {
-            let mut full = FullListener::new().await;
+            let full = FullListener::new().await;
             let pending = attempt(full.port());
-            full.close_queued();
             let command = drain(
                 full.port(),
                 std::time::Duration::from_millis(300),
@@ -353,7 +341,7 @@ mod tests {
             assert!(child.wait().unwrap().success(), "nft -f failed:\n{script}");
         };
         for (path, sudo) in [(None, true), (Some(without_ss.path()), false)] {
-            let mut full = FullListener::new().await;
+            let full = FullListener::new().await;
             let service_port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
@@ -366,7 +354,6 @@ mod tests {
                 full.port(),
             ));
             let pending = attempt(service_port);
-            full.close_queued();
             let command = drain(
                 full.port(),
                 std::time::Duration::from_millis(300),

@@ -61,3 +61,31 @@ pub fn run_here_with_sudo(
     assert!(output.status.success(), "{output:?}");
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// How long a test waits for a fact about this machine before it fails: generous, since a
+/// loaded 2-core machine can take seconds for what takes milliseconds alone. Polling returns as
+/// soon as the fact holds, so a long deadline costs nothing when things go well.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Polls `fact` until it holds; panics naming `what` when it has not after [`DEADLINE`].
+pub fn wait_for(what: &str, mut fact: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !fact() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {DEADLINE:?} for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Whether `ss -tnH ARGS…` lists at least one socket.
+pub fn ss_lists(args: &[&str]) -> bool {
+    let output = std::process::Command::new("ss")
+        .arg("-tnH")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "ss {args:?}: {output:?}");
+    !output.stdout.is_empty()
+}
