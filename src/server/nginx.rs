@@ -202,6 +202,54 @@ mod tests {
         );
     }
 
+    /// The real write script, here: the file is replaced by a rename (a new inode, so nginx
+    /// never reads it half-written) keeping its mode; through a symlink the target is replaced
+    /// and the link stays; a new file gets 0644; no temporary file is left.
+    #[test]
+    fn the_write_script_replaces_the_file_keeping_its_mode_and_link() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("service-url.inc");
+        let path = file.to_str().unwrap();
+        std::fs::write(&file, "old\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let before = std::fs::metadata(&file).unwrap().ino();
+        let write = |path: &str, content: &str| {
+            let output =
+                crate::testing::run_here(&write_switch_file(path, content, "switch"), None);
+            assert_eq!(output, "");
+        };
+        write(path, "set $service_url http://127.0.0.1:8082;\n");
+        let after = std::fs::metadata(&file).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "set $service_url http://127.0.0.1:8082;\n"
+        );
+        assert_ne!(after.ino(), before, "written in place, not renamed");
+        assert_eq!(after.mode() & 0o777, 0o640);
+        let link = dir.path().join("link.inc");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        write(link.to_str().unwrap(), "through the link");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "through the link\n"
+        );
+        assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o640);
+        let new = dir.path().join("new.inc");
+        write(new.to_str().unwrap(), "new");
+        assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o777, 0o644);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["link.inc", "new.inc", "service-url.inc"]);
+    }
+
     /// The drain script itself, on this machine, with `ss` and without it (from /proc): an
     /// established connection to the port keeps it busy until the deadline; once closed, the
     /// port is drained. (The port is also the "nginx" port: its holder, this test, has no

@@ -169,4 +169,35 @@ mod tests {
             assert_eq!(parse(&stdout, free), PortHolder::Free, "{stdout}");
         }
     }
+
+    /// The real stop script, here: a process that ends on SIGTERM is `stopped` (found as a
+    /// zombie: this test, its parent, has not reaped it yet); one that ignores SIGTERM is
+    /// `killed` once the grace time is over.
+    #[test]
+    fn the_stop_script_ends_an_old_process_with_term_or_kill() {
+        use std::io::BufRead;
+        use std::os::unix::process::ExitStatusExt;
+        let grace = std::time::Duration::from_secs(60);
+        let mut polite = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let stopped = crate::testing::run_here(&stop_process(polite.id(), grace), None);
+        assert_eq!(stopped, "stopped\n");
+        assert_eq!(polite.wait().unwrap().signal(), Some(15));
+        let mut stubborn = std::process::Command::new("sh")
+            .args(["-c", "trap '' TERM; echo ready; exec sleep 600"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        std::io::BufReader::new(stubborn.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready, "ready\n");
+        let grace = std::time::Duration::from_millis(300);
+        let killed = crate::testing::run_here(&stop_process(stubborn.id(), grace), None);
+        assert_eq!(killed, "killed\n");
+        assert_eq!(stubborn.wait().unwrap().signal(), Some(9));
+    }
 }

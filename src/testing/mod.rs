@@ -24,6 +24,7 @@ pub fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_raw(&raw(pairs), Needs::Image).unwrap()
 }
 pub mod fake_host;
+pub mod scripts;
 
 /// A directory holding only `tools` (links to this machine's), to run a server script as on a
 /// server that lacks the others (`ss`, say).
@@ -52,14 +53,43 @@ pub fn run_here_with_sudo(
     path: Option<&std::path::Path>,
     sudo: bool,
 ) -> String {
+    let output = run_here_output(command, path, sudo);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a server command here as [`run_here_with_sudo`] does, giving it the command's stdin
+/// (text, secret or file), whatever its exit status.
+pub fn run_here_output(
+    command: &crate::server::ServerCommand,
+    path: Option<&std::path::Path>,
+    sudo: bool,
+) -> std::process::Output {
+    use crate::server::Stdin;
+    use std::io::Write;
     let argv = command.final_argv(sudo);
     let mut process = std::process::Command::new(&argv[0]);
     if let Some(path) = path {
         process.env("PATH", path);
     }
-    let output = process.args(&argv[1..]).output().unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
+    let input: &[u8] = match &command.stdin {
+        Stdin::None => b"",
+        Stdin::Text(text) => text.as_bytes(),
+        Stdin::Secret(secret) => secret.expose().as_bytes(),
+        Stdin::Bytes(bytes) => bytes,
+    };
+    let mut child = process
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A script that does not read its stdin may exit first: the pipe is then closed.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
 }
 
 /// How long a test waits for a fact about this machine before it fails: generous, since a
