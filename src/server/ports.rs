@@ -178,26 +178,24 @@ mod tests {
         use std::io::BufRead;
         use std::os::unix::process::ExitStatusExt;
         let grace = std::time::Duration::from_secs(60);
-        let mut polite = std::process::Command::new("sleep")
-            .arg("600")
-            .spawn()
-            .unwrap();
-        let stopped = crate::testing::run_here(&stop_process(polite.id(), grace), None);
+        let mut polite =
+            crate::testing::Child::spawn(std::process::Command::new("sleep").arg("600"));
+        let stopped = crate::testing::run_here(&stop_process(polite.0.id(), grace), None);
         assert_eq!(stopped, "stopped\n");
-        assert_eq!(polite.wait().unwrap().signal(), Some(15));
-        let mut stubborn = std::process::Command::new("sh")
-            .args(["-c", "trap '' TERM; echo ready; exec sleep 600"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        assert_eq!(polite.ended().signal(), Some(15));
+        let mut stubborn = crate::testing::Child::spawn(
+            std::process::Command::new("sh")
+                .args(["-c", "trap '' TERM; echo ready; exec sleep 600"])
+                .stdout(std::process::Stdio::piped()),
+        );
         let mut ready = String::new();
-        std::io::BufReader::new(stubborn.stdout.take().unwrap())
+        std::io::BufReader::new(stubborn.0.stdout.take().unwrap())
             .read_line(&mut ready)
             .unwrap();
         assert_eq!(ready, "ready\n");
         let grace = std::time::Duration::from_millis(300);
-        let killed = crate::testing::run_here(&stop_process(stubborn.id(), grace), None);
+        let killed = crate::testing::run_here(&stop_process(stubborn.0.id(), grace), None);
         assert_eq!(killed, "killed\n");
-        assert_eq!(stubborn.wait().unwrap().signal(), Some(9));
+        assert_eq!(stubborn.ended().signal(), Some(9));
     }
 }

@@ -263,6 +263,7 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
+        let _group = crate::testing::Group(pid);
         let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
         assert_eq!(read("blue.pid"), format!("{pid}\n"));
         assert_eq!(read("blue.release"), "r1\n");
@@ -321,6 +322,7 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
+        let _group = crate::testing::Group(pid);
         crate::testing::wait_for("the app to ignore SIGTERM", || {
             crate::testing::run_here(&logs(state_dir, Color::Green), None) == "ignoring\n"
         });

@@ -188,14 +188,11 @@ mod tests {
         let run = |command: ServerCommand| crate::testing::run_here(&command, None);
         assert_eq!(run(unlock(&state_dir)), "free\n");
         // Takes the lock on its descriptor 9, then becomes `sleep` (keeping the descriptor).
-        let mut holder = std::process::Command::new("sh")
-            .args([
-                "-c",
-                "exec 9>>\"$0\"; flock 9 && exec sleep 600",
-                &lock_file,
-            ])
-            .spawn()
-            .unwrap();
+        let mut holder = crate::testing::Child::spawn(std::process::Command::new("sh").args([
+            "-c",
+            "exec 9>>\"$0\"; flock 9 && exec sleep 600",
+            &lock_file,
+        ]));
         crate::testing::wait_for("the holder to take the lock", || {
             let free = std::process::Command::new("flock")
                 .args(["-n", &lock_file, "true"])
@@ -203,11 +200,11 @@ mod tests {
                 .unwrap();
             !free.success()
         });
-        let record = format!("{{\"server_pid\":{},\"holder\":{{}}}}\n", holder.id());
+        let record = format!("{{\"server_pid\":{},\"holder\":{{}}}}\n", holder.0.id());
         std::fs::write(format!("{state_dir}/lock.json"), &record).unwrap();
         let output = run(unlock(&state_dir));
         assert_eq!(output, record);
-        let ended = holder.wait().unwrap();
+        let ended = holder.ended();
         assert_eq!(
             ended.signal(),
             Some(15),

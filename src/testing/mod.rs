@@ -119,3 +119,41 @@ pub fn ss_lists(args: &[&str]) -> bool {
     assert!(output.status.success(), "ss {args:?}: {output:?}");
     !output.stdout.is_empty()
 }
+
+/// A process a test started, killed when the test ends (passing or not), so a failed
+/// assertion leaves nothing running.
+pub struct Child(pub std::process::Child);
+
+impl Child {
+    pub fn spawn(command: &mut std::process::Command) -> Child {
+        Child(command.spawn().unwrap())
+    }
+
+    /// How it ended; fails the test when it still runs after [`DEADLINE`].
+    pub fn ended(&mut self) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_for("the process to end", || {
+            status = self.0.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process group a server script started here (a color's `setsid` group), killed when the
+/// test ends.
+pub struct Group(pub u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with a negative pid signals that group; it touches no memory.
+        unsafe { libc::kill(-(self.0 as i32), libc::SIGKILL) };
+    }
+}
