@@ -292,4 +292,33 @@ mod tests {
             .describe()
             .contains("python3 (pid 42) listening only on 127.0.0.3"));
     }
+
+    /// The real stop script, here: a process that ends on SIGTERM is `stopped` (found as a
+    /// zombie: this test, its parent, has not reaped it yet); one that ignores SIGTERM is
+    /// `killed` once the grace time is over.
+    #[test]
+    fn the_stop_script_ends_an_old_process_with_term_or_kill() {
+        use std::io::BufRead;
+        use std::os::unix::process::ExitStatusExt;
+        let grace = std::time::Duration::from_secs(60);
+        let mut polite =
+            crate::testing::Child::spawn(std::process::Command::new("sleep").arg("600"));
+        let stopped = crate::testing::run_here(&stop_process(polite.0.id(), grace), None);
+        assert_eq!(stopped, "stopped\n");
+        assert_eq!(polite.ended().signal(), Some(15));
+        let mut stubborn = crate::testing::Child::spawn(
+            std::process::Command::new("sh")
+                .args(["-c", "trap '' TERM; echo ready; exec sleep 600"])
+                .stdout(std::process::Stdio::piped()),
+        );
+        let mut ready = String::new();
+        std::io::BufReader::new(stubborn.0.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready, "ready\n");
+        let grace = std::time::Duration::from_millis(300);
+        let killed = crate::testing::run_here(&stop_process(stubborn.0.id(), grace), None);
+        assert_eq!(killed, "killed\n");
+        assert_eq!(stubborn.ended().signal(), Some(9));
+    }
 }

@@ -217,6 +217,181 @@ pub fn parse_status(output: &str) -> Vec<ColorProcess> {
 mod tests {
     use super::*;
 
+    /// Whether a process of group `pgid` runs (zombies do not count), read from /proc.
+    fn group_runs(pgid: u32) -> bool {
+        std::fs::read_dir("/proc").unwrap().any(|entry| {
+            let stat =
+                std::fs::read_to_string(entry.unwrap().path().join("stat")).unwrap_or_default();
+            let fields: Vec<&str> = stat
+                .rsplit_once(") ")
+                .map(|(_, rest)| rest.split(' ').collect())
+                .unwrap_or_default();
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+        })
+    }
+
+    /// A state dir holding release `id` (uploaded by the real upload script).
+    fn state_with_release(id: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().to_str().unwrap();
+        let output = crate::testing::run_here(
+            &upload(state_dir, id, "app.txt", b"artifact".to_vec(), &[]),
+            None,
+        );
+        assert_eq!(output, "uploaded\n");
+        dir
+    }
+
+    fn status_line(state_dir: &str, color: Color) -> String {
+        let output = crate::testing::run_here(&status(state_dir), None);
+        output
+            .lines()
+            .find(|line| line.starts_with(color.as_str()))
+            .unwrap_or_else(|| panic!("no {color} in {output:?}"))
+            .to_owned()
+    }
+
+    /// The real scripts, here: start runs the command in a process group of its own with the
+    /// color, port, artifact and environment it is given, and writes its pid and release;
+    /// status reports it running; logs shows what it printed; stop ends the whole group
+    /// (supervisor and app) with SIGTERM, removes the pid file, and status then says `none`.
+    #[test]
+    fn the_process_scripts_start_report_log_and_stop_a_color() {
+        let dir = state_with_release("r1");
+        let state_dir = dir.path().to_str().unwrap();
+        let app_env = AppEnv {
+            plain: vec![("GREETING".into(), "hello".into())],
+            secret: vec![("TOKEN".into(), Secret::new("s3cret"))],
+        };
+        let run = "echo \"up {color} {port} $GREETING $TOKEN $(cat {artifact})\"; exec sleep 600";
+        let started = crate::testing::run_here(
+            &start(state_dir, Color::Blue, 18081, "r1", run, &app_env),
+            None,
+        );
+        let pid: u32 = started
+            .trim()
+            .strip_prefix("started ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let _group = crate::testing::Group(pid);
+        let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+        // `PID START BOOT`: the supervisor's pid, its start time and the boot id.
+        assert_eq!(
+            read("blue.pid").split_whitespace().next(),
+            Some(&*pid.to_string())
+        );
+        assert_eq!(read("blue.release"), "r1\n");
+        // setsid makes the group a moment after start returns.
+        crate::testing::wait_for("the color's process group", || group_runs(pid));
+        assert_eq!(
+            status_line(state_dir, Color::Blue),
+            format!("blue {pid} running r1 0 0")
+        );
+        assert_eq!(status_line(state_dir, Color::Green), "green - none - 0 0");
+        let expected = "up blue 18081 hello s3cret artifact\n";
+        crate::testing::wait_for("the app's first line in its log", || {
+            crate::testing::run_here(&logs(state_dir, Color::Blue), None) == expected
+        });
+        let stopped = crate::testing::run_here(&stop(state_dir, Color::Blue, 60, false), None);
+        assert_eq!(stopped, "stopped\n");
+        assert!(
+            !group_runs(pid),
+            "a process of the color's group still runs"
+        );
+        assert!(!dir.path().join("blue.pid").exists());
+        assert_eq!(
+            read("blue.release"),
+            "r1\n",
+            "a stop keeps the release marker"
+        );
+        assert_eq!(status_line(state_dir, Color::Blue), "blue - none r1 0 0");
+        let again = crate::testing::run_here(&stop(state_dir, Color::Blue, 60, true), None);
+        assert_eq!(again, "not running\n");
+        assert!(
+            !dir.path().join("blue.release").exists(),
+            "forget removes it"
+        );
+    }
+
+    /// An app that ignores SIGTERM is killed once the grace time is over.
+    #[test]
+    fn the_stop_script_kills_a_color_that_ignores_term() {
+        let dir = state_with_release("r1");
+        let state_dir = dir.path().to_str().unwrap();
+        let run = "trap '' TERM; echo ignoring; sleep 600";
+        let started = crate::testing::run_here(
+            &start(
+                state_dir,
+                Color::Green,
+                18082,
+                "r1",
+                run,
+                &AppEnv::default(),
+            ),
+            None,
+        );
+        let pid: u32 = started
+            .trim()
+            .strip_prefix("started ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let _group = crate::testing::Group(pid);
+        crate::testing::wait_for("the app to ignore SIGTERM", || {
+            crate::testing::run_here(&logs(state_dir, Color::Green), None) == "ignoring\n"
+        });
+        let stopped = crate::testing::run_here(&stop(state_dir, Color::Green, 1, false), None);
+        assert_eq!(stopped, "killed\n");
+        crate::testing::wait_for("the killed group to be gone", || !group_runs(pid));
+    }
+
+    /// The real upload and presence scripts, here: the artifact lands under its release, and
+    /// only the newest releases stay (r2 goes), plus those the colors still run (r1).
+    #[test]
+    fn the_upload_script_keeps_the_newest_and_the_named_releases() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().to_str().unwrap();
+        let run = |command: ServerCommand| crate::testing::run_here(&command, None);
+        assert_eq!(run(release_present(state_dir, "r1")), "absent\n");
+        for (age, id) in ["r1", "r2", "r3", "r4"].iter().enumerate() {
+            let keep = ["r1".to_owned()];
+            run(upload(
+                state_dir,
+                id,
+                "app.jar",
+                id.as_bytes().to_vec(),
+                &keep,
+            ));
+            // Ages set by hand: uploads in one second may share a modification time.
+            let status = std::process::Command::new("touch")
+                .args(["-d", &format!("{} minutes ago", 10 - age)])
+                .arg(dir.path().join("releases").join(id))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let output = run(upload(
+            state_dir,
+            "r5",
+            "app.jar",
+            b"five".to_vec(),
+            &["r1".into()],
+        ));
+        assert_eq!(output, "uploaded\n");
+        let mut kept: Vec<String> = std::fs::read_dir(dir.path().join("releases"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, ["r1", "r3", "r4", "r5"]);
+        let artifact = dir.path().join("releases/r5/app.jar");
+        assert_eq!(std::fs::read(artifact).unwrap(), b"five");
+        assert!(!dir.path().join("releases/r5/.upload").exists());
+        assert_eq!(run(release_present(state_dir, "r1")), "present\n");
+        assert_eq!(run(release_present(state_dir, "r2")), "absent\n");
+    }
+
     #[test]
     fn placeholders_are_filled_and_the_artifact_stays_a_variable() {
         assert_eq!(
@@ -384,15 +559,6 @@ mod tests {
                 unsafe { libc::kill(-(self.0 as i32), libc::SIGKILL) };
             }
         }
-    }
-
-    /// A live (not zombie) process of group `pgid` exists.
-    fn group_runs(pgid: u32) -> bool {
-        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let fields: Vec<&str> = stat.rsplit(") ").next().unwrap_or("").split(' ').collect();
-            fields.len() > 3 && fields[0] != "Z" && fields[2] == pgid.to_string()
-        })
     }
 
     #[test]

@@ -17,7 +17,7 @@ start_of() {
 }
 # Sets `group` to the color's process group when it is proven ours; else returns 1.
 owned() {
-  group= o_dir=$1 o_color=$2
+  group='' o_dir=$1 o_color=$2
   read -r o_pid o_start o_boot < "$o_dir/$o_color.pid" 2>/dev/null
   case $o_pid in '' | *[!0-9]*) return 1 ;; esac
   if [ -n "$o_boot" ] && [ "$o_boot" != "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)" ]; then
