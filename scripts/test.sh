@@ -40,6 +40,7 @@ if scripts/setup.sh; then
   check cargo clippy --all-targets --quiet -- -D warnings
   check scripts/check-action.sh
   check scripts/shellcheck.sh
+  check scripts/check-dependencies.sh
   tests cargo test --no-fail-fast --quiet
 else
   echo "==> FAILED: scripts/setup.sh (nothing else can run)"
