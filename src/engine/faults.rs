@@ -16,6 +16,10 @@ use crate::printer::{Printer, Style};
 use crate::server::compose::ComposeTool;
 use crate::settings::Config;
 use crate::testing::fake_host::{FakeHost, FaultKind, Server};
+use machine::Machine;
+
+mod machine;
+mod on_fake_os;
 
 const NGINX_PORT: u16 = 80;
 const SWITCH: &str = "/etc/nginx/conf.d/service-url.inc";
@@ -188,22 +192,22 @@ async fn prepared_on(config: &Config, mut server: Server, commands: &[Command]) 
     server
 }
 
-struct Case<'a> {
+struct Case<'a, M> {
     name: String,
-    before: &'a Server,
+    before: &'a M,
     command: Command,
 }
 
 /// Asserts the invariant after `outcome` of the case; returns a description when it fails.
-fn check(
+fn check<M: Machine>(
     config: &Config,
-    case: &Case,
-    after: &Server,
+    case: &Case<M>,
+    after: &M,
     outcome: &anyhow::Result<Summary>,
     faulted_record: bool,
 ) -> Result<(), String> {
-    let before_serving = serving(case.before);
-    if after.lock_held {
+    let before_serving = case.before.serving();
+    if after.lock_held() {
         return Err("the lock is still held".into());
     }
     let entries = after.history_len() - case.before.history_len();
@@ -212,13 +216,13 @@ fn check(
     }
     match outcome {
         Ok(summary) if summary.unchanged => {
-            if serving(after) != before_serving {
+            if after.serving() != before_serving {
                 return Err("an unchanged run changed what serves".into());
             }
         }
         Ok(summary) => {
             let port = config.port_of(summary.new);
-            match serving(after) {
+            match after.serving() {
                 Some((p, image)) if p == port && image == summary.image => {}
                 other => {
                     return Err(format!(
@@ -228,8 +232,8 @@ fn check(
                 }
             }
             let expected = match case.command {
-                Command::Deploy(tag) => digest_of(after, tag),
-                Command::Rollback => state_of(case.before)["previous_image"]
+                Command::Deploy(tag) => after.digest_of(tag),
+                Command::Rollback => case.before.state()["previous_image"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
@@ -237,7 +241,7 @@ fn check(
             if summary.image != expected {
                 return Err(format!("deployed {} instead of {expected}", summary.image));
             }
-            let state = state_of(after);
+            let state = after.state();
             if state["live_image"] != summary.image.as_str() {
                 return Err(format!("state.json says {} is live", state["live_image"]));
             }
@@ -249,10 +253,10 @@ fn check(
                     crate::failure::exit_code(error)
                 ));
             }
-            if before_serving.is_some() && serving(after) != before_serving {
+            if before_serving.is_some() && after.serving() != before_serving {
                 return Err(format!(
                     "after a failure nginx serves {:?} instead of {before_serving:?}: {error:#}",
-                    serving(after)
+                    after.serving()
                 ));
             }
             let text = format!("{error:#}");
@@ -264,18 +268,16 @@ fn check(
             }
             // The new color is stopped again, unless the error says stopping it failed.
             if let Command::Deploy(tag) = case.command {
-                let new = digest_of(after, tag);
-                let left_running = after.containers.values().any(|c| {
-                    c.running
-                        && c.image_ref == new
-                        && serving(after).is_none_or(|(port, _)| port != c.port)
+                let new = after.digest_of(tag);
+                let left_running = after.running().iter().any(|(port, image)| {
+                    *image == new && after.serving().is_none_or(|(p, _)| p != *port)
                 });
                 let said = text.contains("also failed") || text.contains("may still be running");
                 if left_running && !said {
                     return Err(format!("the new color was left running: {error:#}"));
                 }
             }
-            let (was, is) = (state_of(case.before), state_of(after));
+            let (was, is) = (case.before.state(), after.state());
             if was["live_image"] != is["live_image"]
                 || was["previous_image"] != is["previous_image"]
             {
@@ -311,16 +313,21 @@ fn faulted_lock_channel(kind: FaultKind) -> bool {
 }
 
 /// Every fault at every command of `command` from `before`; returns how many cases ran.
-async fn every_fault(config: &Config, name: &str, before: &Server, command: Command) -> usize {
-    let (clean_after, clean) = run(config, before.clone(), command, None).await;
+async fn every_fault<M: Machine>(
+    config: &Config,
+    name: &str,
+    before: &M,
+    command: Command,
+) -> usize {
+    let (clean_after, clean) = M::run(config, before.clone(), command, None).await;
     let clean = clean.unwrap();
     assert!(
-        !leftover_reading(&clean_after),
+        !clean_after.leftover_reading(),
         "{name}: a reading of the connections was left on the server"
     );
     let commands = {
-        let (after, _) = run(config, before.clone(), command, None).await;
-        after.log.len() - before.log.len()
+        let (after, _) = M::run(config, before.clone(), command, None).await;
+        after.log().len() - before.log().len()
     };
     assert!(
         commands > 3,
@@ -337,15 +344,15 @@ async fn every_fault(config: &Config, name: &str, before: &Server, command: Comm
                 before,
                 command,
             };
-            let (after, outcome) = run(config, before.clone(), command, Some((at, kind))).await;
+            let (after, outcome) = M::run(config, before.clone(), command, Some((at, kind))).await;
             let faulted = after
-                .log
-                .get(before.log.len() + at)
+                .log()
+                .get(before.log().len() + at)
                 .cloned()
                 .unwrap_or_default();
             // A run that could not record (or never got the lock, so must not write) adds none;
             // nor one whose lock's channel broke (the readings run on it; the entry goes on it).
-            let in_lock_channel = after.log[before.log.len()..]
+            let in_lock_channel = after.log()[before.log().len()..]
                 .iter()
                 .take(at + 1)
                 .skip(1)
@@ -358,7 +365,7 @@ async fn every_fault(config: &Config, name: &str, before: &Server, command: Comm
             // after ten minutes).
             let faulted_reading = faulted.contains("bluegreen-connections");
             let verdict = match outcome {
-                Some(_) if !faulted_reading && leftover_reading(&after) => {
+                Some(_) if !faulted_reading && after.leftover_reading() => {
                     Err("a reading of the connections was left on the server".into())
                 }
                 Some(outcome) => check(config, &case, &after, &outcome, faulted_record),
@@ -369,11 +376,11 @@ async fn every_fault(config: &Config, name: &str, before: &Server, command: Comm
                         before: &after,
                         command: Command::Deploy("v3"),
                     };
-                    if after.lock_held {
+                    if after.lock_held() {
                         Err("the lock outlived the killed process".into())
                     } else {
                         let (next, outcome) =
-                            run(config, after.clone(), Command::Deploy("v3"), None).await;
+                            M::run(config, after.clone(), Command::Deploy("v3"), None).await;
                         let outcome = outcome.unwrap();
                         match &outcome {
                             Err(e) => Err(format!("the next deploy after the kill failed: {e:#}")),
