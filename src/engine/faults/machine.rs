@@ -3,8 +3,8 @@
 //! from the stand-ins' state files) and of the older in-memory fake ([`Server`], still used
 //! where the fake OS cannot yet stand in).
 
-use crate::engine::swap::Summary;
 use super::Command;
+use crate::engine::swap::Summary;
 use crate::settings::Config;
 use crate::testing::fake_host::Server;
 use crate::testing::fake_os::{FakeOs, FaultKind};
@@ -24,6 +24,9 @@ pub(crate) trait Machine: Clone {
     fn log(&self) -> &[String];
     /// A first reading of the connections is left on the server.
     fn leftover_reading(&self) -> bool;
+    /// Why the server shows that something not bluegreen's was touched (an unrelated process
+    /// signalled, another app's traffic rerouted), if it does.
+    fn untouched(&self) -> Result<(), String>;
     /// Runs `command` with `fault` injected; `None` when the fault killed bluegreen.
     async fn run(
         config: &Config,
@@ -65,6 +68,9 @@ impl Machine for FakeOs {
     fn leftover_reading(&self) -> bool {
         FakeOs::leftover_reading(self)
     }
+    fn untouched(&self) -> Result<(), String> {
+        FakeOs::untouched(self)
+    }
     async fn run(
         config: &Config,
         machine: Self,
@@ -103,6 +109,9 @@ impl Machine for Server {
     }
     fn leftover_reading(&self) -> bool {
         super::leftover_reading(self)
+    }
+    fn untouched(&self) -> Result<(), String> {
+        Ok(())
     }
     async fn run(
         config: &Config,

@@ -8,6 +8,7 @@
 //! come from the same files. Names: the *machine* is one such directory; *serving* is what a
 //! request through nginx reaches.
 
+mod foreign;
 pub mod host;
 mod network;
 
@@ -68,7 +69,6 @@ pub struct Container {
 pub struct Image {
     pub tag_ref: String,
     pub digest_ref: String,
-    pub id: String,
     pub healthy: bool,
     /// Every this many requests through nginx answers 500 (0: never); health probes pass.
     pub errors_every: u64,
@@ -87,6 +87,33 @@ pub struct FakeOs {
     accepted: BTreeMap<u16, u64>,
     /// A lock holder still ran well after its run ended.
     pub lock_outlived: bool,
+    /// Whether the apps started on it (process mode) are stopped with it: not for copies,
+    /// which share the original's processes.
+    owns_processes: bool,
+}
+
+impl Drop for FakeOs {
+    /// Stops what process mode started here: each app's process group (its supervisor too).
+    fn drop(&mut self) {
+        if !self.owns_processes {
+            return;
+        }
+        let Ok(apps) = std::fs::read_dir(self.path("os/apps")) else {
+            return;
+        };
+        for app in apps.flatten() {
+            let Ok(pid) = app.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            // SAFETY: plain syscalls on a pid this machine's stand-in `java` wrote.
+            unsafe {
+                let group = libc::getpgid(pid);
+                if group > 1 && network::alive(pid) {
+                    libc::kill(-group, libc::SIGKILL);
+                }
+            }
+        }
+    }
 }
 
 impl Clone for FakeOs {
@@ -99,6 +126,7 @@ impl Clone for FakeOs {
             no_batch_dir: self.no_batch_dir,
             accepted: self.accepted.clone(),
             lock_outlived: self.lock_outlived,
+            owns_processes: false,
         };
         let status = std::process::Command::new("cp")
             .arg("-a")
@@ -116,7 +144,15 @@ impl FakeOs {
     /// nothing yet ([`FakeOs::push_image`]).
     pub fn new() -> FakeOs {
         let root = tempfile::tempdir().expect("a temporary directory");
-        for dir in ["bin", "os/knobs", "os/containers", "os/nginx", "os/nft", "os/ss", "tmp"] {
+        for dir in [
+            "bin",
+            "os/knobs",
+            "os/containers",
+            "os/nginx",
+            "os/nft",
+            "os/ss",
+            "tmp",
+        ] {
             std::fs::create_dir_all(root.path().join(dir)).unwrap();
         }
         std::fs::create_dir_all(root.path().join(SWITCH).parent().unwrap()).unwrap();
@@ -129,6 +165,7 @@ impl FakeOs {
             no_batch_dir: false,
             accepted: BTreeMap::new(),
             lock_outlived: false,
+            owns_processes: true,
         };
         for (name, _) in STAND_INS {
             os.install(name);
@@ -158,7 +195,11 @@ impl FakeOs {
 
     /// The machine's PATH: its stand-ins, then [`TOOLS`] only.
     pub fn search_path(&self) -> String {
-        format!("{}:{}", self.path("bin").display(), self.path("tools").display())
+        format!(
+            "{}:{}",
+            self.path("bin").display(),
+            self.path("tools").display()
+        )
     }
 
     pub fn root(&self) -> &Path {
@@ -227,7 +268,6 @@ impl FakeOs {
                 Some(Image {
                     tag_ref: words.first()?.to_string(),
                     digest_ref: words.get(1)?.to_string(),
-                    id: words.get(2)?.to_string(),
                     healthy: *words.get(3)? == "true",
                     errors_every: words.get(4)?.parse().ok()?,
                 })
@@ -274,7 +314,10 @@ impl FakeOs {
     /// A container as if `docker run` had started it (an old script's, or another app's).
     pub fn add_container(&self, name: &str, container: &Container) {
         let dir = format!("os/containers/{name}");
-        self.write(&format!("{dir}/image"), &format!("{}\n", container.image_ref));
+        self.write(
+            &format!("{dir}/image"),
+            &format!("{}\n", container.image_ref),
+        );
         self.write(&format!("{dir}/port"), &format!("{}\n", container.port));
         self.write(&format!("{dir}/app"), &format!("{}\n", container.app));
         self.write(&format!("{dir}/color"), &format!("{}\n", container.color));
@@ -372,9 +415,11 @@ impl FakeOs {
     /// A first reading of the connections left in the machine's temporary directory.
     pub fn leftover_reading(&self) -> bool {
         std::fs::read_dir(self.path("tmp")).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().contains("bluegreen-connections."))
+            entries.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .contains("bluegreen-connections.")
+            })
         })
     }
 
@@ -383,12 +428,6 @@ impl FakeOs {
         let listen = self.read("os/ss/listen").unwrap_or_default()
             + &format!("{address} {port} {pid} {command}\n");
         self.write("os/ss/listen", &listen);
-    }
-
-    /// Ports whose sockets `ss` does not show (nginx reaches the app some way it cannot see).
-    pub fn hide_port(&self, port: u16) {
-        let hidden = self.read("os/ss/hidden").unwrap_or_default() + &format!("{port}\n");
-        self.write("os/ss/hidden", &hidden);
     }
 
     /// What serves through nginx: (port, image) of a running, healthy container, or in process

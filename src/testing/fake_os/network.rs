@@ -10,7 +10,10 @@ use crate::remote::http::{HttpGet, HttpReply};
 
 /// The image (or release reference) of what answers on `port`, when something runs there.
 pub(super) fn app_on(os: &FakeOs, port: u16) -> Option<String> {
-    if let Some(container) = os.containers().into_values().find(|c| c.running && c.port == port)
+    if let Some(container) = os
+        .containers()
+        .into_values()
+        .find(|c| c.running && c.port == port)
     {
         return Some(container.image_ref);
     }
@@ -117,7 +120,12 @@ impl FakeOs {
                 let mut words = text.split_whitespace();
                 let port = words.next()?.parse().ok()?;
                 let id = words.next()?;
-                alive(pid).then(|| (port, format!("{}{id}", crate::build::artifact::RELEASE_PREFIX)))
+                alive(pid).then(|| {
+                    (
+                        port,
+                        format!("{}{id}", crate::build::artifact::RELEASE_PREFIX),
+                    )
+                })
             })
             .collect()
     }
