@@ -84,3 +84,68 @@ impl FakeOs {
         Ok(())
     }
 }
+
+impl FakeOs {
+    /// In a copy: every app the original runs (process mode) gets a process of its own, so that
+    /// stopping it here leaves the original's alone. The new process (a `sleep`, leader of its
+    /// own process group, as the supervisor is) takes the old one's place in the apps, the
+    /// listeners and the colors' pid files.
+    pub(super) fn restart_apps(&self) {
+        let Ok(apps) = std::fs::read_dir(self.path("os/apps")) else {
+            return;
+        };
+        let mut moved = Vec::new();
+        for app in apps.flatten() {
+            let Ok(pid) = app.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let text = std::fs::read_to_string(app.path()).unwrap_or_default();
+            let _ = std::fs::remove_file(app.path());
+            if !alive(pid) {
+                continue;
+            }
+            // SAFETY: a plain syscall on a pid the original machine's stand-in `java` wrote.
+            let group = unsafe { libc::getpgid(pid) };
+            let fresh = detached_sleep();
+            self.write(&format!("os/apps/{fresh}"), &text);
+            moved.push((pid.to_string(), group.to_string(), fresh.to_string()));
+        }
+        let listen = self.read("os/ss/listen").unwrap_or_default();
+        let listen: String = listen
+            .lines()
+            .map(|line| {
+                let mut words: Vec<&str> = line.split(' ').collect();
+                if let Some((_, _, fresh)) = moved.iter().find(|(old, _, _)| words[2] == old) {
+                    words[2] = fresh;
+                }
+                words.join(" ") + "\n"
+            })
+            .collect();
+        self.write("os/ss/listen", &listen);
+        for color in ["blue", "green"] {
+            let file = format!("state/{color}.pid");
+            let Some(pid) = self.read(&file) else {
+                continue;
+            };
+            if let Some((_, _, fresh)) = moved.iter().find(|(_, group, _)| *group == pid.trim()) {
+                self.write(&file, &format!("{fresh}\n"));
+            }
+        }
+    }
+}
+
+/// A `sleep` that leads a process group of its own and is no child of this process (init reaps
+/// it once stopped, as it reaps the supervisors the start script leaves).
+fn detached_sleep() -> u32 {
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            "setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $!",
+        ])
+        .output()
+        .expect("sh runs");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("the pid of the sleep")
+}

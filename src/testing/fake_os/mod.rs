@@ -87,17 +87,12 @@ pub struct FakeOs {
     accepted: BTreeMap<u16, u64>,
     /// A lock holder still ran well after its run ended.
     pub lock_outlived: bool,
-    /// Whether the apps started on it (process mode) are stopped with it: not for copies,
-    /// which share the original's processes.
-    owns_processes: bool,
 }
 
 impl Drop for FakeOs {
     /// Stops what process mode started here: each app's process group (its supervisor too).
+    /// A copy runs processes of its own ([`FakeOs::restart_apps`]).
     fn drop(&mut self) {
-        if !self.owns_processes {
-            return;
-        }
         let Ok(apps) = std::fs::read_dir(self.path("os/apps")) else {
             return;
         };
@@ -117,7 +112,8 @@ impl Drop for FakeOs {
 }
 
 impl Clone for FakeOs {
-    /// A copy of the machine's files (not of its processes): each case starts from one.
+    /// A copy of the machine: its files, and a process of its own for every process mode app
+    /// that runs (see [`FakeOs::restart_apps`]). Each case starts from one.
     fn clone(&self) -> FakeOs {
         let copy = FakeOs {
             root: tempfile::tempdir().expect("a temporary directory"),
@@ -126,7 +122,6 @@ impl Clone for FakeOs {
             no_batch_dir: self.no_batch_dir,
             accepted: self.accepted.clone(),
             lock_outlived: self.lock_outlived,
-            owns_processes: false,
         };
         let status = std::process::Command::new("cp")
             .arg("-a")
@@ -135,6 +130,7 @@ impl Clone for FakeOs {
             .status()
             .expect("cp runs");
         assert!(status.success(), "copying the fake machine failed");
+        copy.restart_apps();
         copy
     }
 }
@@ -165,7 +161,6 @@ impl FakeOs {
             no_batch_dir: false,
             accepted: BTreeMap::new(),
             lock_outlived: false,
-            owns_processes: true,
         };
         for (name, _) in STAND_INS {
             os.install(name);

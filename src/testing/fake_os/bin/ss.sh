@@ -37,7 +37,9 @@ if [ "$listening" = yes ] || [ "$all" = yes ]; then
     [ -z "$sport" ] || [ "$port" = "$sport" ] || continue
     [ -z "$src" ] || [ "$address" = "$src" ] || continue
     case $hidden in *" $port "*) continue ;; esac
-    kill -0 "$pid" 2>/dev/null || continue
+    # A process that has exited (a zombie too) listens no more.
+    [ -r "/proc/$pid/stat" ] && read -r stat < "/proc/$pid/stat" || continue
+    case ${stat##*) } in Z*) continue ;; esac
     users=; [ "$process" = no ] || users=" users:((\"$name\",pid=$pid,fd=3))"
     echo "LISTEN 0 128 $address:$port 0.0.0.0:*$users"
   done < "$os/ss/listen"
