@@ -316,7 +316,7 @@ async fn every_fault<M: Machine + 'static>(
     before: &M,
     command: Command,
 ) -> usize {
-    let (clean_after, clean) = M::run(config, before.clone(), command, None).await;
+    let (clean_after, clean) = M::run(config, before.copy(config), command, None).await;
     let clean = clean.unwrap();
     assert!(
         !clean_after.leftover_reading(),
@@ -333,7 +333,7 @@ async fn every_fault<M: Machine + 'static>(
         .collect();
     let local = tokio::task::LocalSet::new();
     let permits = std::rc::Rc::new(tokio::sync::Semaphore::new(PARALLEL_CASES));
-    let before = std::rc::Rc::new(before.clone());
+    let before = std::rc::Rc::new(before.copy(config));
     let handles: Vec<_> = cases
         .iter()
         .map(|&(at, kind)| {
@@ -388,7 +388,7 @@ async fn one_case<M: Machine>(
         before,
         command,
     };
-    let (after, outcome) = M::run(config, before.clone(), command, Some((at, kind))).await;
+    let (after, outcome) = M::run(config, before.copy(config), command, Some((at, kind))).await;
     let faulted = after
         .log()
         .get(before.log().len() + at)
@@ -423,7 +423,8 @@ async fn one_case<M: Machine>(
             if after.lock_held() {
                 return Err("the lock outlived the killed process".into());
             }
-            let (next, outcome) = M::run(config, after.clone(), Command::Deploy("v3"), None).await;
+            let (next, outcome) =
+                M::run(config, after.copy(config), Command::Deploy("v3"), None).await;
             let outcome = outcome.unwrap();
             match &outcome {
                 Err(e) => Err(format!("the next deploy after the kill failed: {e:#}")),

@@ -10,7 +10,9 @@ use crate::testing::fake_host::Server;
 use crate::testing::fake_os::{FakeOs, FaultKind};
 
 /// A fake server the fault matrix can run bluegreen on and read facts from.
-pub(crate) trait Machine: Clone {
+pub(crate) trait Machine: Sized {
+    /// A copy to run a case on, as configured by `config` (process mode: with apps of its own).
+    fn copy(&self, config: &Config) -> Self;
     /// (port, image) of what serves through nginx: a running, healthy app.
     fn serving(&self) -> Option<(u16, String)>;
     fn lock_held(&self) -> bool;
@@ -37,6 +39,9 @@ pub(crate) trait Machine: Clone {
 }
 
 impl Machine for FakeOs {
+    fn copy(&self, config: &Config) -> Self {
+        super::on_fake_os::copy(config, self)
+    }
     fn serving(&self) -> Option<(u16, String)> {
         FakeOs::serving(self)
     }
@@ -82,6 +87,9 @@ impl Machine for FakeOs {
 }
 
 impl Machine for Server {
+    fn copy(&self, _config: &Config) -> Self {
+        self.clone()
+    }
     fn serving(&self) -> Option<(u16, String)> {
         super::serving(self)
     }

@@ -76,6 +76,30 @@ pub(super) fn process_machine() -> FakeOs {
     os
 }
 
+/// A copy of `os` to run a case on: its files, and in process mode each color's app started
+/// again by the real start script (what the engine sends to start a kept color), so the copy's
+/// app is its own and just as the script makes it.
+pub(super) fn copy(config: &Config, os: &FakeOs) -> FakeOs {
+    let running = os.colors_running();
+    let copy = os.clone();
+    let runtime = Runtime::new(config, ComposeTool::V1);
+    for (color, port, id) in running {
+        let color = if color == "blue" {
+            crate::color::Color::Blue
+        } else {
+            crate::color::Color::Green
+        };
+        let reference = format!("{}{id}", crate::build::artifact::RELEASE_PREFIX);
+        let started = copy.run_now(&runtime.start_kept(config, color, &reference));
+        assert!(started.status.success(), "restarting {color}: {started:?}");
+        assert!(
+            copy.wait_listening(port, Duration::from_secs(10)),
+            "{color} of the copy did not listen on {port}"
+        );
+    }
+    copy
+}
+
 /// Runs one command on the machine; `None` when the fault killed bluegreen. The lock holder
 /// must have ended within a few seconds of the run's end (else the lock counts as held).
 pub(super) async fn run(
@@ -296,13 +320,13 @@ async fn auto_nftables_keeps_the_invariant_under_every_fault() {
 async fn process_mode_keeps_the_invariant_under_every_fault() {
     let config = process_config();
     let one = prepared_on(&config, process_machine(), &[Command::Deploy("v1")]).await;
-    let two = prepared_on(&config, one.clone(), &[Command::Deploy("v2")]).await;
+    let two = prepared_on(&config, copy(&config, &one), &[Command::Deploy("v2")]).await;
     let v2 = super::release("v2").reference();
     assert_eq!(two.serving(), Some((8082, v2)));
     let releases = std::fs::read_dir(two.path("state/releases")).unwrap();
     assert_eq!(releases.count(), 2);
     let after_failure = {
-        let (os, outcome) = run(&config, two.clone(), Command::Deploy("bad"), None).await;
+        let (os, outcome) = run(&config, copy(&config, &two), Command::Deploy("bad"), None).await;
         assert!(outcome.unwrap().is_err());
         os
     };

@@ -86,66 +86,81 @@ impl FakeOs {
 }
 
 impl FakeOs {
-    /// In a copy: every app the original runs (process mode) gets a process of its own, so that
-    /// stopping it here leaves the original's alone. The new process (a `sleep`, leader of its
-    /// own process group, as the supervisor is) takes the old one's place in the apps, the
-    /// listeners and the colors' pid files.
-    pub(super) fn restart_apps(&self) {
+    /// The process mode apps that run as a color (the color's pid file names the app's process
+    /// group): (color, port, release id).
+    pub fn colors_running(&self) -> Vec<(String, u16, String)> {
         let Ok(apps) = std::fs::read_dir(self.path("os/apps")) else {
-            return;
+            return Vec::new();
         };
-        let mut moved = Vec::new();
+        let mut running = Vec::new();
         for app in apps.flatten() {
             let Ok(pid) = app.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
             };
             let text = std::fs::read_to_string(app.path()).unwrap_or_default();
-            let _ = std::fs::remove_file(app.path());
-            if !alive(pid) {
+            let mut words = text.split_whitespace();
+            let (Some(port), Some(id)) = (words.next(), words.next()) else {
                 continue;
-            }
-            // SAFETY: a plain syscall on a pid the original machine's stand-in `java` wrote.
-            let group = unsafe { libc::getpgid(pid) };
-            let fresh = detached_sleep();
-            self.write(&format!("os/apps/{fresh}"), &text);
-            moved.push((pid.to_string(), group.to_string(), fresh.to_string()));
-        }
-        let listen = self.read("os/ss/listen").unwrap_or_default();
-        let listen: String = listen
-            .lines()
-            .map(|line| {
-                let mut words: Vec<&str> = line.split(' ').collect();
-                if let Some((_, _, fresh)) = moved.iter().find(|(old, _, _)| words[2] == old) {
-                    words[2] = fresh;
+            };
+            // SAFETY: a plain syscall on a pid this machine's stand-in `java` wrote.
+            let group = unsafe { libc::getpgid(pid) }.to_string();
+            for color in ["blue", "green"] {
+                let named = self.read(&format!("state/{color}.pid"));
+                if alive(pid) && named.is_some_and(|p| p.trim() == group) {
+                    running.push((color.to_owned(), port.parse().unwrap_or(0), id.to_owned()));
                 }
-                words.join(" ") + "\n"
+            }
+        }
+        running
+    }
+
+    /// In a copy: forgets the original's processes (apps, listeners, the colors' pid files
+    /// naming them), so that nothing run on the copy can signal them. A test starts the copy's
+    /// own with the real start script.
+    pub(super) fn forget_processes(&self) {
+        let Ok(apps) = std::fs::read_dir(self.path("os/apps")) else {
+            return;
+        };
+        let mut pids = Vec::new();
+        for app in apps.flatten() {
+            let pid = app.file_name().to_string_lossy().into_owned();
+            // SAFETY: as above.
+            let group = unsafe { libc::getpgid(pid.parse().unwrap_or(0)) };
+            pids.push((pid, group.to_string()));
+            let _ = std::fs::remove_file(app.path());
+        }
+        let listen: String = self
+            .read("os/ss/listen")
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| {
+                !pids
+                    .iter()
+                    .any(|(pid, _)| line.split(' ').nth(2) == Some(pid))
             })
+            .map(|line| format!("{line}\n"))
             .collect();
         self.write("os/ss/listen", &listen);
         for color in ["blue", "green"] {
             let file = format!("state/{color}.pid");
-            let Some(pid) = self.read(&file) else {
-                continue;
-            };
-            if let Some((_, _, fresh)) = moved.iter().find(|(_, group, _)| *group == pid.trim()) {
-                self.write(&file, &format!("{fresh}\n"));
+            if let Some(named) = self.read(&file) {
+                if pids.iter().any(|(_, group)| *group == named.trim()) {
+                    let _ = std::fs::remove_file(self.path(&file));
+                }
             }
         }
     }
-}
 
-/// A `sleep` that leads a process group of its own and is no child of this process (init reaps
-/// it once stopped, as it reaps the supervisors the start script leaves).
-fn detached_sleep() -> u32 {
-    let output = Command::new("sh")
-        .args([
-            "-c",
-            "setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $!",
-        ])
-        .output()
-        .expect("sh runs");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("the pid of the sleep")
+    /// Waits until an app of this machine listens on `port` (its start runs beside the start
+    /// script); false after `within`.
+    pub fn wait_listening(&self, port: u16, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if self.running_apps().iter().any(|(p, _)| *p == port) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        false
+    }
 }

@@ -91,7 +91,7 @@ pub struct FakeOs {
 
 impl Drop for FakeOs {
     /// Stops what process mode started here: each app's process group (its supervisor too).
-    /// A copy runs processes of its own ([`FakeOs::restart_apps`]).
+    /// A copy runs processes of its own, never the original's.
     fn drop(&mut self) {
         let Ok(apps) = std::fs::read_dir(self.path("os/apps")) else {
             return;
@@ -112,8 +112,8 @@ impl Drop for FakeOs {
 }
 
 impl Clone for FakeOs {
-    /// A copy of the machine: its files, and a process of its own for every process mode app
-    /// that runs (see [`FakeOs::restart_apps`]). Each case starts from one.
+    /// A copy of the machine's files, without the original's processes (see
+    /// [`FakeOs::forget_processes`]). Each case starts from one.
     fn clone(&self) -> FakeOs {
         let copy = FakeOs {
             root: tempfile::tempdir().expect("a temporary directory"),
@@ -130,7 +130,7 @@ impl Clone for FakeOs {
             .status()
             .expect("cp runs");
         assert!(status.success(), "copying the fake machine failed");
-        copy.restart_apps();
+        copy.forget_processes();
         copy
     }
 }
@@ -186,6 +186,31 @@ impl FakeOs {
     /// Removes the stand-in `name`: the server has no such command (`command -v` fails).
     pub fn uninstall(&self, name: &str) {
         std::fs::remove_file(self.path("bin").join(name)).unwrap();
+    }
+
+    /// Runs `command` here and now, as [`FakeOsHost`] does (no faults): for a test's setup.
+    pub fn run_now(&self, command: &crate::server::ServerCommand) -> std::process::Output {
+        use std::io::Write;
+        let argv = command.final_argv(false);
+        let mut child = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .current_dir(self.root())
+            .env("PATH", self.search_path())
+            .env("HOME", self.root())
+            .env("TMPDIR", self.path("tmp"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the command starts");
+        let input = match &command.stdin {
+            crate::server::Stdin::Text(text) => text.as_bytes().to_vec(),
+            crate::server::Stdin::Secret(secret) => secret.expose().as_bytes().to_vec(),
+            crate::server::Stdin::Bytes(bytes) => bytes.clone(),
+            crate::server::Stdin::None => Vec::new(),
+        };
+        let _ = child.stdin.take().expect("stdin").write_all(&input);
+        child.wait_with_output().expect("the command ends")
     }
 
     /// The machine's PATH: its stand-ins, then [`TOOLS`] only.
