@@ -3,6 +3,7 @@
 //! first on PATH; the lock is the real lock script, holding a real `flock` until its stdin
 //! closes. Faults of the transport (the command fails, the connection drops, it hangs, SIGTERM
 //! arrives, bluegreen is killed) are injected at the N-th command, as the SSH host would see them.
+//! `FAKE_OS_TRACE=1` prints how long each real command took (to find a slow script).
 
 use std::path::PathBuf;
 use std::process::Stdio;
