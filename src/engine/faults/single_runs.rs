@@ -162,3 +162,38 @@ async fn a_foreign_app_on_the_idle_port_is_refused_before_any_change() {
         .iter()
         .all(|l| !l.starts_with("docker run") && !l.contains("pull")));
 }
+
+/// The stand-ins' own faults (knobs), under the real scripts: `nginx -t` rejecting the new
+/// switch, `docker run` failing, `ss` missing from the server. Each deploy fails or succeeds as
+/// the engine promises, and the old color keeps serving when it fails.
+#[tokio::test]
+async fn the_stand_ins_faults_keep_the_old_color_serving() {
+    let config = config();
+    let one = prepared(&config, &[Command::Deploy("v1")]).await;
+    for knob in ["nginx-test", "docker-run", "docker-pull"] {
+        let before = one.clone();
+        before.knob(knob, "fail");
+        let serving = before.serving();
+        let (after, outcome) = run(&config, before, Command::Deploy("v2"), None).await;
+        let error = outcome.unwrap().expect_err(knob);
+        assert_eq!(crate::failure::exit_code(&error), 1, "{knob}: {error:#}");
+        assert!(
+            format!("{error:#}").contains("injected failure"),
+            "{knob}: {error:#}"
+        );
+        assert_eq!(after.serving(), serving, "{knob}: {error:#}");
+        assert!(!after.lock_held(), "{knob}");
+    }
+    // A server without `ss`: the scripts fall back to /proc (the real one: no socket of the
+    // fake machine is there), and the deploy still succeeds.
+    let without_ss = one.clone();
+    without_ss.uninstall("ss");
+    let (after, outcome) = run(&config, without_ss, Command::Deploy("v2"), None).await;
+    let summary = outcome.unwrap().unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        after.serving(),
+        Some((8082, after.digest_of(V2))),
+        "{}",
+        summary.line()
+    );
+}
