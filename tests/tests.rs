@@ -21,6 +21,7 @@ mod migrate;
 mod newcomer;
 mod process;
 mod readme;
+mod reboot;
 mod recipes;
 mod resilience;
 mod rollback_to;

@@ -109,18 +109,72 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
             _ => None,
         }
     };
-    let (output, holders, processes) =
-        tokio::join!(ctx.host.run(&read), ctx.host.run(&holders), processes);
+    let boot = crate::server::boot::status(config);
+    let (output, holders, processes, boot) = tokio::join!(
+        ctx.host.run(&read),
+        ctx.host.run(&holders),
+        processes,
+        ctx.host.run(&boot)
+    );
     let mut sections = facts::sections(&output?.stdout);
     sections.insert("ports".into(), holders?.stdout);
     if let Some(processes) = processes {
         sections.insert("processes".into(), processes?.stdout);
     }
     checks.extend(evaluate(config, &sections));
+    checks.push(boot_hook(config, &boot?.stdout));
     for check in &checks {
         ctx.printer.stdout(&check.line());
     }
     Ok(checks)
+}
+
+/// Whether `{state_dir}/boot` will run after a reboot (needed with the nftables switch, whose
+/// rule a reboot clears, and in process mode, whose apps a reboot ends); advice, not a failure:
+/// the site serves until the next reboot.
+pub fn boot_hook(config: &Config, output: &str) -> Check {
+    use crate::server::boot::{parse_status, Hook};
+    let needed = matches!(config.mode, Mode::Process(_))
+        || matches!(
+            config.traffic_switch,
+            TrafficSwitch::Nftables { .. } | TrafficSwitch::Auto { .. }
+        );
+    let script = format!("{}/boot", config.state_dir);
+    let unit = format!("bluegreen-boot-{}.service", config.app_name);
+    let what = if matches!(config.mode, Mode::Process(_)) {
+        "the live color's app"
+    } else {
+        "the DNAT rule"
+    };
+    match parse_status(output) {
+        (Hook::SystemdEnabled, true) => Check::pass(format!(
+            "after a reboot the systemd unit {unit} runs {script} (restores {what})"
+        )),
+        (Hook::Cron, true) => Check::pass(format!(
+            "after a reboot an @reboot line in {}'s crontab runs {script} (restores {what})",
+            config.username
+        )),
+        _ if !needed => Check::pass(
+            "nothing to restore after a reboot: the containers restart by their policy and \
+             nginx keeps the switch file",
+        ),
+        (_, false) => Check::advice(
+            format!("no boot hook yet: after a reboot nothing would restore {what}"),
+            format!("the next successful deploy writes {script} and registers it"),
+        ),
+        (Hook::SystemdDisabled, true) => Check::advice(
+            format!("{unit} is disabled: after a reboot nothing restores {what}"),
+            format!("run `sudo systemctl enable {unit}`"),
+        ),
+        (_, true) => Check::advice(
+            format!("nothing runs {script} at boot: after a reboot nothing restores {what}"),
+            format!(
+                "install cron (or systemd) and deploy again, or add `@reboot /bin/sh {script}` \
+                 to {}'s crontab",
+                config.username
+            ),
+        ),
+    }
 }
 
 /// Exit 1 when any check failed, counting them.

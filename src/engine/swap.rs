@@ -430,13 +430,16 @@ fn step_commands<H: Host>(
     progress: &Progress,
 ) -> Vec<ServerCommand> {
     match step {
-        Step::Record => vec![state::record(
-            &ctx.config.state_dir,
-            progress
-                .state_json
-                .get_or_init(|| state_after(observed, runbook, progress)),
-            "",
-        )],
+        Step::Record => vec![
+            state::record(
+                &ctx.config.state_dir,
+                progress
+                    .state_json
+                    .get_or_init(|| state_after(observed, runbook, progress)),
+                "",
+            ),
+            crate::server::boot::install(ctx.config),
+        ],
         Step::Start(_, Image::Known(image), _) | Step::StartKept(_, image) => {
             step.commands(ctx, observed, image)
         }
