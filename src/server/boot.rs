@@ -9,13 +9,19 @@ use crate::color::Color;
 use crate::settings::{Config, Mode, TrafficSwitch};
 
 /// Writes `{state_dir}/boot` and registers it; prints `boot-hook systemd|cron|none …`.
+/// The body of `{state_dir}/boot` (restore.sh) and the process start script it runs come in
+/// here-documents, so the plan shows values, not scripts.
 pub const INSTALL_SCRIPT: Script = Script {
     name: "bluegreen-boot-install",
-    text: include_str!("boot/install.sh"),
+    text: concat!(
+        "restore=$(cat <<'BLUEGREEN_RESTORE'\n",
+        include_str!("boot/restore.sh"),
+        "BLUEGREEN_RESTORE\n)\nstart=$(cat <<'BLUEGREEN_START'\n",
+        include_str!("process/start.sh"),
+        "BLUEGREEN_START\n)\n",
+        include_str!("boot/install.sh")
+    ),
 };
-
-/// The body of `{state_dir}/boot`, after the `set --` line that gives its values.
-pub const RESTORE_SCRIPT: &str = include_str!("boot/restore.sh");
 
 /// Prints whether the boot hook will run (`systemd enabled`, `cron`, `missing`, …).
 pub const STATUS_SCRIPT: Script = Script {
@@ -54,7 +60,6 @@ pub fn install(config: &Config) -> ServerCommand {
         &[
             &config.state_dir,
             &config.app_name,
-            RESTORE_SCRIPT,
             &blue_port,
             &green_port,
             &nft_blue,
@@ -62,7 +67,6 @@ pub fn install(config: &Config) -> ServerCommand {
             &run_blue,
             &run_green,
             sudo,
-            process::START_SCRIPT.text,
         ],
     )
 }

@@ -1,17 +1,18 @@
-# Writes {state_dir}/boot ($1: state dir, $2: app, $3: the body, restore.sh; the further
-# arguments are the body's own, after state dir and app) and registers it to run at boot: a
+# Writes {state_dir}/boot ($1: state dir, $2: app; the further arguments are the body's own,
+# after state dir and app; $restore: the body; $start: the process start script, its last
+# value) and registers it to run at boot: a
 # systemd unit bluegreen-boot-$2.service where PID 1 is systemd and root is reachable, else an
 # `@reboot` line in the SSH user's crontab, marked with the app. Touches no other app's unit or
 # line. Never fails the deploy: prints `boot-hook systemd|cron|none REASON`.
-dir=$1 app=$2 body=$3
-shift 3
+dir=$1 app=$2
+shift 2
 case $dir in "~/"*) dir=$HOME/${dir#"~/"};; esac
 umask 077
 quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 if ! mkdir -p "$dir" || ! {
   printf '#!/bin/sh\n# bluegreen: restores the last verified live color after a boot; rewritten by each deploy.\nset --'
-  for arg in "$dir" "$app" "$@"; do printf ' '; quote "$arg"; done
-  printf '\n%s\n' "$body"
+  for arg in "$dir" "$app" "$@" "$start"; do printf ' '; quote "$arg"; done
+  printf '\n%s\n' "$restore"
 } > "$dir/boot.tmp" || ! chmod 700 "$dir/boot.tmp" || ! mv -f "$dir/boot.tmp" "$dir/boot"; then
   rm -f "$dir/boot.tmp"
   echo "boot-hook none cannot write $dir/boot"; exit 0
