@@ -561,6 +561,34 @@ mod tests {
         crate::testing::config(&[("image", "org/app")])
     }
 
+    #[test]
+    fn the_boot_hook_line_says_whether_a_reboot_is_covered() {
+        let nft = crate::testing::config(&[
+            ("image", "org/app"),
+            ("app_name", "shop"),
+            ("traffic_switch", "nftables"),
+            ("service_port", "8080"),
+        ]);
+        assert_eq!(
+            boot_hook(&nft, "systemd enabled\nscript yes\n").line(),
+            "✓ after a reboot the systemd unit bluegreen-boot-shop.service runs \
+             ~/.bluegreen/shop/boot (restores the DNAT rule)"
+        );
+        assert_eq!(
+            boot_hook(&nft, "systemd disabled\nscript yes\n").line(),
+            "! bluegreen-boot-shop.service is disabled: after a reboot nothing restores the DNAT \
+             rule — run `sudo systemctl enable bluegreen-boot-shop.service`"
+        );
+        assert_eq!(boot_hook(&nft, "missing\nscript yes\n").mark, Mark::Advice);
+        assert_eq!(
+            boot_hook(&nft, "missing\nscript no\n").line(),
+            "! no boot hook yet: after a reboot nothing would restore the DNAT rule — the next \
+             successful deploy writes ~/.bluegreen/shop/boot and registers it"
+        );
+        let nginx = crate::testing::config(&[("image", "org/app"), ("traffic_switch", "nginx")]);
+        assert_eq!(boot_hook(&nginx, "missing\nscript no\n").mark, Mark::Pass);
+    }
+
     fn facts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()

@@ -104,6 +104,102 @@ pub fn parse_status(output: &str) -> (Hook, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        crate::testing::config(pairs)
+    }
+
+    #[test]
+    fn the_install_carries_each_colors_ruleset_and_run_command() {
+        let config = config(&[
+            ("app_name", "shop"),
+            ("run_command", "sh {artifact} {port}"),
+            ("traffic_switch", "nftables"),
+            ("service_port", "8080"),
+            ("blue_port", "8081"),
+            ("green_port", "8082"),
+            ("state_dir", "/srv/shop"),
+            ("username", "deploy"),
+        ]);
+        let command = install(&config);
+        let args = &command.argv[4..];
+        assert_eq!(&args[..4], ["/srv/shop", "shop", "8081", "8082"]);
+        assert_eq!(args[4], nft::ruleset("bluegreen_shop", 8080, 8081));
+        assert_eq!(args[5], nft::ruleset("bluegreen_shop", 8080, 8082));
+        assert_eq!(args[6], "sh \"$BLUEGREEN_ARTIFACT\" 8081");
+        assert_eq!(args[8], "sudo -n");
+        assert!(!command.privileged);
+        assert!(command.render(true).starts_with(
+            "sh -c <bluegreen-boot-install> bluegreen-boot-install /srv/shop shop 8081 8082"
+        ));
+        // Containers behind nginx: nothing to restore but the (empty) values.
+        let plain = install(&self::config(&[("image", "org/app"), ("username", "root")]));
+        assert_eq!(&plain.argv[8..], ["", "", "", "", ""]);
+    }
+
+    /// The real install script where PID 1 is not systemd (this machine), with a `crontab`
+    /// that keeps its table in a file: one line per app, written once, another app's kept.
+    #[test]
+    fn without_systemd_one_reboot_line_per_app_goes_to_the_crontab() {
+        if std::fs::read_to_string("/proc/1/comm").is_ok_and(|c| c.trim() == "systemd") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let table = dir.path().join("table");
+        std::fs::write(
+            &table,
+            "@reboot /bin/sh /other/boot # bluegreen-boot shop-eu\n",
+        )
+        .unwrap();
+        std::fs::write(
+            bin.join("crontab"),
+            format!(
+                "#!/bin/sh\nif [ \"$1\" = -l ]; then cat {0}; else cat > {0}; fi\n",
+                table.display()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(bin.join("crontab"))
+            .status()
+            .unwrap();
+        let state = dir.path().join("state");
+        let config = config(&[
+            ("app_name", "shop"),
+            ("image", "org/app"),
+            ("traffic_switch", "nftables"),
+            ("service_port", "8080"),
+            ("state_dir", state.to_str().unwrap()),
+        ]);
+        let command = install(&config);
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        for _ in 0..2 {
+            let output = Command::new(&command.argv[0])
+                .args(&command.argv[1..])
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&output.stdout), "boot-hook cron\n");
+        }
+        let boot = state.join("boot");
+        assert_eq!(
+            std::fs::read_to_string(&table).unwrap(),
+            format!(
+                "@reboot /bin/sh /other/boot # bluegreen-boot shop-eu\n\
+                 @reboot /bin/sh '{}' # bluegreen-boot shop\n",
+                boot.display()
+            )
+        );
+        let script = std::fs::read_to_string(&boot).unwrap();
+        assert!(script.starts_with("#!/bin/sh\n"), "{script}");
+        assert!(script.contains("dnat to 127.0.0.1:8082"), "{script}");
+        let syntax = Command::new("sh").arg("-n").arg(&boot).status().unwrap();
+        assert!(syntax.success());
+    }
 
     #[test]
     fn parses_the_hook_status() {
