@@ -126,7 +126,8 @@ fn an_ec2_like_server_serves_the_last_verified_version_after_a_reboot() {
 fn a_simulated_reboot_is_undone_by_the_boot_script() {
     let mut site = process_site("boot");
     let _processes = Processes(site.state_dir.clone());
-    site.use_nftables_switch();
+    // The default switch, `auto`: nftables here, whose DNAT rule a reboot clears.
+    site.use_auto_switch();
     site.set("BLUEGREEN_RUN_COMMAND", "sh {artifact} {port}");
     let httpd = "busybox httpd -f -p 127.0.0.1:$1";
     let (v1, v2) = (app(&site.dir, "v1", httpd), app(&site.dir, "v2", httpd));
