@@ -13,5 +13,5 @@ if [ -n "$pid" ] && alive "$pid"; then
   done
 fi
 rm -f "$dir/$color.pid"
-[ "$forget" != forget ] || rm -f "$dir/$color.release"
+[ "$forget" != forget ] || rm -f "$dir/$color.release" "$dir/$color.env"
 echo "$result"
