@@ -4,6 +4,7 @@
 //! the DNAT rule and the app: on an EC2-like server really rebooted (`docker restart` of a
 //! systemd container), and on the sandbox by taking the rule and the app away by hand.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,8 +13,8 @@ use crate::process::{process_site, Processes};
 use crate::support::ec2::Ec2;
 use crate::support::{sh, wait_until, Site};
 
-/// An app for process mode: serves `{"version":…,"color":…}` on `/` and the health path from
-/// a directory it writes, with `httpd` (a command line; `$1` is the port).
+/// An app for process mode: serves `{"version":…,"color":…}` on `/` and the health path, and
+/// its `GREETING` variable on `/greeting`, from a directory it writes, with `httpd` (a command line; `$1` is the port).
 fn app(dir: &Path, version: &str, httpd: &str) -> PathBuf {
     let path = dir.join(format!("app-{version}.sh"));
     std::fs::write(
@@ -22,6 +23,7 @@ fn app(dir: &Path, version: &str, httpd: &str) -> PathBuf {
             "mkdir -p www/actuator\n\
              printf '{{\"version\":\"{version}\",\"color\":\"%s\"}}' \"$BLUEGREEN_COLOR\" > www/index.html\n\
              cp www/index.html www/actuator/health\n\
+             printf '%s' \"$GREETING\" > www/greeting\n\
              cd www && exec {httpd}\n"
         ),
     )
@@ -129,6 +131,7 @@ fn a_simulated_reboot_is_undone_by_the_boot_script() {
     // The default switch, `auto`: nftables here, whose DNAT rule a reboot clears.
     site.use_auto_switch();
     site.set("BLUEGREEN_RUN_COMMAND", "sh {artifact} {port}");
+    site.set("BLUEGREEN_SECRET_ENV", "GREETING=kept-secret-4711");
     let httpd = "busybox httpd -f -p 127.0.0.1:$1";
     let (v1, v2) = (app(&site.dir, "v1", httpd), app(&site.dir, "v2", httpd));
     for artifact in [&v1, &v2] {
@@ -145,6 +148,17 @@ fn a_simulated_reboot_is_undone_by_the_boot_script() {
     wait_until("the site serves v2 again", Duration::from_secs(10), || {
         site.served() == Some(("v2".into(), "green".into()))
     });
+    // The app came back with its environment, a secret included, which the boot script itself
+    // does not hold: it stays in the color's private file (0600).
+    assert_eq!(
+        site.get("/greeting").map(|(_, body)| body),
+        Ok("kept-secret-4711".to_owned())
+    );
+    assert!(!std::fs::read_to_string(&boot)
+        .unwrap()
+        .contains("kept-secret"));
+    let env = std::fs::metadata(site.state_dir.join("green.env")).unwrap();
+    assert_eq!(env.permissions().mode() & 0o777, 0o600);
 }
 
 /// What a reboot takes away: the site's nftables table and the live color's process group.
