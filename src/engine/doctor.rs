@@ -134,11 +134,7 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
 /// the site serves until the next reboot.
 pub fn boot_hook(config: &Config, output: &str) -> Check {
     use crate::server::boot::{parse_status, Hook};
-    let needed = matches!(config.mode, Mode::Process(_))
-        || matches!(
-            config.traffic_switch,
-            TrafficSwitch::Nftables { .. } | TrafficSwitch::Auto { .. }
-        );
+    let needed = crate::server::boot::needed(config);
     let script = format!("{}/boot", config.state_dir);
     let unit = format!("bluegreen-boot-{}.service", config.app_name);
     let what = if matches!(config.mode, Mode::Process(_)) {

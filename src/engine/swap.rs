@@ -660,7 +660,7 @@ async fn step<H: Host>(
             progress.timings.verify = secs(started);
         }
         Step::Record => {
-            run_all(ctx, &commands).await.map_err(|e| {
+            let (outputs, _) = run_all(ctx, &commands).await.map_err(|e| {
                 StepError::new(
                     e,
                     |e| {
@@ -672,6 +672,10 @@ async fn step<H: Host>(
                     "make room in (or fix the permissions of) state_dir, then deploy again",
                 )
             })?;
+            let hook = outputs.last().map(|output| output.stdout.as_str());
+            if let Some(warning) = crate::server::boot::warning(ctx.config, hook.unwrap_or("")) {
+                ctx.printer.warn(&warning);
+            }
         }
         Step::Bake(color) => {
             let verdict = super::bake::bake(ctx, *color, watch)

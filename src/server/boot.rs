@@ -71,6 +71,29 @@ pub fn install(config: &Config) -> ServerCommand {
     )
 }
 
+/// Whether a reboot loses what serves: the nftables rule (the kernel's) or, in process mode,
+/// the app. Containers restart by their policy and nginx keeps its switch file.
+pub fn needed(config: &Config) -> bool {
+    matches!(config.mode, Mode::Process(_))
+        || matches!(
+            config.traffic_switch,
+            TrafficSwitch::Nftables { .. } | TrafficSwitch::Auto { .. }
+        )
+}
+
+/// What a deploy says when [`INSTALL_SCRIPT`] could not register the hook the site needs.
+pub fn warning(config: &Config, output: &str) -> Option<String> {
+    let reason = output
+        .lines()
+        .find_map(|line| line.strip_prefix("boot-hook none "))?;
+    needed(config).then(|| {
+        format!(
+            "no boot hook ({reason}): after a reboot nothing restores the live color until the \
+             next deploy; `bluegreen doctor` says how to fix it"
+        )
+    })
+}
+
 /// Reads whether the boot hook will run.
 pub fn status(config: &Config) -> ServerCommand {
     ServerCommand::script(
@@ -210,5 +233,20 @@ mod tests {
         assert_eq!(parse_status("cron\nscript no\n"), (Hook::Cron, false));
         assert_eq!(parse_status("missing\nscript no\n"), (Hook::Missing, false));
         assert_eq!(parse_status(""), (Hook::Missing, false));
+    }
+
+    #[test]
+    fn a_deploy_warns_only_when_the_site_needs_the_missing_hook() {
+        let nft = config(&[("image", "org/app"), ("traffic_switch", "nftables")]);
+        assert_eq!(
+            warning(&nft, "boot-hook none no systemd and no crontab\n").as_deref(),
+            Some(
+                "no boot hook (no systemd and no crontab): after a reboot nothing restores the \
+                 live color until the next deploy; `bluegreen doctor` says how to fix it"
+            )
+        );
+        assert_eq!(warning(&nft, "boot-hook cron\n"), None);
+        let nginx = config(&[("image", "org/app"), ("traffic_switch", "nginx")]);
+        assert_eq!(warning(&nginx, "boot-hook none no crontab\n"), None);
     }
 }
