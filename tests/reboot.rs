@@ -57,28 +57,32 @@ fn an_ec2_like_server_serves_the_last_verified_version_after_a_reboot() {
     );
     let httpd = "busybox httpd -f -p 127.0.0.1:$1";
     let (v1, v2) = (app(&server.dir, "v1", httpd), app(&server.dir, "v2", httpd));
-    let mut env = server.ssh_env();
-    for (key, value) in [
-        ("BLUEGREEN_APP_NAME", "shop"),
-        ("BLUEGREEN_RUN_COMMAND", "sh {artifact} {port}"),
-        ("BLUEGREEN_BLUE_PORT", "8081"),
-        ("BLUEGREEN_GREEN_PORT", "8082"),
-        ("BLUEGREEN_TRAFFIC_SWITCH", "nftables"),
-        ("BLUEGREEN_SERVICE_PORT", "8080"),
-        ("BLUEGREEN_HEALTH_PATH", "/actuator/health"),
-        ("BLUEGREEN_HEALTH_INTERVAL", "250ms"),
-        ("BLUEGREEN_VERIFY_URL", "http://127.0.0.1/actuator/health"),
-        ("BLUEGREEN_STOP_TIMEOUT", "2s"),
-    ] {
-        env.push((key.to_owned(), value.to_owned()));
-    }
-    let deploy = |artifact: &Path| {
-        let mut env = env.clone();
+    let mut server = server;
+    let env = |server: &Ec2| {
+        let mut env = server.ssh_env();
+        for (key, value) in [
+            ("BLUEGREEN_APP_NAME", "shop"),
+            ("BLUEGREEN_RUN_COMMAND", "sh {artifact} {port}"),
+            ("BLUEGREEN_BLUE_PORT", "8081"),
+            ("BLUEGREEN_GREEN_PORT", "8082"),
+            ("BLUEGREEN_TRAFFIC_SWITCH", "nftables"),
+            ("BLUEGREEN_SERVICE_PORT", "8080"),
+            ("BLUEGREEN_HEALTH_PATH", "/actuator/health"),
+            ("BLUEGREEN_HEALTH_INTERVAL", "250ms"),
+            ("BLUEGREEN_VERIFY_URL", "http://127.0.0.1/actuator/health"),
+            ("BLUEGREEN_STOP_TIMEOUT", "2s"),
+        ] {
+            env.push((key.to_owned(), value.to_owned()));
+        }
+        env
+    };
+    let deploy = |server: &Ec2, artifact: &Path| {
+        let mut env = env(server);
         env.push(("BLUEGREEN_ARTIFACT".into(), artifact.display().to_string()));
         run(&env, &server.dir, &["deploy"])
     };
-    deploy(&v1).success();
-    let second = deploy(&v2);
+    deploy(&server, &v1).success();
+    let second = deploy(&server, &v2);
     second.success();
     assert!(!second.stderr.contains("no boot hook"), "{}", second.stderr);
     assert_eq!(
@@ -86,7 +90,7 @@ fn an_ec2_like_server_serves_the_last_verified_version_after_a_reboot() {
         Some("v2".into())
     );
     // The rollback is the last verified change: the boot must restore v1, not the newest deploy.
-    run(&env, &server.dir, &["rollback"]).success();
+    run(&env(&server), &server.dir, &["rollback"]).success();
     assert_eq!(
         server.get("/").and_then(|(_, body)| version_served(&body)),
         Some("v1".into())
@@ -97,7 +101,7 @@ fn an_ec2_like_server_serves_the_last_verified_version_after_a_reboot() {
             .trim(),
         "enabled"
     );
-    let doctor = run(&env, &server.dir, &["doctor"]);
+    let doctor = run(&env(&server), &server.dir, &["doctor"]);
     assert!(
         doctor.stdout.contains(
             "✓ after a reboot the systemd unit bluegreen-boot-shop.service runs ~/.bluegreen/shop/boot"
@@ -109,21 +113,35 @@ fn an_ec2_like_server_serves_the_last_verified_version_after_a_reboot() {
 
     server.reboot();
     let rebooted = Instant::now();
-    wait_until(
-        "the site serves v1 again after the reboot",
-        Duration::from_secs(15),
-        || {
-            server
-                .get("/")
-                .filter(|(status, _)| *status == 200)
-                .and_then(|(_, body)| version_served(&body))
-                == Some("v1".into())
-        },
-    );
+    let serves_v1 = || {
+        server
+            .get("/")
+            .filter(|(status, _)| *status == 200)
+            .and_then(|(_, body)| version_served(&body))
+            == Some("v1".into())
+    };
+    while !serves_v1() {
+        assert!(
+            rebooted.elapsed() < Duration::from_secs(15),
+            "the site does not serve v1 15 s after the reboot:\n{}",
+            server.inspect(
+                "systemctl status --no-pager bluegreen-boot-shop.service; \
+                 journalctl -b --no-pager -u bluegreen-boot-shop.service | tail -20; \
+                 nft list ruleset; ss -ltnp; cat /root/.bluegreen/shop/*.log"
+            )
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     eprintln!("served again {:?} after the restart", rebooted.elapsed());
     let status = server.exec("systemctl show -p ActiveState --value bluegreen-boot-shop.service");
     assert_eq!(status.trim(), "active");
     assert!(server.exec("nft list tables").contains("bluegreen_shop"));
+    // What the boot started is the tool's own live color: the next deploy swaps as usual.
+    deploy(&server, &v2).success();
+    assert_eq!(
+        server.get("/").and_then(|(_, body)| version_served(&body)),
+        Some("v2".into())
+    );
 }
 
 #[test]

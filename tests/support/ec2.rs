@@ -75,14 +75,7 @@ impl Ec2 {
                 user_key.display()
             ))
             .args([image.as_str(), "/sbin/init"]));
-        let ip = sh(Command::new("docker").args([
-            "inspect",
-            "-f",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-            &container,
-        ]))
-        .trim()
-        .to_owned();
+        let ip = address(&container);
         let public = std::fs::read_to_string(host_key.with_extension("pub")).unwrap();
         let mut fields = public.split_whitespace();
         let known_hosts = format!(
@@ -111,6 +104,17 @@ impl Ec2 {
         });
     }
 
+    /// Runs `script` as root inside the server and returns its output, failing or not
+    /// (diagnostics).
+    pub fn inspect(&self, script: &str) -> String {
+        let output = Command::new("docker")
+            .args(["exec", &self.container, "sh", "-c", script])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    }
+
     fn try_exec(&self, script: &str) -> String {
         Command::new("docker")
             .args(["exec", &self.container, "sh", "-c", script])
@@ -125,8 +129,13 @@ impl Ec2 {
     }
 
     /// A reboot: every process ends, the kernel's nftables tables go, systemd boots again.
-    pub fn reboot(&self) {
+    /// The address may change (Docker hands it out again at start), as an EC2 host's public
+    /// one does: it is read again, and the known host entry follows it.
+    pub fn reboot(&mut self) {
         sh(Command::new("docker").args(["restart", "-t", "5", &self.container]));
+        let ip = address(&self.container);
+        self.known_hosts = self.known_hosts.replacen(&self.ip, &ip, 1);
+        self.ip = ip;
     }
 
     /// The settings that reach this server over SSH as root, its host key checked strictly.
@@ -153,6 +162,18 @@ impl Ec2 {
         let status = response.status().as_u16();
         Some((status, response.text().unwrap_or_default()))
     }
+}
+
+/// The container's address on Docker's bridge.
+fn address(container: &str) -> String {
+    sh(Command::new("docker").args([
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        container,
+    ]))
+    .trim()
+    .to_owned()
 }
 
 impl Drop for Ec2 {
