@@ -31,7 +31,8 @@ pub const START_SCRIPT: Script = Script {
 };
 
 /// SIGTERM to color `$2`'s process group, SIGKILL after `$3` tenths of a second; a zombie
-/// counts as exited. With `$4` = `forget` its release marker and kept environment go too (the color is removed).
+/// counts as exited. With `$4` = `forget` its release marker and kept environment go too (the
+/// color is removed).
 /// Both it and the status script start with the shell function `alive PGID` (process/alive.sh):
 /// true while a process of the group runs (zombies do not count).
 pub const STOP_SCRIPT: Script = Script {
