@@ -320,12 +320,32 @@ fn a_request_whose_syn_the_old_color_dropped_is_answered_by_it_not_reset() {
     };
     signal("STOP");
     let blue_addr = std::net::SocketAddr::from(([127, 0, 0, 1], site.blue_port));
+    // Full is read from the kernel, not from a connect timing out (on a loaded machine a
+    // connect may take longer than any short timeout while the queue still has room): a
+    // listener's Recv-Q is its accept queue's length, Send-Q its backlog, and the queue is full
+    // once it holds more than the backlog. The queued connections' clients then close; the
+    // queue keeps them (in CLOSE-WAIT) and stays full.
+    let queue_full = || {
+        let filter = format!("( sport = :{} )", site.blue_port);
+        let listener = sh(Command::new("ss").args(["-tlnH", &filter]));
+        let counts: Vec<u32> = listener
+            .split_whitespace()
+            .skip(1)
+            .take(2)
+            .filter_map(|count| count.parse().ok())
+            .collect();
+        matches!(counts[..], [queued, backlog] if queued > backlog)
+    };
     let mut queued = Vec::new();
-    while let Ok(stream) =
-        std::net::TcpStream::connect_timeout(&blue_addr, std::time::Duration::from_millis(300))
-    {
-        queued.push(stream);
-        assert!(queued.len() < 500, "blue's accept queue never filled");
+    let mut attempts = 0;
+    while !queue_full() {
+        attempts += 1;
+        assert!(attempts < 500, "blue's accept queue never filled");
+        if let Ok(stream) =
+            std::net::TcpStream::connect_timeout(&blue_addr, std::time::Duration::from_millis(300))
+        {
+            queued.push(stream);
+        }
     }
     drop(queued);
 

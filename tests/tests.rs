@@ -22,6 +22,7 @@ mod newcomer;
 mod ownership;
 mod process;
 mod readme;
+mod reboot;
 mod recipes;
 mod resilience;
 mod rollback_to;

@@ -301,7 +301,7 @@ fn a_failure_while_nginx_is_down_says_the_site_is_down() {
     let last = run.last_line();
     assert!(!last.contains("still serves traffic"), "{last}");
     assert!(
-        last.contains("blue is running but nginx does not serve it"),
+        last.contains("blue is running but nginx does not answer"),
         "{last}"
     );
     assert!(last.contains("the site is down"), "{last}");

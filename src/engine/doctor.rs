@@ -119,11 +119,13 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
             None => None,
         }
     };
-    let (output, holders, processes, users) = tokio::join!(
+    let boot = crate::server::boot::status(config);
+    let (output, holders, processes, users, boot) = tokio::join!(
         ctx.host.run(&read),
         ctx.host.run(&holders),
         processes,
-        users
+        users,
+        ctx.host.run(&boot)
     );
     let mut sections = facts::sections(&output?.stdout);
     sections.insert("ports".into(), holders?.stdout);
@@ -134,10 +136,55 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
         sections.insert("processes".into(), processes?.stdout);
     }
     checks.extend(evaluate(config, &sections));
+    checks.push(boot_hook(config, &boot?.stdout));
     for check in &checks {
         ctx.printer.stdout(&check.line());
     }
     Ok(checks)
+}
+
+/// Whether `{state_dir}/boot` will run after a reboot (needed with the nftables switch, whose
+/// rule a reboot clears, and in process mode, whose apps a reboot ends); advice, not a failure:
+/// the site serves until the next reboot.
+pub fn boot_hook(config: &Config, output: &str) -> Check {
+    use crate::server::boot::{parse_status, Hook};
+    let needed = crate::server::boot::needed(config);
+    let script = format!("{}/boot", config.state_dir);
+    let unit = format!("bluegreen-boot-{}.service", config.app_name);
+    let what = if matches!(config.mode, Mode::Process(_)) {
+        "the live color's app"
+    } else {
+        "the DNAT rule"
+    };
+    match parse_status(output) {
+        (Hook::SystemdEnabled, true) => Check::pass(format!(
+            "after a reboot the systemd unit {unit} runs {script} (restores {what})"
+        )),
+        (Hook::Cron, true) => Check::pass(format!(
+            "after a reboot an @reboot line in {}'s crontab runs {script} (restores {what})",
+            config.username
+        )),
+        _ if !needed => Check::pass(
+            "nothing to restore after a reboot: the containers restart by their policy and \
+             nginx keeps the switch file",
+        ),
+        (_, false) => Check::advice(
+            format!("no boot hook yet: after a reboot nothing would restore {what}"),
+            format!("the next successful deploy writes {script} and registers it"),
+        ),
+        (Hook::SystemdDisabled, true) => Check::advice(
+            format!("{unit} is disabled: after a reboot nothing restores {what}"),
+            format!("run `sudo systemctl enable {unit}`"),
+        ),
+        (_, true) => Check::advice(
+            format!("nothing runs {script} at boot: after a reboot nothing restores {what}"),
+            format!(
+                "install cron (or systemd) and deploy again, or add `@reboot /bin/sh {script}` \
+                 to {}'s crontab",
+                config.username
+            ),
+        ),
+    }
 }
 
 /// Exit 1 when any check failed, counting them.
@@ -549,6 +596,34 @@ mod tests {
 
     fn config() -> Config {
         crate::testing::config(&[("image", "org/app")])
+    }
+
+    #[test]
+    fn the_boot_hook_line_says_whether_a_reboot_is_covered() {
+        let nft = crate::testing::config(&[
+            ("image", "org/app"),
+            ("app_name", "shop"),
+            ("traffic_switch", "nftables"),
+            ("service_port", "8080"),
+        ]);
+        assert_eq!(
+            boot_hook(&nft, "systemd enabled\nscript yes\n").line(),
+            "✓ after a reboot the systemd unit bluegreen-boot-shop.service runs \
+             ~/.bluegreen/shop/boot (restores the DNAT rule)"
+        );
+        assert_eq!(
+            boot_hook(&nft, "systemd disabled\nscript yes\n").line(),
+            "! bluegreen-boot-shop.service is disabled: after a reboot nothing restores the DNAT \
+             rule — run `sudo systemctl enable bluegreen-boot-shop.service`"
+        );
+        assert_eq!(boot_hook(&nft, "missing\nscript yes\n").mark, Mark::Advice);
+        assert_eq!(
+            boot_hook(&nft, "missing\nscript no\n").line(),
+            "! no boot hook yet: after a reboot nothing would restore the DNAT rule — the next \
+             successful deploy writes ~/.bluegreen/shop/boot and registers it"
+        );
+        let nginx = crate::testing::config(&[("image", "org/app"), ("traffic_switch", "nginx")]);
+        assert_eq!(boot_hook(&nginx, "missing\nscript no\n").mark, Mark::Pass);
     }
 
     fn facts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

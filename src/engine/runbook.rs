@@ -389,11 +389,10 @@ impl Step {
             Step::Stop(color) => ctx
                 .runtime
                 .stop(config, *color, &image_of(observed, *color)),
-            Step::Record => vec![crate::server::state::record(
-                &config.state_dir,
-                "<state>",
-                "<history entry>",
-            )],
+            Step::Record => vec![
+                crate::server::state::record(&config.state_dir, "<state>", "<history entry>"),
+                crate::server::boot::install(config),
+            ],
             Step::StopAdopted(color) => match observed.adopted.as_ref().map(|a| &a.holder) {
                 Some(crate::server::ports::PortHolder::Container { name, .. }) => {
                     let mut commands =

@@ -461,13 +461,16 @@ fn step_commands<H: Host>(
     progress: &Progress,
 ) -> Vec<ServerCommand> {
     match step {
-        Step::Record => vec![state::record(
-            &ctx.config.state_dir,
-            progress
-                .state_json
-                .get_or_init(|| state_after(observed, runbook, progress)),
-            "",
-        )],
+        Step::Record => vec![
+            state::record(
+                &ctx.config.state_dir,
+                progress
+                    .state_json
+                    .get_or_init(|| state_after(observed, runbook, progress)),
+                "",
+            ),
+            crate::server::boot::install(ctx.config),
+        ],
         Step::Start(_, Image::Known(image), _) | Step::StartKept(_, image) => {
             step.commands(ctx, observed, image)
         }
@@ -726,7 +729,7 @@ async fn step<H: Host>(
             progress.timings.verify = secs(started);
         }
         Step::Record => {
-            run_all(ctx, &commands).await.map_err(|e| {
+            let (outputs, _) = run_all(ctx, &commands).await.map_err(|e| {
                 StepError::new(
                     e,
                     |e| {
@@ -738,6 +741,10 @@ async fn step<H: Host>(
                     "make room in (or fix the permissions of) state_dir, then deploy again",
                 )
             })?;
+            let hook = outputs.last().map(|output| output.stdout.as_str());
+            if let Some(warning) = crate::server::boot::warning(ctx.config, hook.unwrap_or("")) {
+                ctx.printer.warn(&warning);
+            }
         }
         Step::Bake(color) => {
             let verdict = super::bake::bake(ctx, *color, watch)

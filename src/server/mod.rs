@@ -1,6 +1,7 @@
 //! What runs on the server, as values: command builders per subsystem. Nothing here runs
 //! anything; [`crate::remote`] does.
 
+pub mod boot;
 pub mod command;
 pub mod compose;
 pub mod docker;

@@ -41,9 +41,9 @@ pub const START_SCRIPT: Script = Script {
 
 /// SIGTERM to color `$2`'s process group, SIGKILL after `$3` tenths of a second; a zombie
 /// counts as exited. Only a group proven to be the color's (`owned`, process/identity.sh) is
-/// signalled; the pid file goes either way. With `$4` = `forget` its release marker goes too
-/// (the color is removed). `alive PGID` (process/alive.sh): true while a process of the group
-/// runs (zombies do not count).
+/// signalled; the pid file goes either way. With `$4` = `forget` its release marker and kept
+/// environment go too (the color is removed). `alive PGID` (process/alive.sh): true while a
+/// process of the group runs (zombies do not count).
 pub const STOP_SCRIPT: Script = Script {
     name: "bluegreen-stop-color",
     text: concat!(

@@ -291,6 +291,8 @@ impl Server {
                 return ok(String::new());
             }
             Some("bluegreen-drain") => return ok("drained 0\n".into()),
+            Some("bluegreen-boot-install") => return ok("boot-hook cron\n".into()),
+            Some("bluegreen-boot-status") => return ok("cron\nscript yes\n".into()),
             // `auto`'s question, on a server where nft works and the service port is free.
             Some("bluegreen-switch-probe") if self.nft_works => {
                 return ok("nft usable\nlisteners 0\n".into())

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod action_image;
+pub mod ec2;
 pub mod github;
 pub mod java;
 pub mod load;

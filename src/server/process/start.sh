@@ -5,7 +5,12 @@ for file in "$dir/releases/$id"/*; do [ -f "$file" ] && artifact=$file; done
 if [ -z "$artifact" ]; then
   echo "release $id is not on the server (nothing in $dir/releases/$id)" >&2; exit 1
 fi
-while IFS= read -r line; do [ -z "$line" ] || export "$line"; done
+# The environment is kept (0600) for {state_dir}/boot, which starts the live color after a reboot.
+(umask 077 && : > "$dir/$color.env.tmp") || exit 1
+while IFS= read -r line; do
+  [ -z "$line" ] || { export "$line"; printf '%s\n' "$line" >> "$dir/$color.env.tmp"; }
+done
+mv -f "$dir/$color.env.tmp" "$dir/$color.env" || exit 1
 printf '%s\n' "$id" > "$dir/$color.release" || exit 1
 cd "$dir/releases/$id" || exit 1
 # Supervised: the command is restarted a second after it exits, and each exit is counted in

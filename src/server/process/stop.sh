@@ -14,5 +14,5 @@ if owned "$dir" "$color"; then
   done
 fi
 rm -f "$dir/$color.pid"
-[ "$forget" != forget ] || rm -f "$dir/$color.release"
+[ "$forget" != forget ] || rm -f "$dir/$color.release" "$dir/$color.env"
 echo "$result"
