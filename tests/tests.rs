@@ -25,3 +25,4 @@ mod recipes;
 mod resilience;
 mod rollback_to;
 mod truth;
+mod validation;

@@ -21,29 +21,34 @@ const NGINX_PORT: u16 = 80;
 const SWITCH: &str = "/etc/nginx/conf.d/service-url.inc";
 
 pub(super) fn config() -> Config {
-    crate::testing::config(&[
+    fast(crate::testing::config(&[
         ("image", "reg.example/app"),
         ("username", "root"),
         ("health_interval", "5ms"),
         ("health_timeout", "100ms"),
-        ("command_timeout", "20ms"),
         ("state_dir", "/srv/state"),
         ("nginx_switch_file", SWITCH),
-    ])
+    ]))
+}
+
+/// A 20 ms command deadline, so a hung fake command ends at once (settings refuse below 1 s:
+/// the real server counts whole seconds).
+fn fast(mut config: Config) -> Config {
+    config.command_timeout = std::time::Duration::from_millis(20);
+    config
 }
 
 /// Process mode: the same server, no Docker; the colors run uploaded releases.
 fn process_config() -> Config {
-    crate::testing::config(&[
+    fast(crate::testing::config(&[
         ("app_name", "app"),
         ("run_command", "java -jar {artifact} --server.port={port}"),
         ("username", "root"),
         ("health_interval", "5ms"),
         ("health_timeout", "100ms"),
-        ("command_timeout", "20ms"),
         ("state_dir", "/srv/state"),
         ("nginx_switch_file", SWITCH),
-    ])
+    ]))
 }
 
 /// The local artifact of a version (process mode).

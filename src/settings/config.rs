@@ -420,10 +420,10 @@ impl Config {
             drain_timeout: c.parsed("drain_timeout", values::parse_duration),
             bake_time: c.parsed("bake_time", values::parse_duration),
             bake_max_error_rate: c.parsed("bake_max_error_rate", values::parse_percent),
-            stop_timeout: c.parsed("stop_timeout", values::parse_duration),
+            stop_timeout: whole_seconds(&mut c, "stop_timeout", 0),
             keep_old: c.parsed("keep_old", values::parse_bool),
-            lock_timeout: c.parsed("lock_timeout", values::parse_duration),
-            command_timeout: c.parsed("command_timeout", values::parse_duration),
+            lock_timeout: whole_seconds(&mut c, "lock_timeout", 1),
+            command_timeout: whole_seconds(&mut c, "command_timeout", 1),
             state_dir,
             github_token: c.text("github_token").map(Secret::new),
             deployment: c.parsed("deployment", values::parse_bool),
@@ -467,6 +467,31 @@ impl Config {
             crate::color::Color::Green => self.green_port,
         }
     }
+}
+
+/// A duration the server counts in whole seconds (`timeout`, `flock -w`, `docker stop -t`):
+/// `1ms` would silently become 1 s (or 0 s), so a fraction or a value below `least` seconds
+/// is refused rather than rounded.
+fn whole_seconds(c: &mut Checker, name: &str, least: u64) -> Duration {
+    let duration = c.parsed(name, values::parse_duration);
+    let Some(text) = c.text(name) else {
+        return duration;
+    };
+    if values::parse_duration(&text).is_err() {
+        return duration;
+    }
+    if duration.as_secs() < least {
+        c.fail(
+            name,
+            format!("`{text}` is too short: at least {least}s (the server counts whole seconds)"),
+        );
+    } else if duration.subsec_nanos() != 0 {
+        c.fail(
+            name,
+            format!("`{text}` is not a whole number of seconds (the server counts whole seconds; use e.g. 2s)"),
+        );
+    }
+    duration
 }
 
 fn read_key(c: &mut Checker) -> KeySource {
