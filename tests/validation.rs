@@ -6,7 +6,21 @@ use crate::support::{shared, Run, Site};
 /// Runs `deploy` with `overrides`; expects exit 2 naming `setting` with `words` in its line,
 /// and nothing on the server touched.
 fn rejects(site: &Site, overrides: &[(&str, &str)], setting: &str, words: &str) -> Run {
-    let mut command = site.bluegreen(&["deploy", "--image-ref", &shared().image("v1")]);
+    rejects_with(site, &[], overrides, setting, words)
+}
+
+/// [`rejects`] with extra arguments (`--config FILE` for a value too long for a variable).
+fn rejects_with(
+    site: &Site,
+    args: &[&str],
+    overrides: &[(&str, &str)],
+    setting: &str,
+    words: &str,
+) -> Run {
+    let image = shared().image("v1");
+    let mut argv = vec!["deploy", "--image-ref", &image];
+    argv.extend(args);
+    let mut command = site.bluegreen(&argv);
     for (name, value) in overrides {
         command.env(name, value);
     }
@@ -51,5 +65,57 @@ fn durations_the_server_counts_in_seconds_refuse_fractions() {
         &[("BLUEGREEN_STOP_TIMEOUT", "500ms")],
         "stop_timeout",
         "whole number of seconds",
+    );
+}
+
+#[test]
+fn a_health_path_that_cannot_be_in_a_url_is_refused() {
+    let site = Site::new("urlpath");
+    rejects(
+        &site,
+        &[("BLUEGREEN_HEALTH_PATH", "/actuator/my health")],
+        "health_path",
+        "a space",
+    );
+    rejects(
+        &site,
+        &[("BLUEGREEN_HEALTH_PATH", "/up\"x")],
+        "health_path",
+        "cannot be in a URL path",
+    );
+    rejects(
+        &site,
+        &[("BLUEGREEN_VERIFY_URL", "http://127.0.0.1/a b")],
+        "verify_url",
+        "a space",
+    );
+}
+
+#[test]
+fn env_values_over_the_servers_limits_are_refused_naming_the_limit() {
+    let site = Site::new("envsize");
+    // Container mode: `env` travels on `docker run`'s argv, inside the one SSH command line.
+    let long = format!("BIG={}", "x".repeat(100_000));
+    rejects(&site, &[("BLUEGREEN_ENV", &long)], "env", "at most 98304");
+    // secret_env goes to docker's --env-file reader on stdin: 64 KiB per line.
+    let secret = format!("TOKEN={}", "s".repeat(70_000));
+    let run = rejects(
+        &site,
+        &[("BLUEGREEN_SECRET_ENV", &secret)],
+        "secret_env",
+        "at most 65535",
+    );
+    assert!(!run.stderr.contains("sssssssss"), "the secret was printed");
+    // Beyond 128 KiB no route works: Linux refuses the environment string itself.
+    // (Too long for a variable here too, so it comes from a file.)
+    let file = site.dir.join("huge.yml");
+    let huge = "s".repeat(140_000);
+    std::fs::write(&file, format!("secret_env: |\n  TOKEN={huge}\n")).unwrap();
+    rejects_with(
+        &site,
+        &["--config", file.to_str().unwrap()],
+        &[("BLUEGREEN_RUN_COMMAND", "java -jar {artifact}")],
+        "secret_env",
+        "at most 131071",
     );
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::limits;
 use super::sources::RawSettings;
 use super::values::{self, Secret};
 
@@ -325,6 +326,8 @@ impl Config {
         let health_path = c.text("health_path").unwrap_or_default();
         if !health_path.starts_with('/') {
             c.fail("health_path", format!("`{health_path}` must start with /"));
+        } else {
+            c.check("health_path", &health_path, limits::check_url_path);
         }
         let health_interval = c.parsed("health_interval", values::parse_duration);
         if health_interval.is_zero() && c.text("health_interval").is_some() {
@@ -335,7 +338,13 @@ impl Config {
         let verify_text = c
             .text("verify_url")
             .unwrap_or_else(|| format!("http://127.0.0.1{health_path}"));
-        let verify_url = VerifyUrl::parse(&verify_text).unwrap_or_else(|message| {
+        // A default verify_url repeats health_path, whose own check names the problem.
+        let given = c.text("verify_url").is_some();
+        let verify_url = VerifyUrl::parse(&verify_text).and_then(|url| match given {
+            true => limits::check_url_path(&url.path).map(|()| url),
+            false => Ok(url),
+        });
+        let verify_url = verify_url.unwrap_or_else(|message| {
             c.fail("verify_url", message);
             VerifyUrl {
                 host: "127.0.0.1".into(),
@@ -440,6 +449,7 @@ impl Config {
             pre_switch_command: hook(&mut c, "pre_switch_command"),
             post_deploy_command: hook(&mut c, "post_deploy_command"),
         };
+        check_env_sizes(&mut c, &config);
         if config.docker_token.is_some() && config.docker_username.is_none() {
             c.fail("docker_username", "is required when docker_token is set");
         }
@@ -688,6 +698,28 @@ fn env_lines(c: &mut Checker, name: &str) -> Vec<(String, String)> {
         pairs.push((key.to_owned(), value.to_owned()));
     }
     pairs
+}
+
+/// `env` and `secret_env` values the server would refuse (too long for execve, docker's env
+/// file or the one SSH command line), named here rather than failing mid-deploy.
+fn check_env_sizes(c: &mut Checker, config: &Config) {
+    let route = match config.mode {
+        Mode::Container(_) => limits::EnvRoute::Container,
+        Mode::Compose(_) => limits::EnvRoute::Compose,
+        Mode::Process(_) => limits::EnvRoute::Process,
+    };
+    let plain: Vec<(String, &str)> = (config.app_env.plain.iter())
+        .map(|(key, value)| (key.clone(), value.as_str()))
+        .collect();
+    let secret: Vec<(String, &str)> = (config.app_env.secret.iter())
+        .map(|(key, value)| (key.clone(), value.expose()))
+        .collect();
+    for problem in limits::check_env_sizes(&plain, false, route) {
+        c.fail("env", problem);
+    }
+    for problem in limits::check_env_sizes(&secret, true, route) {
+        c.fail("secret_env", problem);
+    }
 }
 
 /// A hook command: placeholders `{color}`, `{port}`, `{container}`, `{image}` only.
