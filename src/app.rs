@@ -41,6 +41,17 @@ pub async fn run(
     let cancel = Cancel::on_signals();
     let config = check_placeholders(&raw, Config::from_raw(&raw, needs))
         .map_err(|errors| report_config_errors(printer, errors));
+    if let Ok(Config {
+        mode: Mode::Process(_),
+        ..
+    }) = &config
+    {
+        if raw.get("docker_token").is_some() {
+            printer.notice(
+                "docker_token is set, but process mode uses no registry (run_command is set): ignored",
+            );
+        }
+    }
     if name == "action" {
         return crate::action::run(config, printer, cancel).await;
     }

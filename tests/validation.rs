@@ -119,3 +119,43 @@ fn env_values_over_the_servers_limits_are_refused_naming_the_limit() {
         "at most 131071",
     );
 }
+
+#[test]
+fn a_hidden_artifact_name_is_refused() {
+    let site = Site::new("hiddenjar");
+    std::fs::write(site.dir.join(".x.jar"), b"jar").unwrap();
+    for artifact in [".x.jar", "build/libs/.app.jar"] {
+        rejects(
+            &site,
+            &[
+                (
+                    "BLUEGREEN_RUN_COMMAND",
+                    "java -jar {artifact} --port={port}",
+                ),
+                ("BLUEGREEN_ARTIFACT", artifact),
+            ],
+            "artifact",
+            "hidden file name",
+        );
+    }
+}
+
+#[test]
+fn process_mode_ignores_a_docker_token_with_a_notice() {
+    let mut site = crate::process::process_site("proctoken");
+    let jar = crate::process::build_jar(&site.dir, "v1");
+    site.set("BLUEGREEN_ARTIFACT", jar.to_str().unwrap());
+    site.set("BLUEGREEN_DOCKER_TOKEN", "tok-3f9a1c");
+    let run = site.run(&["plan"]);
+    run.success();
+    assert!(
+        run.stderr
+            .contains("docker_token is set, but process mode uses no registry")
+            || run
+                .stdout
+                .contains("docker_token is set, but process mode uses no registry"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("tok-3f9a1c") && !run.stdout.contains("tok-3f9a1c"));
+}

@@ -405,7 +405,9 @@ impl Config {
                 .text("registry")
                 .unwrap_or_else(|| values::registry_of(&image)),
             docker_username: c.text("docker_username"),
-            docker_token: c.text("docker_token").map(Secret::new),
+            // Process mode pulls nothing: a DOCKER_TOKEN the workflow passes anyway is ignored
+            // (the caller says so), not refused for want of docker_username.
+            docker_token: (c.text("docker_token").filter(|_| !process_mode)).map(Secret::new),
             environment,
             build_command: c.text("build_command").unwrap_or_default(),
             context: PathBuf::from(values::expand_home(&c.text("context").unwrap_or_default())),
@@ -637,11 +639,27 @@ fn read_mode(c: &mut Checker) -> Mode {
                 );
             }
         }
+        let artifact = c
+            .text("artifact")
+            .map(|path| PathBuf::from(values::expand_home(&path)));
+        if let Some(name) = (artifact.as_ref())
+            .and_then(|path| path.file_name())
+            .map(|name| name.to_string_lossy())
+            .filter(|name| name.starts_with('.'))
+        {
+            // The server keeps the file under its own name and finds it with a `*` glob,
+            // which skips hidden files: the color would never start.
+            c.fail(
+                "artifact",
+                format!(
+                    "`{name}` is a hidden file name (starts with `.`); the server would never \
+                     find it to start; rename the file"
+                ),
+            );
+        }
         return Mode::Process(ProcessMode {
             run_command,
-            artifact: c
-                .text("artifact")
-                .map(|path| PathBuf::from(values::expand_home(&path))),
+            artifact,
         });
     }
     match c.text("compose_file") {
