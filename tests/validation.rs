@@ -159,3 +159,22 @@ fn process_mode_ignores_a_docker_token_with_a_notice() {
     );
     assert!(!run.stderr.contains("tok-3f9a1c") && !run.stdout.contains("tok-3f9a1c"));
 }
+
+#[test]
+fn a_proxy_jump_with_a_bad_user_part_is_refused() {
+    let site = Site::new("jumpuser");
+    for jump in [
+        "-oProxyCommand=x@bastion.example.com",
+        "a/b@bastion.example.com:22",
+        "@bastion.example.com",
+        "user:pw@bastion.example.com",
+        "%d@bastion.example.com",
+    ] {
+        rejects(
+            &site,
+            &[("BLUEGREEN_PROXY_JUMP", jump)],
+            "proxy_jump",
+            "is not user@host:port",
+        );
+    }
+}

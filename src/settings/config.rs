@@ -543,7 +543,10 @@ fn read_key(c: &mut Checker) -> KeySource {
 /// server's, so a pinned `host_fingerprint` (one key) cannot cover it.
 fn read_proxy_jump(c: &mut Checker, host_key: &HostKeyCheck) -> Option<String> {
     let jump = c.text("proxy_jump")?;
-    let (_, host_port) = jump.rsplit_once('@').unwrap_or(("", &jump));
+    let (user, host_port) = match jump.rsplit_once('@') {
+        Some((user, host_port)) => (Some(user), host_port),
+        None => (None, jump.as_str()),
+    };
     let (host, port) = match host_port.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') || host.starts_with('[') => (host, Some(port)),
         _ => (host_port, None),
@@ -556,7 +559,16 @@ fn read_proxy_jump(c: &mut Checker, host_key: &HostKeyCheck) -> Option<String> {
                 .all(|ch| ch.is_ascii_alphanumeric() || "._-[]:".contains(ch))
     };
     let port_ok = port.is_none_or(|p| values::parse_port(p).is_ok());
-    if !plain(host) || !port_ok || jump.contains(char::is_whitespace) {
+    // A user name ssh would take for something else (`-o…`, a path) fails later as "No such
+    // file or directory"; the portable user name characters only.
+    let user_ok = user.is_none_or(|user| {
+        !user.is_empty()
+            && !user.starts_with('-')
+            && user
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+    });
+    if !plain(host) || !port_ok || !user_ok || jump.contains(char::is_whitespace) {
         c.fail(
             "proxy_jump",
             format!("`{jump}` is not user@host:port (e.g. ec2-user@bastion.example.com:22)"),
