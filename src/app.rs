@@ -13,7 +13,6 @@ use crate::printer::Printer;
 use crate::remote::run_ok;
 use crate::remote::ssh::SshHost;
 use crate::server::compose::ComposeTool;
-use crate::server::state;
 use crate::settings::{values, Config, ConfigErrors, Mode, Needs, RawSettings, Sources};
 
 pub async fn run(
@@ -199,26 +198,17 @@ async fn dispatch(
             verdict?;
         }
         "doctor" => engine::doctor::doctor(ctx).await?,
-        "unlock" => ctx.printer.stdout(&unlock(ctx).await?),
+        "unlock" => ctx
+            .printer
+            .stdout(&unlock(ctx, sub.get_flag("force")).await?),
         other => unreachable!("unknown subcommand {other}"),
     }
     Ok(())
 }
 
-/// Removes the deploy lock; says who held it.
-pub async fn unlock(ctx: &Ctx<'_, SshHost>) -> Result<String> {
-    let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;
-    let text = output.stdout.trim();
-    if text == "free" {
-        return Ok(format!(
-            "the deploy lock in {} was not held",
-            ctx.config.state_dir
-        ));
-    }
-    let holder = serde_json::from_str::<engine::record::LockRecord>(text)
-        .map(|record| record.holder.describe())
-        .unwrap_or_else(|_| text.to_owned());
-    Ok(format!("removed the deploy lock held by {holder}"))
+/// Removes the deploy lock of a holder that is gone (or any, with `force`); says who held it.
+pub async fn unlock(ctx: &Ctx<'_, SshHost>, force: bool) -> Result<String> {
+    engine::unlock::unlock(ctx, force).await
 }
 
 fn load_raw(sub: &ArgMatches, env: BTreeMap<String, String>, action: bool) -> Result<RawSettings> {

@@ -32,7 +32,8 @@ pub const RECORD_SCRIPT: Script = Script {
     text: include_str!("state/record.sh"),
 };
 
-/// Ends the process holding the lock (named in lock.json) and removes the holder record.
+/// Ends the process holding the lock (named in lock.json) and removes the holder record;
+/// `$2`: `show` only prints the holder, a server pid ends the holder only while it is that one.
 pub const UNLOCK_SCRIPT: Script = Script {
     name: "bluegreen-unlock",
     text: include_str!("state/unlock.sh"),
@@ -60,6 +61,21 @@ pub fn record(state_dir: &str, state_json: &str, history_line: &str) -> ServerCo
 
 pub fn unlock(state_dir: &str) -> ServerCommand {
     ServerCommand::script("remove the deploy lock", &UNLOCK_SCRIPT, &[state_dir])
+}
+
+/// Prints the lock holder (`free` when the lock is not held); changes nothing.
+pub fn lock_holder(state_dir: &str) -> ServerCommand {
+    ServerCommand::script(
+        "read the deploy lock holder",
+        &UNLOCK_SCRIPT,
+        &[state_dir, "show"],
+    )
+}
+
+/// [`unlock`], only while the holder is still the lock process `server_pid` (else `changed`).
+pub fn unlock_holder(state_dir: &str, server_pid: u32) -> ServerCommand {
+    let pid = server_pid.to_string();
+    ServerCommand::script("remove the deploy lock", &UNLOCK_SCRIPT, &[state_dir, &pid])
 }
 
 /// The sections printed by [`READ_SCRIPT`].
