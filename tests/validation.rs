@@ -178,3 +178,41 @@ fn a_proxy_jump_with_a_bad_user_part_is_refused() {
         );
     }
 }
+
+#[test]
+fn status_shows_control_characters_from_server_files_escaped() {
+    let site = Site::new("escapes");
+    std::fs::create_dir_all(&site.state_dir).unwrap();
+    let image = "app@sha256:1\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nlive:       green forged";
+    let entry = serde_json::json!({
+        "time": "2026-12-06T10:00:00Z\u{1b}[31m",
+        "action": "deploy",
+        "color": "blue",
+        "image": image,
+        "result": "success",
+    });
+    std::fs::write(site.state_dir.join("history.jsonl"), format!("{entry}\n")).unwrap();
+    let run = site.run(&["status"]);
+    run.success();
+    for raw in ['\u{1b}', '\u{7}', '\r'] {
+        assert!(
+            !run.stdout.contains(raw) && !run.stderr.contains(raw),
+            "{:?} reached the terminal: {:?}",
+            raw,
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout
+            .contains("app@sha256:1\\u{1b}[2J\\u{1b}]0;pwned\\u{7}\\r\\nlive:       green forged"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run
+        .stdout
+        .lines()
+        .any(|l| l.starts_with("live:       green")));
+    // --json keeps the value exact (JSON escapes it).
+    let json = site.status_json();
+    assert_eq!(json["history"][0]["image"], image);
+}
