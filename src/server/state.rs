@@ -279,6 +279,30 @@ mod tests {
         assert!(child.wait().unwrap().success());
     }
 
+    /// The real script on a full filesystem (a 4 KiB tmpfs in a mount namespace of its own).
+    #[test]
+    fn a_record_on_a_full_disk_leaves_no_temp_file_and_the_old_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let record = record(state.to_str().unwrap(), &"x".repeat(20_000), "");
+        let argv = record.final_argv(false);
+        let inside = r#"d=$1; shift
+            mount -t tmpfs -o size=4k none "$d" || exit 99
+            printf '{"old":1}\n' > "$d/state.json"
+            head -c 8192 /dev/zero > "$d/fill" 2>/dev/null
+            "$@" >/dev/null 2>&1; echo "exit $?"
+            ls -A "$d"; cat "$d/state.json""#;
+        let output = std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", inside, "sh"])
+            .arg(&state)
+            .args(&argv)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(said, "exit 1\nfill\nstate.json\n{\"old\":1}\n", "{said}");
+    }
+
     #[test]
     fn parses_sections() {
         let output = "::bluegreen::switch\nset $x 1;\n::bluegreen::state\n{\"a\":1}\n\n::bluegreen::lock\n{\"pid\":1}\n::bluegreen::history\n{\"h\":1}\n{\"h\":2}\n";
