@@ -216,3 +216,23 @@ fn status_shows_control_characters_from_server_files_escaped() {
     let json = site.status_json();
     assert_eq!(json["history"][0]["image"], image);
 }
+
+#[test]
+fn a_switch_file_naming_neither_color_is_quoted_by_a_short_excerpt() {
+    let site = Site::new("switchexcerpt");
+    let mut content = String::from("set $service_url http://127.0.0.1:9;\n");
+    for n in 0..300 {
+        content.push_str(&format!("# line {n} of an operator's long comment block\n"));
+    }
+    std::fs::write(&site.switch_file, &content).unwrap();
+    let run = site.deploy("v1");
+    run.code(1);
+    let last = run.last_line();
+    assert!(
+        last.contains("points at neither color")
+            && last.contains("`set $service_url http://127.0.0.1:9;` and 300 more lines"),
+        "{last}"
+    );
+    assert!(!last.contains("line 299"), "the whole file was echoed");
+    assert!(last.len() < 600, "{} characters: {last}", last.len());
+}
