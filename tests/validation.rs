@@ -236,3 +236,24 @@ fn a_switch_file_naming_neither_color_is_quoted_by_a_short_excerpt() {
     assert!(!last.contains("line 299"), "the whole file was echoed");
     assert!(last.len() < 600, "{} characters: {last}", last.len());
 }
+
+#[test]
+fn plan_says_how_often_the_deploy_really_probes_health() {
+    let mut site = Site::new("plancadence");
+    site.set("BLUEGREEN_HEALTH_INTERVAL", "1s");
+    let run = site.run(&["plan", "--image-ref", &shared().image("v1")]);
+    run.success();
+    assert!(
+        run.stdout.contains(
+            "every 50ms while the port refuses connections and for the first 10s, then every \
+             1000ms, up to 20s"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("/actuator/health every 1000ms"),
+        "{}",
+        run.stdout
+    );
+}
