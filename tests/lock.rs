@@ -108,13 +108,14 @@ fn unlock_keeps_a_live_deploys_lock_unless_forced_and_names_the_holder() {
     let free = site.run(&["unlock"]);
     free.success();
     assert!(free.stdout.contains("was not held"), "{}", free.stdout);
-    let first = start_deploy(&site, "slow");
+    // slow9: the deploy holds the lock long enough for both unlocks, even on a loaded machine.
+    let first = start_deploy(&site, "slow9");
     wait_for_lock(&site);
     // The holder's client runs (here, on this machine): its lock is kept, nothing changes.
     let refused = site.run(&["unlock"]);
     refused.code(1);
     assert!(
-        refused.last_line().contains(":slow since")
+        refused.last_line().contains(":slow9 since")
             && refused.last_line().contains("which may still be deploying")
             && refused.last_line().contains("still runs here")
             && refused.last_line().contains("bluegreen unlock --force"),
@@ -132,7 +133,7 @@ fn unlock_keeps_a_live_deploys_lock_unless_forced_and_names_the_holder() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains(":slow since"), "{}", run.stdout);
+    assert!(run.stdout.contains(":slow9 since"), "{}", run.stdout);
     assert_eq!(site.status_json()["lock"], serde_json::Value::Null);
     let _ = first.wait_with_output();
 }
