@@ -33,13 +33,13 @@ fn main() {
         run
     };
     deploy("v1");
-    println!("\nnginx now serves: {:?}", site.served());
+    println!("\nnginx now serves: {}", serving(site.served()));
     let load = Load::start(site.nginx_port, 8);
     std::thread::sleep(std::time::Duration::from_millis(500));
     let second = deploy("v2");
     std::thread::sleep(std::time::Duration::from_millis(500));
     let report = load.finish();
-    println!("\nnginx now serves: {:?}", site.served());
+    println!("\nnginx now serves: {}", serving(site.served()));
     let summary = second
         .stderr
         .lines()
@@ -51,9 +51,28 @@ fn main() {
     println!("\n=== summary ===");
     println!("second deploy: {summary}");
     println!(
-        "requests through nginx during the second deploy: {} sent, {} ok, {} non-2xx, {} connection errors, longest gap without a success {:.0} ms, versions seen {:?}",
-        report.sent, report.ok, report.non_2xx, report.errors, report.longest_gap.as_secs_f64() * 1000.0, report.versions
+        "requests through nginx during the second deploy: {} sent, {} ok, {} non-2xx, {} connection errors, longest gap without a success {:.0} ms, versions seen: {}",
+        report.sent, report.ok, report.non_2xx, report.errors, report.longest_gap.as_secs_f64() * 1000.0, report.versions.join(" then ")
     );
     println!("failed requests: {}", report.non_2xx + report.errors);
     println!("status:\n{}", site.run(&["status"]).stdout);
+}
+
+/// What nginx serves, for people: `v1 (blue)`.
+fn serving(served: Option<(String, String)>) -> String {
+    match served {
+        Some((version, color)) => format!("{version} ({color})"),
+        None => "nothing that names its version and color (no 200 answer)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_nginx_serves_reads_as_version_and_color() {
+        assert_eq!(serving(Some(("v1".into(), "blue".into()))), "v1 (blue)");
+        assert!(!serving(None).contains("None"));
+    }
 }

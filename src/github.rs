@@ -2,6 +2,9 @@
 //! state of a workflow run (for the run-aware lock), and commit order (no silent downgrades).
 //! Every call is best effort for the deploy: callers warn on errors, never fail on them.
 
+use std::future::Future;
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use octocrab::Octocrab;
 use serde_json::{json, Value};
@@ -61,14 +64,12 @@ impl GitHub {
             "transient_environment": false,
             "production_environment": production,
         });
-        let created: Value = self
-            .client
-            .post(
-                format!("/repos/{}/deployments", self.repository),
-                Some(&body),
-            )
-            .await
-            .context("creating the GitHub deployment")?;
+        let created: Value = bounded(self.client.post(
+            format!("/repos/{}/deployments", self.repository),
+            Some(&body),
+        ))
+        .await
+        .context("creating the GitHub deployment")?;
         created["id"]
             .as_u64()
             .context("the deployment response has no id")
@@ -84,45 +85,57 @@ impl GitHub {
         if let Some(url) = status.environment_url {
             body["environment_url"] = json!(url);
         }
-        let _: Value = self
-            .client
-            .post(
-                format!("/repos/{}/deployments/{id}/statuses", self.repository),
-                Some(&body),
-            )
-            .await
-            .with_context(|| format!("setting the deployment status to {state}"))?;
+        let _: Value = bounded(self.client.post(
+            format!("/repos/{}/deployments/{id}/statuses", self.repository),
+            Some(&body),
+        ))
+        .await
+        .with_context(|| format!("setting the deployment status to {state}"))?;
         Ok(())
     }
 
     /// Whether the workflow run behind `run_url` (…/owner/repo/actions/runs/ID) has completed.
     pub async fn run_completed(&self, run_url: &str) -> Result<bool> {
         let (repository, id) = parse_run_url(run_url).context("not a workflow run URL")?;
-        let run: Value = self
-            .client
-            .get(
-                format!("/repos/{repository}/actions/runs/{id}"),
-                None::<&()>,
-            )
-            .await
-            .context("reading the lock holder's workflow run")?;
+        let run: Value = bounded(self.client.get(
+            format!("/repos/{repository}/actions/runs/{id}"),
+            None::<&()>,
+        ))
+        .await
+        .context("reading the lock holder's workflow run")?;
         Ok(run["status"].as_str() == Some("completed"))
     }
 
     /// GitHub's comparison of `base...head`: `ahead`, `behind`, `identical` or `diverged`.
     pub async fn compare(&self, base: &str, head: &str) -> Result<String> {
-        let comparison: Value = self
-            .client
-            .get(
-                format!("/repos/{}/compare/{base}...{head}", self.repository),
-                None::<&()>,
-            )
-            .await
-            .context("comparing commits")?;
+        let comparison: Value = bounded(self.client.get(
+            format!("/repos/{}/compare/{base}...{head}", self.repository),
+            None::<&()>,
+        ))
+        .await
+        .context("comparing commits")?;
         comparison["status"]
             .as_str()
             .map(str::to_owned)
             .context("the comparison has no status")
+    }
+}
+
+/// A call the API does not answer may not hold up a deploy (the client sets no timeout of its
+/// own): each call gives up after this long, and its caller warns as for any API error.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+async fn bounded<T>(call: impl Future<Output = octocrab::Result<T>>) -> Result<T> {
+    within(CALL_TIMEOUT, call).await
+}
+
+async fn within<T>(limit: Duration, call: impl Future<Output = octocrab::Result<T>>) -> Result<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(answer) => Ok(answer?),
+        Err(_) => anyhow::bail!(
+            "the GitHub API did not answer within {}s",
+            limit.as_secs_f64()
+        ),
     }
 }
 
@@ -155,6 +168,16 @@ pub fn parse_run_url(url: &str) -> Option<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_call_the_api_never_answers_gives_up() {
+        let never = std::future::pending::<octocrab::Result<Value>>();
+        let error = within(Duration::from_millis(50), never).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the GitHub API did not answer within 0.05s"
+        );
+    }
 
     #[test]
     fn parses_run_urls() {

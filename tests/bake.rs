@@ -78,3 +78,41 @@ fn a_healthy_new_color_passes_the_bake_and_reports_its_counts() {
     assert_eq!(site.served(), Some(("v2".into(), "green".into())));
     assert_eq!(site.container_state("blue").as_deref(), Some("exited"));
 }
+
+/// The old color dies during the bake of a failing new color: switching back would point
+/// nginx at nothing and stopping the new color would take the site down. The deploy keeps
+/// green serving, stops nothing, exits 1 and says so — never that the dead blue "still serves".
+/// Before: nginx was pointed back at the dead blue, green was stopped, everything got 502.
+#[test]
+fn a_failed_bake_never_switches_back_to_an_old_color_that_died() {
+    let mut site = baking_site("bake-dead-old");
+    site.set("BLUEGREEN_BAKE_TIME", "4s");
+    site.deploy("v1").success();
+    site.set("BLUEGREEN_ENV", "DEMO_MODE=flaky");
+    let killer = std::thread::spawn({
+        let switch_file = site.switch_file.clone();
+        let green = format!("127.0.0.1:{};", site.green_port);
+        let blue = format!("{}-blue", site.app);
+        move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !std::fs::read_to_string(&switch_file).is_ok_and(|text| text.contains(&green)) {
+                assert!(std::time::Instant::now() < deadline, "never switched");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            crate::support::sh(std::process::Command::new("docker").args(["kill", &blue]));
+        }
+    });
+    let failed = site.deploy("v2");
+    killer.join().unwrap();
+    failed.code(1);
+    let last = failed.last_line();
+    assert!(
+        last.contains("green still serves traffic: traffic was not switched back because")
+            && last.contains("nothing was stopped"),
+        "{last}"
+    );
+    assert!(!last.contains("blue still serves"), "{last}");
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+    assert_eq!(site.container_state("green").as_deref(), Some("running"));
+    assert_eq!(site.status_json()["live_color"], "green");
+}

@@ -548,7 +548,16 @@ fn a_crafted_lock_json_and_container_log_issue_no_workflow_command() {
         .arg(&site.state_dir)
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let lock_file = site.state_dir.join("lock");
+    crate::support::wait_until("the holder takes the lock", Duration::from_secs(30), || {
+        !Command::new("flock")
+            .arg("-n")
+            .arg(&lock_file)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    });
     let waited = site.deploy("v1");
     waited.code(3);
     let log = format!("{}{}", waited.stdout, waited.stderr);

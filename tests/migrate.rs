@@ -21,8 +21,11 @@ fn seed_000_container_is_adopted_kept_and_its_name_freed() {
     let mut site = Site::new("seed000");
     let old_container = seed_000_server(&mut site);
     let old = old_container.name.clone();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    crate::support::wait_until(
+        "nginx serves the old container",
+        Duration::from_secs(30),
+        || site.served() == Some(("v1".into(), "blue".into())),
+    );
     let plan = site.run(&["plan", "--image-ref", &shared().image("v2")]);
     plan.success();
     assert!(

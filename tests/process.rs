@@ -56,13 +56,19 @@ pub(crate) struct Processes(pub(crate) PathBuf);
 impl Drop for Processes {
     fn drop(&mut self) {
         for color in ["blue", "green"] {
-            if let Ok(pid) = std::fs::read_to_string(self.0.join(format!("{color}.pid"))) {
+            if let Some(pid) = supervisor_of(&self.0, color) {
                 let _ = Command::new("kill")
-                    .args(["-s", "KILL", "--", &format!("-{}", pid.trim())])
+                    .args(["-s", "KILL", "--", &format!("-{pid}")])
                     .output();
             }
         }
     }
+}
+
+/// The supervisor's pid, the first word of `{color}.pid` (`PID START BOOT`).
+fn supervisor_of(state_dir: &Path, color: &str) -> Option<String> {
+    let text = std::fs::read_to_string(state_dir.join(format!("{color}.pid"))).ok()?;
+    text.split_whitespace().next().map(str::to_owned)
 }
 
 pub(crate) fn release_of(jar: &Path) -> String {
@@ -180,9 +186,8 @@ fn a_crashed_live_app_is_restarted_by_its_supervisor() {
     let _processes = Processes(site.state_dir.clone());
     let v1 = build_jar(&site.dir, "v1");
     deploy(&mut site, &v1).success();
-    let supervisor: i32 = std::fs::read_to_string(site.state_dir.join("blue.pid"))
+    let supervisor: i32 = supervisor_of(&site.state_dir, "blue")
         .unwrap()
-        .trim()
         .parse()
         .unwrap();
     let java = sh(Command::new("pgrep").args(["-g", &supervisor.to_string(), "java"]));
@@ -309,9 +314,9 @@ fn a_request_whose_syn_the_old_color_dropped_is_answered_by_it_not_reset() {
     deploy(&mut site, &v1).success();
     assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
 
-    let blue = std::fs::read_to_string(site.state_dir.join("blue.pid")).unwrap();
+    let blue = supervisor_of(&site.state_dir, "blue").unwrap();
     let signal = |name: &str| {
-        sh(Command::new("kill").args(["-s", name, "--", &format!("-{}", blue.trim())]));
+        sh(Command::new("kill").args(["-s", name, "--", &format!("-{blue}")]));
     };
     signal("STOP");
     let blue_addr = std::net::SocketAddr::from(([127, 0, 0, 1], site.blue_port));
@@ -373,4 +378,50 @@ fn a_request_whose_syn_the_old_color_dropped_is_answered_by_it_not_reset() {
         run.stderr
     );
     assert!(run.stderr.contains("blue drained in "), "{}", run.stderr);
+}
+
+/// Identity before any signal, with the real binary: a stale `green.pid` naming a live process
+/// bluegreen never started (a reused pid) is not stopped by the deploy that replaces green; then
+/// `blue.pid` naming live green's group (both files, one pid) does not make the deploy that
+/// removes the idle blue kill the live app: 0 failed requests under load. Without the identity
+/// check, the first deploy killed the unrelated process and the second killed green while blue
+/// started (502s).
+#[test]
+fn a_pid_file_that_is_not_the_colors_own_is_never_signalled() {
+    use std::os::unix::process::CommandExt;
+    let mut site = process_site("procstale");
+    let _processes = Processes(site.state_dir.clone());
+    let (v1, v2) = (build_jar(&site.dir, "v1"), build_jar(&site.dir, "v2"));
+    deploy(&mut site, &v1).success();
+
+    let mut unrelated = Command::new("sleep")
+        .arg("300")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::fs::write(
+        site.state_dir.join("green.pid"),
+        format!("{}\n", unrelated.id()),
+    )
+    .unwrap();
+    deploy(&mut site, &v2).success();
+    assert!(
+        unrelated.try_wait().unwrap().is_none(),
+        "the unrelated process was signalled"
+    );
+    let _ = unrelated.kill();
+    let _ = unrelated.wait();
+    assert_eq!(site.served(), Some(("v2".into(), "green".into())));
+
+    std::fs::copy(
+        site.state_dir.join("green.pid"),
+        site.state_dir.join("blue.pid"),
+    )
+    .unwrap();
+    let load = Load::start(site.nginx_port, 4);
+    let run = deploy(&mut site, &v1);
+    let report = load.finish();
+    run.success();
+    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    assert_eq!(report.non_2xx, 0, "{report:?}\n{}", run.stderr);
 }

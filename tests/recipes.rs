@@ -58,8 +58,11 @@ fn seed_002_sites_enabled_symlink() {
         "BLUEGREEN_NGINX_SWITCH_TEMPLATE",
         &format!("include {}/sites-available/{{color}};", dir.display()),
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    crate::support::wait_until(
+        "nginx serves the old setup",
+        std::time::Duration::from_secs(30),
+        || site.served() == Some(("v1".into(), "blue".into())),
+    );
 
     let load = Load::start(site.nginx_port, 4);
     site.deploy("v2").success();
@@ -125,8 +128,11 @@ fn seed_003_containerized_nginx_with_a_directory_mount() {
         "BLUEGREEN_NGINX_SWITCH_TEMPLATE",
         "upstream backend { server 127.0.0.1:{port}; }",
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(site.served(), Some(("v1".into(), "blue".into())));
+    crate::support::wait_until(
+        "nginx serves the old setup",
+        std::time::Duration::from_secs(30),
+        || site.served() == Some(("v1".into(), "blue".into())),
+    );
     let load = Load::start(site.nginx_port, 4);
     site.deploy("v2").success();
     assert_eq!(site.served(), Some(("v2".into(), "green".into())));

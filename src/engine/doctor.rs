@@ -98,7 +98,10 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
         &dump,
         &version,
     );
-    let holders = ports::holders(&[config.blue_port, config.green_port]);
+    let holders = ports::holders(
+        &ports::nginx_address(config),
+        &[config.blue_port, config.green_port],
+    );
     // Process mode: a color's own process holds its port, which is no problem.
     let processes = async {
         match &config.mode {
@@ -109,10 +112,24 @@ pub async fn run_checks<H: Host>(ctx: &Ctx<'_, H>) -> Result<Vec<Check>> {
             _ => None,
         }
     };
-    let (output, holders, processes) =
-        tokio::join!(ctx.host.run(&read), ctx.host.run(&holders), processes);
+    // One service_port per app: another app's DNAT rule for it, or a listener.
+    let users = async {
+        match super::switch::service_port_users_command(config) {
+            Some(command) => Some(ctx.host.run(&command).await),
+            None => None,
+        }
+    };
+    let (output, holders, processes, users) = tokio::join!(
+        ctx.host.run(&read),
+        ctx.host.run(&holders),
+        processes,
+        users
+    );
     let mut sections = facts::sections(&output?.stdout);
     sections.insert("ports".into(), holders?.stdout);
+    if let Some(users) = users {
+        sections.insert("service_port".into(), users?.stdout);
+    }
     if let Some(processes) = processes {
         sections.insert("processes".into(), processes?.stdout);
     }
@@ -203,8 +220,24 @@ pub fn evaluate(config: &Config, sections: &BTreeMap<String, String>) -> Vec<Che
         nginx_config,
         section("nft"),
     ));
+    checks.extend(
+        sections
+            .get("service_port")
+            .map(|users| service_port(config, users)),
+    );
     checks.push(disk(config, section("disk")));
     checks
+}
+
+/// One service_port per app: what else uses it, and a free one to take instead.
+fn service_port(config: &Config, users: &str) -> Check {
+    let port = super::switch::service_port(config).unwrap_or_default();
+    match crate::server::nft::conflict(port, users) {
+        None => Check::pass(format!(
+            "service_port {port}: no other nat rule or listener uses it"
+        )),
+        Some((cause, fix)) => Check::fail(cause, fix),
+    }
 }
 
 fn docker(text: &str) -> Check {
@@ -369,6 +402,17 @@ fn port_holder(config: &Config, color: Color, ports: &str) -> Check {
             "{color} port {port}: {}, started by bluegreen",
             held.describe()
         )),
+        PortHolder::Foreign { .. } => Check::fail(
+            format!(
+                "{color} port {port} is held by {}, which nginx (at {}) does not reach: not this app",
+                holder.describe(),
+                ports::nginx_address(config)
+            ),
+            format!(
+                "a deploy refuses and never stops it: move it to another port or choose another \
+                 {setting}"
+            ),
+        ),
         PortHolder::Unknown => Check::advice(
             format!("{color} port {port}: could not tell what holds it"),
             "check with `ss -ltnp` on the server",

@@ -311,6 +311,7 @@ fn is_reading(line: &str) -> bool {
         || line.starts_with("nft list")
         || line.contains("bluegreen-switch-probe")
         || line.contains("bluegreen-process-status")
+        || line.contains("bluegreen-service-port-users")
 }
 
 /// Faults that break the lock's channel when they hit a reading its holder runs.

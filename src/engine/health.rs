@@ -184,6 +184,23 @@ pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Hea
     }
 }
 
+/// One probe of `color`'s health path now (a color about to get traffic back must answer
+/// it): `Err(reason)` when it does not, after a second try 200 ms later.
+pub async fn answers<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<(), String> {
+    let request = HttpGet {
+        host: "127.0.0.1".into(),
+        port: ctx.config.port_of(color),
+        path: ctx.config.health_path.clone(),
+        host_header: None,
+        timeout: Duration::from_secs(2),
+    };
+    if probe(ctx, &request).await.is_ok() {
+        return Ok(());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    probe(ctx, &request).await
+}
+
 async fn check_container<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<(), Unhealthy> {
     let containers = observe::containers(ctx).await.map_err(Unhealthy::Other)?;
     match containers.get(&color) {

@@ -55,6 +55,9 @@ pub struct Observed {
     pub holders: HashMap<Color, PortHolder>,
     /// The app an earlier, hand-made setup started on the live color's port.
     pub adopted: Option<Adopted>,
+    /// With the nftables switch: what else uses service_port, as the users script printed it
+    /// ([`crate::server::nft::USERS_SCRIPT`]; `None`: not read).
+    pub service_port_users: Option<String>,
 }
 
 /// An app bluegreen did not start that serves on the live color's port (a migration from the
@@ -268,12 +271,26 @@ async fn port_holders<H: Host>(ctx: &Ctx<'_, H>) -> Result<HashMap<Color, PortHo
     }
     let config = ctx.config;
     let output = ctx
-        .run_ok(&ports::holders(&[config.blue_port, config.green_port]))
+        .run_ok(&ports::holders(
+            &ports::nginx_address(config),
+            &[config.blue_port, config.green_port],
+        ))
         .await?;
     Ok(Color::BOTH
         .into_iter()
         .map(|color| (color, ports::parse(&output.stdout, config.port_of(color))))
         .collect())
+}
+
+/// With the nftables switch: what else uses service_port (read before anything changes).
+async fn service_port_users<H: Host>(ctx: &Ctx<'_, H>) -> Result<Option<String>> {
+    if !matches!(ctx.config.traffic_switch, TrafficSwitch::Nftables { .. }) {
+        return Ok(None);
+    }
+    let Some(command) = super::switch::service_port_users_command(ctx.config) else {
+        return Ok(None);
+    };
+    Ok(Some(ctx.run_ok(&command).await?.stdout))
 }
 
 /// What [`observe`] reads, as far as it is known in advance (compose mode inspects the ids it
@@ -290,11 +307,15 @@ pub fn readings<H: Host>(ctx: &Ctx<'_, H>) -> Vec<ServerCommand> {
         Runtime::Process(_) => crate::server::process::status(&config.state_dir),
     });
     if !matches!(ctx.runtime, Runtime::Compose(_)) {
-        commands.push(ports::holders(&[config.blue_port, config.green_port]));
+        commands.push(ports::holders(
+            &ports::nginx_address(config),
+            &[config.blue_port, config.green_port],
+        ));
     }
     let probe = super::traffic::probe_command(config);
     if probe.is_some() || matches!(config.traffic_switch, TrafficSwitch::Nftables { .. }) {
         commands.push(super::switch::read_table_command(config));
+        commands.extend(super::switch::service_port_users_command(config));
     }
     commands.extend(probe);
     commands
@@ -305,14 +326,15 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
     // Concurrent channels of the one connection: state files, containers, port holders and
     // the nftables table.
     let read_state = state::read(&config.state_dir, &config.nginx_switch_file);
-    let (read, containers, holders, switch_table) = tokio::join!(
+    let (read, containers, holders, switch_table, users) = tokio::join!(
         ctx.run_ok(&read_state),
         containers(ctx),
         port_holders(ctx),
-        super::switch::read_table(ctx)
+        super::switch::read_table(ctx),
+        service_port_users(ctx)
     );
-    let (read, containers, mut holders, switch_table) =
-        (read?, containers?, holders?, switch_table?);
+    let (read, containers, mut holders, switch_table, service_port_users) =
+        (read?, containers?, holders?, switch_table?, users?);
     if let Runtime::Process(_) = &ctx.runtime {
         // A color's own running process holds its port: that is ours, not foreign.
         holders.retain(|color, _| !containers.get(color).is_some_and(|c| c.running));
@@ -339,6 +361,7 @@ pub async fn observe<H: Host>(ctx: &Ctx<'_, H>) -> Result<Observed> {
         notes: Vec::new(),
         holders,
         adopted: None,
+        service_port_users,
     };
     decide_live(&mut observed, config, &ctx.runtime)?;
     if let Some(question) = cross_check(&mut observed) {
@@ -652,6 +675,7 @@ mod tests {
             notes: vec![],
             holders: HashMap::new(),
             adopted: None,
+            service_port_users: None,
         }
     }
 

@@ -321,6 +321,7 @@ mod tests {
             notes: vec![],
             holders: Default::default(),
             adopted: None,
+            service_port_users: None,
         }
     }
 

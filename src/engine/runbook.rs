@@ -254,6 +254,8 @@ fn finish<H: Host>(
 fn refuse_foreign<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<(), Failure> {
     let target = observed.target();
     let config = ctx.config;
+    refuse_unreached(ctx, observed)?;
+    refuse_shared_service_port(ctx, observed)?;
     let foreign_named = observed.containers.get(&target).filter(|c| !c.ours);
     if let (None, Some(holder)) = (foreign_named, observed.holders.get(&target)) {
         let ours = holder.started_by(&config.app_name)
@@ -287,6 +289,50 @@ fn refuse_foreign<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<(), 
         ))),
         None => Ok(()),
     }
+}
+
+/// A listener on a color's port only at an address nginx does not reach (127.0.0.3, say) is
+/// not this app's old color, whatever it is: it is never adopted nor stopped; the deploy
+/// refuses until the port is only ours.
+fn refuse_unreached<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -> Result<(), Failure> {
+    let config = ctx.config;
+    for color in crate::color::Color::BOTH {
+        let Some(holder @ crate::server::ports::PortHolder::Foreign { .. }) =
+            observed.holders.get(&color)
+        else {
+            continue;
+        };
+        return Err(Failure::deploy(format!(
+            "{color}'s port {} is held by {}, where nginx (which connects to {}) does not reach              it: it is not this app and bluegreen never stops it; {}; nothing was changed;              move it to another port or choose another {color}_port",
+            config.port_of(color),
+            holder.describe(),
+            crate::server::ports::nginx_address(config),
+            super::swap::serving_now(observed),
+        )));
+    }
+    Ok(())
+}
+
+/// One service_port per app: another app's DNAT rule (or a listener) for it would make one
+/// site serve the other app; refused before anything changes (a setting to fix: exit 2).
+fn refuse_shared_service_port<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+) -> Result<(), Failure> {
+    let TrafficSwitch::Nftables { service_port, .. } = ctx.config.traffic_switch else {
+        return Ok(());
+    };
+    let Some((cause, fix)) = observed
+        .service_port_users
+        .as_deref()
+        .and_then(|output| crate::server::nft::conflict(service_port, output))
+    else {
+        return Ok(());
+    };
+    Err(Failure::config(format!(
+        "{cause}; {}; nothing was changed; {fix}",
+        super::swap::serving_now(observed)
+    )))
 }
 
 impl Step {

@@ -129,12 +129,24 @@ async fn serving_after_failure<H: Host>(ctx: &Ctx<'_, H>, observed: &Observed) -
     if ctx.cancel.is_cancelled() {
         return claimed;
     }
-    match verify::through_nginx(ctx).await {
-        Ok(_) => claimed,
-        Err(reason) => format!(
-            "{live} is running but nginx does not serve it ({} answers: {reason}): the site is down; check nginx",
-            ctx.config.verify_url.render()
-        ),
+    // Right after a switch back, nginx's old workers may still answer for the new color:
+    // asked again for up to 2 s until a 2xx.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let reason = loop {
+        match verify::through_nginx(ctx).await {
+            Ok(_) => return claimed,
+            Err(reason) if std::time::Instant::now() >= deadline => break reason,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let url = ctx.config.verify_url.render();
+    if reason.starts_with("HTTP ") {
+        // nginx answers: it is the app behind it that fails.
+        format!("{live} runs and nginx points at it, but {url} answered {reason} through nginx; check {live}")
+    } else {
+        format!(
+            "{live} is running but nginx does not answer ({url}: {reason}): the site is down; check nginx"
+        )
     }
 }
 
@@ -169,6 +181,12 @@ struct Progress {
     /// The new state.json, made once (it carries a time): the batch that runs the record and
     /// the record step must build the very same command.
     state_json: std::cell::OnceCell<String>,
+    /// A color whose log lines the failure shows, read after traffic is switched back (its
+    /// users get 5xx until then: the switch back comes first).
+    logs_after_undo: Option<Color>,
+    /// The old color's check made during a failing verification (`Some(None)`: it runs and
+    /// answers health), so the switch back need not wait for it.
+    old_checked: Option<Option<String>>,
 }
 
 /// A step's failure: what went wrong, the advice, and the logs to show.
@@ -248,6 +266,8 @@ async fn run_steps<H: Host>(
         unchanged: false,
         batch: None,
         state_json: std::cell::OnceCell::new(),
+        logs_after_undo: None,
+        old_checked: None,
     };
     for (index, entry) in runbook.entries.iter().enumerate() {
         if progress.unchanged {
@@ -300,6 +320,17 @@ async fn run_steps<H: Host>(
         }
         watch.end();
         progress.impact = watch.impact();
+        // Made during this very verification only (a later bake asks again).
+        let checked = progress
+            .old_checked
+            .take()
+            .filter(|_| matches!(entry.step, Step::Verify(_)));
+        if let Some(gone) =
+            old_gone_after_switch(ctx, observed, runbook, &entry.step, undo, checked).await
+        {
+            forget_baseline(ctx, &mut progress).await;
+            return Err(keep_new(runbook, &gone, &progress, error));
+        }
         let failure = self::undo(ctx, observed, runbook, undo, &progress, error).await;
         forget_baseline(ctx, &mut progress).await;
         return Err(failure);
@@ -629,23 +660,61 @@ async fn step<H: Host>(
         }
         Step::Verify(color) => {
             let deadline = Duration::from_secs(10);
-            let proof = verify::verify(
+            // At the first 5xx, whether the old color could take traffic back is asked
+            // beside the verification: users get those 5xx until the switch back.
+            let failing = tokio::sync::Notify::new();
+            let verifying = verify::verify(
                 ctx,
                 *color,
                 &mut progress.baseline,
                 &mut progress.containers,
                 deadline,
                 watch,
-            )
-            .await
-            .map_err(|e| {
-                StepError::new(
-                    e,
-                    |e| format!("{e:#}"),
-                    "check that nginx includes nginx_switch_file (a file bind-mounted into a \
-                         container by itself never sees the change), then deploy again",
-                )
-            })?;
+                &failing,
+            );
+            let old = runbook.old;
+            let precheck = async {
+                failing.notified().await;
+                match old {
+                    Some(old) => switch::old_color_gone(ctx, observed, old).await,
+                    None => None,
+                }
+            };
+            tokio::pin!(verifying, precheck);
+            let mut checked = None;
+            let proof = loop {
+                tokio::select! {
+                    proof = &mut verifying => break proof,
+                    gone = &mut precheck, if checked.is_none() => checked = Some(gone),
+                }
+            };
+            // A 5xx run notified the check, which may still be under way: its answer is
+            // nearer than a new one.
+            let answered_5xx = proof
+                .as_ref()
+                .is_err_and(|e| e.downcast_ref::<verify::Answered5xx>().is_some());
+            if answered_5xx && checked.is_none() {
+                checked = Some(precheck.await);
+            }
+            progress.old_checked = checked;
+            let proof =
+                match proof {
+                    Ok(proof) => proof,
+                    Err(error) if error.downcast_ref::<verify::Answered5xx>().is_some() => {
+                        progress.logs_after_undo = Some(*color);
+                        return Err(StepError {
+                            cause: format!("{error:#}"),
+                            advice: "see its log lines above, fix the app and deploy again",
+                            logs: Vec::new(),
+                        });
+                    }
+                    Err(error) => return Err(StepError::new(
+                        error,
+                        |e| format!("{e:#}"),
+                        "check that nginx includes nginx_switch_file (a file bind-mounted into \
+                         a container by itself never sees the change), then deploy again",
+                    )),
+                };
             ctx.printer.info(&proof.describe(*color));
             if proof == Proof::Unverified {
                 ctx.printer.warn(&format!(
@@ -851,6 +920,44 @@ fn state_after(observed: &Observed, runbook: &Runbook, progress: &Progress) -> S
     serde_json::to_string(&state).expect("state serializes")
 }
 
+/// After a switch that took effect (verification or bake failed), the old color is switched
+/// back to only when it still runs and answers health: `Some(why)` when it does not.
+async fn old_gone_after_switch<H: Host>(
+    ctx: &Ctx<'_, H>,
+    observed: &Observed,
+    runbook: &Runbook,
+    step: &Step,
+    undo: Undo,
+    checked: Option<Option<String>>,
+) -> Option<String> {
+    let old = runbook.old?;
+    if undo != Undo::SwitchBack || !matches!(step, Step::Verify(_) | Step::Bake(_)) {
+        return None;
+    }
+    match checked {
+        Some(gone) => gone,
+        None => switch::old_color_gone(ctx, observed, old).await,
+    }
+}
+
+/// The failure line when the old color is gone: traffic stays on the new color, nothing is
+/// stopped (switching back would point nginx at nothing).
+fn keep_new(runbook: &Runbook, gone: &str, progress: &Progress, error: StepError) -> anyhow::Error {
+    let new = runbook.target;
+    let serving = format!(
+        "{new} still serves traffic: traffic was not switched back because {gone}; nothing was stopped"
+    );
+    Failure::deploy(format!(
+        "{}; {serving}; fix {new} or deploy a fixed version (the old color cannot take traffic)",
+        error.cause
+    ))
+    .serving(serving)
+    .serving_color(Some(new))
+    .logs(error.logs)
+    .impact(progress.impact.clone())
+    .into()
+}
+
 /// Undoes what a failed step leaves and builds the one error line: cause, what serves now,
 /// what was undone, what to do. After a signal the undo gets [`UNDO_BUDGET`], so the process
 /// ends within the 5 s a cancelled runner waits; what did not finish is said.
@@ -892,22 +999,25 @@ async fn undo_now<H: Host>(
     let target = runbook.target;
     let mut done = Vec::new();
     if undo == Undo::SwitchBack {
-        // The record may have been written before its answer was lost: put the old one back.
+        // The record may have been written before its answer was lost: put the old one back,
+        // on a channel of its own beside the switch back (users wait for the switch only).
         let previous = serde_json::to_string(&observed.state).expect("state serializes");
-        if let Err(error) = run_ok(
-            ctx.host,
-            &state::record(&ctx.config.state_dir, &previous, ""),
-        )
-        .await
-        {
+        let record = state::record(&ctx.config.state_dir, &previous, "");
+        let (restored, back) = tokio::join!(
+            run_ok(ctx.host, &record),
+            switch::back(ctx, observed, progress.repointed)
+        );
+        if let Err(error) = restored {
             done.push(format!("restoring state.json failed: {error:#}"));
         }
-        done.push(
-            match switch::back(ctx, observed, progress.repointed).await {
-                Ok(text) => text,
-                Err(back) => format!("switching back failed too: {back:#}"),
-            },
-        );
+        done.push(match back {
+            Ok(text) => text,
+            Err(back) => format!("switching back failed too: {back:#}"),
+        });
+    }
+    let mut logs = error.logs;
+    if let Some(color) = progress.logs_after_undo {
+        logs = print_logs(ctx, color).await;
     }
     if matches!(undo, Undo::StopNew | Undo::SwitchBack) {
         done.push(stop_new(ctx, target, &progress.image).await);
@@ -937,7 +1047,7 @@ async fn undo_now<H: Host>(
     ))
     .serving(serving)
     .serving_color(still_serving)
-    .logs(error.logs)
+    .logs(logs)
     .impact(progress.impact.clone())
     .into()
 }

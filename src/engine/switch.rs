@@ -112,6 +112,25 @@ pub async fn read_table(ctx: &Ctx<'_, impl Host>) -> Result<Option<String>> {
     Ok(output.success().then_some(output.stdout))
 }
 
+/// The service_port of a switch that uses one (nftables, or `auto` that may choose it).
+pub fn service_port(config: &Config) -> Option<u16> {
+    match config.traffic_switch {
+        TrafficSwitch::Nftables { service_port, .. } | TrafficSwitch::Auto { service_port } => {
+            Some(service_port)
+        }
+        TrafficSwitch::Nginx => None,
+    }
+}
+
+/// Who else uses service_port on the server (another app's DNAT table, a listener).
+pub fn service_port_users_command(config: &Config) -> Option<ServerCommand> {
+    Some(nft::service_port_users(
+        &nft::table_name(&config.app_name),
+        service_port(config)?,
+        [config.blue_port, config.green_port],
+    ))
+}
+
 pub fn read_table_command(config: &Config) -> ServerCommand {
     nft::list(&nft::table_name(&config.app_name))
 }
@@ -167,13 +186,27 @@ pub async fn restore(ctx: &Ctx<'_, impl Host>, observed: &Observed, reload: bool
         ),
         None => nginx::remove_switch_file(&config.nginx_switch_file),
     };
-    run_ok(ctx.host, &command).await?;
     // No `nginx -t` first: this content is what nginx ran with before, and a reload of a
-    // configuration nginx rejects keeps the running one anyway.
+    // configuration nginx rejects keeps the running one anyway. One round trip for both:
+    // users may be getting the new color's errors until the reload.
+    let mut commands = vec![command];
     if reload && previous.is_some() {
-        run_ok(ctx.host, &nginx::reload(&config.nginx_reload_command)).await?;
+        commands.push(nginx::reload(&config.nginx_reload_command));
     }
-    Ok(())
+    in_one_round_trip(ctx, &commands).await
+}
+
+/// Runs `commands` in order in one round trip; the first that fails is the error.
+async fn in_one_round_trip(ctx: &Ctx<'_, impl Host>, commands: &[ServerCommand]) -> Result<()> {
+    let ran = ctx.host.run_batch(commands).await?;
+    let count = ran.len();
+    for (command, ran) in commands.iter().zip(ran) {
+        crate::remote::succeeded(command, ran.output, ctx.host.sudo())?;
+    }
+    match commands.get(count) {
+        Some(command) => anyhow::bail!("{} did not run", command.purpose),
+        None => Ok(()),
+    }
 }
 
 /// Runs a switch's commands in order (or takes their results from the batch that ran them);
@@ -190,6 +223,44 @@ pub async fn apply(ctx: &Ctx<'_, impl Host>, commands: &[ServerCommand]) -> Resu
             .as_secs_f64();
     }
     Ok(took)
+}
+
+/// Why the color that served before this run cannot take traffic back, if it cannot: read
+/// again (it may have died since the run observed it) and probed on its health path. `None`:
+/// it runs and answers; switching back to it is safe.
+pub async fn old_color_gone(
+    ctx: &Ctx<'_, impl Host>,
+    observed: &Observed,
+    old: Color,
+) -> Option<String> {
+    let adopted = observed.adopted.as_ref().is_some_and(|a| a.color == old);
+    // Both at once: users may be getting the new color's errors meanwhile.
+    let (now, answers) = tokio::join!(
+        async {
+            match adopted {
+                true => None,
+                false => Some(super::observe::containers(ctx).await),
+            }
+        },
+        super::health::answers(ctx, old)
+    );
+    match now {
+        Some(Ok(now)) if !now.get(&old).is_some_and(|c| c.running) => {
+            return Some(format!(
+                "{} is not running any more",
+                ctx.runtime.describe(ctx.config, old)
+            ))
+        }
+        Some(Err(error)) => return Some(format!("{old} could not be read: {error:#}")),
+        _ => {}
+    }
+    answers.err().map(|reason| {
+        format!(
+            "{old} does not answer 127.0.0.1:{}{} ({reason})",
+            ctx.config.port_of(old),
+            ctx.config.health_path
+        )
+    })
 }
 
 /// Points traffic back where it was before this run (`repointed`: at the live color this run

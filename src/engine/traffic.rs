@@ -175,6 +175,28 @@ mod tests {
     use super::*;
     use crate::testing::config;
 
+    /// The real probe script, here (as root, where `nft list tables` works): nft is usable
+    /// and the port this test listens on has one listener, a free port none; on a server
+    /// without `nft` and `ss`, nft is absent and the listener is counted from /proc.
+    #[test]
+    fn the_probe_script_finds_nft_and_the_listeners() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = listener.local_addr().unwrap().port();
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let run = |port: u16, path: Option<&std::path::Path>| {
+            crate::testing::run_here(&probe(port), path)
+        };
+        assert_eq!(run(held, None), "nft usable\nlisteners 1\n");
+        assert_eq!(run(free, None), "nft usable\nlisteners 0\n");
+        let bare = crate::testing::path_with_only(&["sh", "awk"]);
+        assert_eq!(run(held, Some(bare.path())), "nft absent\nlisteners 1\n");
+        assert_eq!(run(free, Some(bare.path())), "nft absent\nlisteners 0\n");
+    }
+
     fn answer(code: i32, stdout: &str) -> Output {
         Output {
             code: Some(code),

@@ -1,7 +1,7 @@
 //! Proof that nginx routes to a color. A 2xx through nginx proves nothing by itself: old
 //! workers, a switch file nginx does not include, or a bind-mounted config that never changed
 //! all answer 2xx from the old color. The proof is the color's own evidence: its name in the
-//! response (`X-Bluegreen-Color` or `"color":"…"`), or new connections accepted by its socket
+//! response (`X-Bluegreen-Color`, or a JSON body's top-level `"color":"…"`), or new connections accepted by its socket
 //! while requests go through nginx (see [`crate::server::routes`]).
 
 use std::collections::HashMap;
@@ -38,6 +38,40 @@ impl Proof {
             ),
         }
     }
+}
+
+/// The new color answered 5xx through nginx for [`FAIL_5XX_AFTER`] without a 2xx between:
+/// real users got those answers too, so verification stops at once (the caller switches back).
+#[derive(Debug)]
+pub struct Answered5xx {
+    pub color: Color,
+    pub url: String,
+    /// The last status, and how many of the requests answered 5xx.
+    pub status: u16,
+    pub failed: u32,
+    pub requests: u32,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Answered5xx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} answered 5xx through nginx ({}): {} of {} requests in {:.1}s, last HTTP {}",
+            self.color, self.url, self.failed, self.requests, self.seconds, self.status
+        )
+    }
+}
+
+impl std::error::Error for Answered5xx {}
+
+/// How long 5xx answers through nginx, with no 2xx between, end the verification.
+pub const FAIL_5XX_AFTER: Duration = Duration::from_millis(400);
+
+/// The status of a 5xx answer, from [`judge`]'s reason (`HTTP 502`).
+fn server_error(reason: &str) -> Option<u16> {
+    let status: u16 = reason.strip_prefix("HTTP ")?.parse().ok()?;
+    (500..600).contains(&status).then_some(status)
 }
 
 fn sockets<H: Host>(ctx: &Ctx<'_, H>, containers: &HashMap<Color, ColorContainer>) -> Sockets {
@@ -78,15 +112,21 @@ pub async fn gained<H: Host>(
     Ok(Gained::parse(&output.stdout))
 }
 
-/// Which color a response names: header `X-Bluegreen-Color`, or `"color":"…"` in its body.
+/// Which color a response names: header `X-Bluegreen-Color`, or the `color` field at the top
+/// of a JSON body (`{"status":"UP","color":"blue"}`). A `color` deeper in the document (a
+/// component's, a previous release's) or in a body that is not JSON names nothing.
 pub fn color_in_response(header: Option<&str>, body: &str) -> Option<Color> {
     if let Some(color) = header.and_then(Color::parse) {
         return Some(color);
     }
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    Color::BOTH
-        .into_iter()
-        .find(|c| compact.contains(&format!("\"color\":\"{c}\"")))
+    let document: NamedColor = serde_json::from_str(body).ok()?;
+    Color::parse(document.color.as_deref()?)
+}
+
+/// The one field of a health or verify document that names the color serving it.
+#[derive(serde::Deserialize)]
+struct NamedColor {
+    color: Option<String>,
 }
 
 pub(super) fn verify_request<H: Host>(ctx: &Ctx<'_, H>) -> HttpGet {
@@ -123,7 +163,8 @@ fn judge(answer: Result<HttpReply, String>) -> Result<Option<Color>, String> {
 /// after the first answer that names no color (kept in `reading`, for the caller to remove
 /// when no comparison did), and the answers after it. `containers` is refreshed for that
 /// reading (the new color's namespace). `watch` counts the requests (and sends none of its own
-/// meanwhile). `Err`: nginx does not route to `color` (or does not answer); the caller
+/// meanwhile). `failing` is notified when a run of 5xx answers begins. `Err`: nginx does not
+/// route to `color` (or does not answer), or it answered 5xx ([`Answered5xx`]); the caller
 /// switches back.
 pub async fn verify<H: Host>(
     ctx: &Ctx<'_, H>,
@@ -132,15 +173,43 @@ pub async fn verify<H: Host>(
     containers: &mut HashMap<Color, ColorContainer>,
     deadline: Duration,
     watch: &Watch,
+    failing: &tokio::sync::Notify,
 ) -> Result<Proof> {
     let started = Instant::now();
     let url = ctx.config.verify_url.render();
     let mut attempts = 0;
     let mut answered = 0;
+    // Since when every answer was a 5xx (reset by a 2xx), and how many.
+    let mut failing_since = None::<Instant>;
+    let mut failed = 0;
     loop {
         attempts += 1;
         let last;
-        match judge(watch.request(ctx).await) {
+        let answer = judge(watch.request(ctx).await);
+        match &answer {
+            Err(reason) => {
+                if let Some(status) = server_error(reason) {
+                    failed += 1;
+                    if failing_since.is_none() {
+                        failing.notify_one();
+                    }
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= FAIL_5XX_AFTER {
+                        return Err(Answered5xx {
+                            color,
+                            url,
+                            status,
+                            failed,
+                            requests: attempts,
+                            seconds: started.elapsed().as_secs_f64(),
+                        }
+                        .into());
+                    }
+                }
+            }
+            Ok(_) => failing_since = None,
+        }
+        match answer {
             Ok(Some(named)) if named == color => return Ok(Proof::Named),
             Ok(Some(named)) => last = format!("answered by {named}, not {color}"),
             Ok(None) => {
@@ -187,7 +256,8 @@ pub async fn verify<H: Host>(
         }
         ctx.printer
             .progress(&format!("verify {url}: {last} (attempt {attempts})"));
-        ctx.cancel.sleep(Duration::from_millis(200)).await?;
+        // Users get the same answers meanwhile: a 5xx must be seen soon.
+        ctx.cancel.sleep(Duration::from_millis(100)).await?;
     }
 }
 
@@ -228,5 +298,26 @@ mod tests {
             Some(Color::Blue)
         );
         assert_eq!(color_in_response(None, r#"{"status":"UP"}"#), None);
+    }
+
+    /// Only the document's own `color` counts: the word elsewhere is not evidence.
+    #[test]
+    fn a_color_elsewhere_in_the_body_names_nothing() {
+        let named = |body| color_in_response(None, body);
+        assert_eq!(
+            named(r#"{"status":"UP","components":{"theme":{"color":"blue"}}}"#),
+            None
+        );
+        assert_eq!(
+            named(r#"{"color":"green","previous":{"color":"blue"}}"#),
+            Some(Color::Green)
+        );
+        assert_eq!(named(r#"{"status":"UP","note":"blue"}"#), None);
+        assert_eq!(named(r#"<p>set "color": "blue" in the config</p>"#), None);
+        assert_eq!(named(r#"[{"color":"blue"}]"#), None);
+        assert_eq!(
+            named("{\"status\":\"UP\",\n \"color\" : \"blue\"}\n"),
+            Some(Color::Blue)
+        );
     }
 }

@@ -13,18 +13,9 @@ pub enum ComposeTool {
 }
 
 impl ComposeTool {
-    /// Prints `v2`, `v1` or `none`.
+    /// Prints `v2`, `v1` or `none` (see [`DETECT_SCRIPT`]).
     pub fn detect() -> ServerCommand {
-        ServerCommand::new(
-            "detect docker compose",
-            &[
-                "sh",
-                "-c",
-                "if docker compose version >/dev/null 2>&1; then echo v2; \
-                 elif docker-compose version >/dev/null 2>&1; then echo v1; else echo none; fi",
-            ],
-        )
-        .privileged()
+        ServerCommand::script("detect docker compose", &DETECT_SCRIPT, &[]).privileged()
     }
 
     pub fn parse(output: &str) -> Option<ComposeTool> {
@@ -35,6 +26,12 @@ impl ComposeTool {
         }
     }
 }
+
+/// Prints `v2` (the `docker compose` plugin), `v1` (`docker-compose`) or `none`.
+pub const DETECT_SCRIPT: Script = Script {
+    name: "bluegreen-detect-compose",
+    text: include_str!("compose/detect.sh"),
+};
 
 /// Exports the `KEY='value'` lines on stdin, then runs its arguments.
 pub const SECRET_ENV_SCRIPT: Script = Script {
@@ -166,6 +163,70 @@ impl Compose<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory for PATH with this machine's `sh` and `env`, and stand-ins (`NAME`, script
+    /// text) for the commands a script calls.
+    fn path_with(stand_ins: &[(&str, &str)]) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = crate::testing::path_with_only(&["sh", "env", "cat"]);
+        for (name, text) in stand_ins {
+            let path = bin.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{text}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        bin
+    }
+
+    /// The real detect script, with stand-ins for `docker` and `docker-compose`: the plugin
+    /// wins, then v1, else none.
+    #[test]
+    fn the_detect_script_names_the_compose_the_server_has() {
+        let detect = |stand_ins: &[(&str, &str)]| {
+            let path = path_with(stand_ins);
+            let output = crate::testing::run_here(&ComposeTool::detect(), Some(path.path()));
+            ComposeTool::parse(&output)
+        };
+        let plugin = "[ \"$1 $2\" = \"compose version\" ]";
+        assert_eq!(
+            detect(&[("docker", plugin), ("docker-compose", "true")]),
+            Some(ComposeTool::V2)
+        );
+        let no_plugin = "echo \"docker: 'compose' is not a docker command\" >&2; exit 1";
+        assert_eq!(
+            detect(&[("docker", no_plugin), ("docker-compose", "true")]),
+            Some(ComposeTool::V1)
+        );
+        assert_eq!(detect(&[("docker", no_plugin)]), None);
+    }
+
+    /// The real secret-env script runs the exact `up` argv with each secret exported from
+    /// stdin (quotes and all), never on argv: a stand-in `docker` prints what it received.
+    #[test]
+    fn the_secret_env_script_gives_compose_the_secrets_from_stdin() {
+        let mode = mode();
+        let app_env = AppEnv {
+            plain: vec![("SPRING_PROFILES_ACTIVE".into(), "prod".into())],
+            secret: vec![("DB_PASSWORD".into(), Secret::new("it's $3cret \"x\""))],
+        };
+        let compose = Compose {
+            mode: &mode,
+            tool: ComposeTool::V2,
+            app_env: &app_env,
+        };
+        let path = path_with(&[(
+            "docker",
+            "printf '%s|%s|%s\\n' \"$DB_PASSWORD\" \"$SPRING_PROFILES_ACTIVE $BLUEGREEN_COLOR\" \"$*\"",
+        )]);
+        let output = crate::testing::run_here(
+            &compose.up("r/app@sha256:ab", Color::Green),
+            Some(path.path()),
+        );
+        assert_eq!(
+            output,
+            "it's $3cret \"x\"|prod green|compose -f /srv/app/docker-compose.yml -p shop up -d \
+             --no-deps --force-recreate green\n"
+        );
+    }
 
     fn mode() -> ComposeMode {
         ComposeMode {

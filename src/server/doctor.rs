@@ -68,6 +68,50 @@ pub fn nginx_variants(test_command: &str) -> (String, String) {
 mod tests {
     use super::*;
 
+    /// The real doctor script, here (as root, where `nft list tables` works): who runs it,
+    /// what the switch file is (a symlink to an existing file in a writable directory), the
+    /// output of the operator's nginx commands, the disk of the state dir's nearest existing
+    /// directory, and nft; without `nft` on the PATH, nft is absent.
+    #[test]
+    fn the_doctor_script_reads_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("service-url.inc");
+        std::fs::write(&target, "set $service_url http://127.0.0.1:8081;\n").unwrap();
+        let switch = dir.path().join("default");
+        std::os::unix::fs::symlink(&target, &switch).unwrap();
+        let state_dir = dir.path().join("not/yet/made");
+        let command = read(
+            switch.to_str().unwrap(),
+            state_dir.to_str().unwrap(),
+            "echo 'http { include service-url.inc; }'",
+            "echo 'nginx version: nginx/1.22.1' >&2",
+        );
+        let id = |flag: &str| {
+            let output = std::process::Command::new("id").arg(flag).output().unwrap();
+            String::from_utf8(output.stdout).unwrap()
+        };
+        let output = crate::testing::run_here(&command, None);
+        let found = sections(&output);
+        assert_eq!(found["user"], format!("{}{}", id("-un"), id("-u")));
+        assert_eq!(
+            found["switch"],
+            format!("symlink {}\nexists\nwritable\n", target.display())
+        );
+        assert_eq!(
+            found["nginx_config"],
+            "http { include service-url.inc; }\n\n"
+        );
+        assert_eq!(found["nginx_version"], "nginx version: nginx/1.22.1\n");
+        let mount = found["disk"].split_whitespace().last().unwrap().to_owned();
+        assert!(dir.path().starts_with(&mount), "{found:?}");
+        assert_eq!(found["nft"], "usable\n");
+        let bare = crate::testing::path_with_only(&[
+            "sh", "id", "head", "readlink", "dirname", "df", "tail",
+        ]);
+        let output = crate::testing::run_here(&command, Some(bare.path()));
+        assert_eq!(sections(&output)["nft"], "absent\n");
+    }
+
     #[test]
     fn nginx_commands_keep_the_operators_flags() {
         assert_eq!(

@@ -3,7 +3,7 @@
 //! `nft -f` transaction, so the switch is atomic and needs no nginx reload: established
 //! connections keep their old mapping (and finish), new ones reach the new color.
 
-use super::command::{ServerCommand, Stdin};
+use super::command::{Script, ServerCommand, Stdin};
 
 /// `bluegreen_` + the app name with every character nft identifiers forbid replaced; when a
 /// character had to be replaced, a short hash of the real name keeps `shop-api`, `shop.api`
@@ -71,6 +71,101 @@ pub fn delete(table: &str) -> ServerCommand {
     .privileged()
 }
 
+/// `$1` our table, `$2` service_port, `$3` the addresses 127.0.0.1 reaches, then the colors'
+/// ports: prints `rule FAMILY TABLE` for every other table with a nat rule for the port,
+/// `listener ADDRESS COMM PID` for every listener nginx's connections to it would reach, and
+/// when anything was found, `free PORT` (the next port with neither).
+pub const USERS_SCRIPT: Script = Script {
+    name: "bluegreen-service-port-users",
+    text: include_str!("nft/service_port_users.sh"),
+};
+
+/// Who else uses `service_port` on the server (one service_port per app).
+pub fn service_port_users(table: &str, service_port: u16, colors: [u16; 2]) -> ServerCommand {
+    let reach = super::ports::reachable_addresses("127.0.0.1").join(" ");
+    let [blue, green] = colors.map(|port| port.to_string());
+    ServerCommand::script(
+        format!("find what else uses service_port {service_port}"),
+        &USERS_SCRIPT,
+        &[table, &service_port.to_string(), &reach, &blue, &green],
+    )
+    .privileged()
+}
+
+/// Another user of service_port, as [`USERS_SCRIPT`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortUser {
+    /// A nat rule for the port in another table (`table ip bluegreen_shop`).
+    Rule { family: String, table: String },
+    Listener {
+        address: String,
+        name: String,
+        pid: u32,
+    },
+}
+
+impl PortUser {
+    /// For messages: "the nftables table ip bluegreen_shop (app shop) has a nat rule for it".
+    pub fn describe(&self) -> String {
+        match self {
+            PortUser::Rule { family, table } => match table.strip_prefix("bluegreen_") {
+                Some(app) => format!(
+                    "another app's DNAT rule uses it (nftables table {family} {table}, app {app})"
+                ),
+                None => format!("a nat rule in nftables table {family} {table} uses it"),
+            },
+            PortUser::Listener { address, name, pid } => {
+                format!("process {name} (pid {pid}) listens on {address}")
+            }
+        }
+    }
+}
+
+/// The users and the free port the script suggests.
+pub fn parse_users(output: &str) -> (Vec<PortUser>, Option<u16>) {
+    let mut users = Vec::new();
+    let mut free = None;
+    for line in output.lines() {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["rule", family, table] => users.push(PortUser::Rule {
+                family: (*family).to_owned(),
+                table: (*table).to_owned(),
+            }),
+            ["listener", address, name, pid] => users.push(PortUser::Listener {
+                address: (*address).to_owned(),
+                name: (*name).to_owned(),
+                pid: pid.parse().unwrap_or(0),
+            }),
+            ["free", port] => free = port.parse().ok(),
+            _ => {}
+        }
+    }
+    (users, free)
+}
+
+/// When another user holds service_port: what it is, and the fix (`None`: it is ours alone).
+pub fn conflict(service_port: u16, output: &str) -> Option<(String, String)> {
+    let (users, free) = parse_users(output);
+    let first = users.first()?;
+    let more = match users.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    let suggestion = free.map_or("a free port".to_owned(), |port| {
+        format!("a free port, e.g. {port}")
+    });
+    Some((
+        format!(
+            "service_port {service_port} is not this app's alone: {}{more}",
+            first.describe()
+        ),
+        format!(
+            "set service_port to {suggestion} (one DNAT rule per port: a second rule for it \
+             sends one app's site to the other app)"
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +194,92 @@ mod tests {
         assert_eq!(
             list("bluegreen_api").render(false),
             "nft list table ip bluegreen_api"
+        );
+    }
+
+    /// Loads an nft script (this machine's real ruleset; the tests run as root).
+    fn nft(script: &str) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success(), "nft -f failed:\n{script}");
+    }
+
+    /// Deletes the tables when the test ends, passing or not.
+    struct Tables(Vec<String>);
+
+    impl Drop for Tables {
+        fn drop(&mut self) {
+            for table in &self.0 {
+                let _ = std::process::Command::new("nft")
+                    .args(["delete", "table", "ip", table])
+                    .output();
+            }
+        }
+    }
+
+    fn unused_port() -> u16 {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    }
+
+    /// The real script against real tables: another app's DNAT table for the port is found
+    /// (ours is not), a listener on 127.0.0.1 is found, and the free port suggested is neither.
+    #[test]
+    fn the_users_script_finds_another_apps_rule_and_a_listener() {
+        let pid = std::process::id();
+        let (ours, other) = (
+            format!("bluegreen_ut_us_{pid}"),
+            format!("bluegreen_ut_them_{pid}"),
+        );
+        let _tables = Tables(vec![ours.clone(), other.clone()]);
+        let shared = unused_port();
+        nft(&ruleset(&ours, shared, 1));
+        let run = |port: u16| {
+            let command = service_port_users(&ours, port, [1, 2]);
+            parse_users(&crate::testing::run_here(&command, None))
+        };
+        assert_eq!(
+            run(shared),
+            (vec![], None),
+            "our own table is no other user"
+        );
+
+        nft(&ruleset(&other, shared, 2));
+        let (users, free) = run(shared);
+        assert_eq!(
+            users,
+            vec![PortUser::Rule {
+                family: "ip".into(),
+                table: other.clone()
+            }]
+        );
+        let free = free.expect("a free port is suggested");
+        assert!(free > shared && run(free).0.is_empty(), "{free}");
+        let (cause, fix) = conflict(shared, &format!("rule ip {other}\nfree {free}\n")).unwrap();
+        assert!(
+            cause.contains(&format!("service_port {shared} is not this app's alone"))
+                && cause.contains(&format!("app ut_them_{pid}"))
+                && fix.contains(&format!("e.g. {free}")),
+            "{cause} / {fix}"
+        );
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = listener.local_addr().unwrap().port();
+        let (users, _) = run(held);
+        assert!(
+            matches!(users.as_slice(), [PortUser::Listener { address, pid: p, .. }]
+                if address == "127.0.0.1" && *p == pid),
+            "{users:?}"
         );
     }
 }

@@ -202,6 +202,54 @@ mod tests {
         );
     }
 
+    /// The real write script, here: the file is replaced by a rename (a new inode, so nginx
+    /// never reads it half-written) keeping its mode; through a symlink the target is replaced
+    /// and the link stays; a new file gets 0644; no temporary file is left.
+    #[test]
+    fn the_write_script_replaces_the_file_keeping_its_mode_and_link() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("service-url.inc");
+        let path = file.to_str().unwrap();
+        std::fs::write(&file, "old\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let before = std::fs::metadata(&file).unwrap().ino();
+        let write = |path: &str, content: &str| {
+            let output =
+                crate::testing::run_here(&write_switch_file(path, content, "switch"), None);
+            assert_eq!(output, "");
+        };
+        write(path, "set $service_url http://127.0.0.1:8082;\n");
+        let after = std::fs::metadata(&file).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "set $service_url http://127.0.0.1:8082;\n"
+        );
+        assert_ne!(after.ino(), before, "written in place, not renamed");
+        assert_eq!(after.mode() & 0o777, 0o640);
+        let link = dir.path().join("link.inc");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        write(link.to_str().unwrap(), "through the link");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            "through the link\n"
+        );
+        assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o640);
+        let new = dir.path().join("new.inc");
+        write(new.to_str().unwrap(), "new");
+        assert_eq!(std::fs::metadata(&new).unwrap().mode() & 0o777, 0o644);
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["link.inc", "new.inc", "service-url.inc"]);
+    }
+
     /// The drain script itself, on this machine, with `ss` and without it (from /proc): an
     /// established connection to the port keeps it busy until the deadline; once closed, the
     /// port is drained. (The port is also the "nginx" port: its holder, this test, has no
@@ -235,12 +283,15 @@ mod tests {
         }
     }
 
-    /// A listener whose accept queue is full (backlog 0, one connection waiting), so the kernel
-    /// drops the next SYN to it: that client keeps retrying (after 1 s, then 3 s…), as nginx does
-    /// toward an old color overwhelmed just before the switch.
+    /// A listener whose accept queue is full, so the kernel drops every SYN to it: that client
+    /// keeps retrying (after 1 s, then 3 s…), as nginx does toward an old color overwhelmed just
+    /// before the switch. The queue holds one connection (backlog 0) that its client has
+    /// already closed: it waits in the queue in CLOSE-WAIT, no longer a connection the drain
+    /// counts, and keeps the queue full for as long as the listener lives (so the attempt stays
+    /// an attempt however slowly the test runs; a queue with room would complete it at the
+    /// first retry).
     struct FullListener {
         listener: std::net::TcpListener,
-        queued: Option<std::net::TcpStream>,
     }
 
     impl FullListener {
@@ -249,22 +300,17 @@ mod tests {
             socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
             let listener = socket.listen(0).unwrap().into_std().unwrap();
             listener.set_nonblocking(false).unwrap();
-            let queued = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-            FullListener {
-                listener,
-                queued: Some(queued),
-            }
+            drop(std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap());
+            let full = FullListener { listener };
+            let port = full.port();
+            crate::testing::wait_for(&format!("the queued connection to {port} to close"), || {
+                crate::testing::ss_lists(&["state", "close-wait", &format!("( sport = :{port} )")])
+            });
+            full
         }
 
         fn port(&self) -> u16 {
             self.listener.local_addr().unwrap().port()
-        }
-
-        /// Accepts and closes the queued connection: no connection to the port is left, only
-        /// the attempt that the full queue dropped (until its SYN is sent again, 1 s later).
-        fn close_queued(&mut self) {
-            let (accepted, _) = self.listener.accept().unwrap();
-            drop((accepted, self.queued.take()));
         }
     }
 
@@ -273,22 +319,13 @@ mod tests {
     fn attempt(port: u16) -> tokio::task::JoinHandle<()> {
         let attempt = tokio::spawn(async move {
             let socket = tokio::net::TcpSocket::new_v4().unwrap();
-            let _ = socket.connect(([127, 0, 0, 1], port).into()).await;
+            let connected = socket.connect(([127, 0, 0, 1], port).into()).await;
             std::future::pending::<()>().await;
+            drop(connected);
         });
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let listed = || {
-            let filter = format!("( dport = :{port} )");
-            let output = std::process::Command::new("ss")
-                .args(["-tnH", "state", "syn-sent", &filter])
-                .output()
-                .unwrap();
-            !output.stdout.is_empty()
-        };
-        while !listed() {
-            assert!(std::time::Instant::now() < deadline, "no attempt to {port}");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        crate::testing::wait_for(&format!("an attempt to {port}"), || {
+            crate::testing::ss_lists(&["state", "syn-sent", &format!("( dport = :{port} )")])
+        });
         attempt
     }
 
@@ -305,9 +342,8 @@ mod tests {
     async fn the_drain_script_waits_for_connection_attempts() {
         let without_ss = crate::testing::path_with_only(WITHOUT_SS);
         for path in [None, Some(without_ss.path())] {
-            let mut full = FullListener::new().await;
+            let full = FullListener::new().await;
             let pending = attempt(full.port());
-            full.close_queued();
             let command = drain(
                 full.port(),
                 std::time::Duration::from_millis(300),
@@ -353,7 +389,7 @@ mod tests {
             assert!(child.wait().unwrap().success(), "nft -f failed:\n{script}");
         };
         for (path, sudo) in [(None, true), (Some(without_ss.path()), false)] {
-            let mut full = FullListener::new().await;
+            let full = FullListener::new().await;
             let service_port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
                 .local_addr()
@@ -366,7 +402,6 @@ mod tests {
                 full.port(),
             ));
             let pending = attempt(service_port);
-            full.close_queued();
             let command = drain(
                 full.port(),
                 std::time::Duration::from_millis(300),

@@ -152,6 +152,96 @@ mod tests {
         );
     }
 
+    /// The real record and read scripts, here: the state file is replaced, the history grows
+    /// by one line per record, and the read shows both, the switch file, and no lock holder
+    /// while nobody holds the lock (the state dir is created private).
+    #[test]
+    fn the_state_scripts_record_then_read_back() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().join("state");
+        let state_dir = state_dir.to_str().unwrap();
+        let switch = dir.path().join("service-url.inc");
+        let switch = switch.to_str().unwrap();
+        let run = |command: ServerCommand| crate::testing::run_here(&command, None);
+        let missing = parse_sections(&run(read(state_dir, switch)));
+        assert_eq!(missing.switch, None);
+        run(record(state_dir, "{\"live\":\"blue\"}", "{\"run\":1}"));
+        run(record(state_dir, "{\"live\":\"green\"}", "{\"run\":2}"));
+        run(record(state_dir, "", "{\"run\":3}"));
+        std::fs::write(switch, "set $service_url http://127.0.0.1:8082;").unwrap();
+        // A lock file nobody holds, with the record a finished holder left.
+        std::fs::write(format!("{state_dir}/lock"), "").unwrap();
+        std::fs::write(format!("{state_dir}/lock.json"), "{\"server_pid\":1}").unwrap();
+        let sections = parse_sections(&run(read(state_dir, switch)));
+        assert_eq!(
+            sections,
+            StateSections {
+                switch: Some("set $service_url http://127.0.0.1:8082;\n".into()),
+                state: "{\"live\":\"green\"}\n".into(),
+                lock: String::new(),
+                history: vec![
+                    "{\"run\":1}".into(),
+                    "{\"run\":2}".into(),
+                    "{\"run\":3}".into()
+                ],
+            }
+        );
+        let mode = std::fs::metadata(state_dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(!std::path::Path::new(&format!("{state_dir}/state.json.tmp")).exists());
+    }
+
+    /// The real unlock script, here: it names the holder (lock.json), ends the process that
+    /// holds the lock, waits until the lock is free and removes the record; a free lock says
+    /// `free` and touches nothing.
+    #[test]
+    fn the_unlock_script_ends_the_holder_and_frees_the_lock() {
+        use std::os::unix::process::ExitStatusExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state_dir = dir.path().to_str().unwrap().to_owned();
+        let lock_file = format!("{state_dir}/lock");
+        let run = |command: ServerCommand| crate::testing::run_here(&command, None);
+        assert_eq!(run(unlock(&state_dir)), "free\n");
+        // Takes the lock on its descriptor 9, then becomes `sleep` (keeping the descriptor).
+        let mut holder = crate::testing::Child::spawn(std::process::Command::new("sh").args([
+            "-c",
+            "exec 9>>\"$0\"; flock 9 && exec sleep 600",
+            &lock_file,
+        ]));
+        crate::testing::wait_for("the holder to take the lock", || {
+            let free = std::process::Command::new("flock")
+                .args(["-n", &lock_file, "true"])
+                .status()
+                .unwrap();
+            !free.success()
+        });
+        let record = format!("{{\"server_pid\":{},\"holder\":{{}}}}\n", holder.0.id());
+        std::fs::write(format!("{state_dir}/lock.json"), &record).unwrap();
+        // `show` and another holder's pid only read: the lock stays held.
+        let held = || {
+            !std::process::Command::new("flock")
+                .args(["-n", &lock_file, "true"])
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert_eq!(run(lock_holder(&state_dir)), record);
+        let other = unlock_holder(&state_dir, holder.0.id() + 1);
+        assert_eq!(run(other), format!("{record}changed\n"));
+        assert!(held(), "a read or a stale pid ended the holder");
+        let output = run(unlock_holder(&state_dir, holder.0.id()));
+        assert_eq!(output, record);
+        let ended = holder.ended();
+        assert_eq!(
+            ended.signal(),
+            Some(15),
+            "the holder got SIGTERM: {ended:?}"
+        );
+        assert!(!std::path::Path::new(&format!("{state_dir}/lock.json")).exists());
+        assert_eq!(run(unlock(&state_dir)), "free\n");
+    }
+
     /// The real script, here: the batch runs while the lock is held (a second flock on the
     /// file fails inside it, and the batch's commands do not hold the lock themselves), the
     /// line on stdin lands in the history, and nothing is left once stdin closes.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::limits;
 use super::sources::RawSettings;
 use super::values::{self, Secret};
+pub use super::verify_url::VerifyUrl;
 
 #[derive(Clone, Debug)]
 pub enum KeySource {
@@ -67,41 +68,6 @@ pub enum TrafficSwitch {
     /// The zero-error switch the server supports, decided on the server at connect time
     /// ([`crate::engine::traffic`]): nftables where `nft` works with privileges, else nginx.
     Auto { service_port: u16 },
-}
-
-#[derive(Clone, Debug)]
-pub struct VerifyUrl {
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
-
-impl VerifyUrl {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let rest = text.strip_prefix("http://").ok_or_else(|| {
-            format!("`{text}`: only http:// URLs are supported (fetched on the server)")
-        })?;
-        let (authority, path) = match rest.find('/') {
-            Some(at) => (&rest[..at], &rest[at..]),
-            None => (rest, "/"),
-        };
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) => (host, values::parse_port(port)?),
-            None => (authority, 80),
-        };
-        if host.is_empty() {
-            return Err(format!("`{text}` has no host"));
-        }
-        Ok(Self {
-            host: host.to_owned(),
-            port,
-            path: path.to_owned(),
-        })
-    }
-
-    pub fn render(&self) -> String {
-        format!("http://{}:{}{}", self.host, self.port, self.path)
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -338,13 +304,7 @@ impl Config {
         let verify_text = c
             .text("verify_url")
             .unwrap_or_else(|| format!("http://127.0.0.1{health_path}"));
-        // A default verify_url repeats health_path, whose own check names the problem.
-        let given = c.text("verify_url").is_some();
-        let verify_url = VerifyUrl::parse(&verify_text).and_then(|url| match given {
-            true => limits::check_url_path(&url.path).map(|()| url),
-            false => Ok(url),
-        });
-        let verify_url = verify_url.unwrap_or_else(|message| {
+        let verify_url = VerifyUrl::parse(&verify_text).unwrap_or_else(|message| {
             c.fail("verify_url", message);
             VerifyUrl {
                 host: "127.0.0.1".into(),

@@ -5,6 +5,7 @@ pub mod limits;
 pub mod sources;
 pub mod spec;
 pub mod values;
+pub mod verify_url;
 pub(crate) mod yaml;
 
 pub use config::{

@@ -281,29 +281,16 @@ pub fn env_name(name: &str) -> String {
     format!("BLUEGREEN_{}", name.to_ascii_uppercase())
 }
 
-/// The setting a misspelled name most likely meant (`helth_path` → `health_path`).
+/// The setting a misspelled name most likely meant (`helth_path` → `health_path`), by optimal
+/// string alignment distance: a swapped pair of letters (`imgae`) is one typo, not two.
 pub fn closest(name: &str) -> Option<&'static str> {
     let wanted = name.to_ascii_lowercase().replace('-', "_");
     SETTINGS
         .iter()
-        .map(|setting| (edit_distance(&wanted, setting.name), setting.name))
+        .map(|setting| (strsim::osa_distance(&wanted, setting.name), setting.name))
         .filter(|(distance, candidate)| *distance <= 2.max(candidate.len() / 4))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
 }
 
 /// ` (did you mean `x`?)` when a setting name is close, else nothing.
@@ -340,6 +327,8 @@ mod tests {
         assert_eq!(closest("imgae"), Some("image"));
         assert_eq!(closest("HEALTH-TIMEOUT"), Some("health_timeout"));
         assert_eq!(closest("completely_unrelated"), None);
+        // Two swapped pairs: two typos, four edits by plain Levenshtein distance.
+        assert_eq!(closest("helath_ptah"), Some("health_path"));
         assert_eq!(did_you_mean("hots"), " (did you mean `host`?)");
     }
 

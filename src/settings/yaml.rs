@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::spec;
 
@@ -14,7 +14,7 @@ use super::spec;
 pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, String>> {
     check_shape(text, origin)?;
     let document: Value =
-        serde_yaml::from_str(text).with_context(|| format!("{origin}: not valid YAML"))?;
+        serde_norway::from_str(text).with_context(|| format!("{origin}: not valid YAML"))?;
     let mapping = match document {
         Value::Null => return Ok(BTreeMap::new()),
         Value::Mapping(mapping) => mapping,
@@ -24,7 +24,7 @@ pub fn parse_settings_file(text: &str, origin: &str) -> Result<BTreeMap<String, 
     let mut values = BTreeMap::new();
     for (key, value) in mapping {
         let Some(key) = key.as_str().map(str::to_owned) else {
-            let shown = serde_yaml::to_string(&key).unwrap_or_default();
+            let shown = serde_norway::to_string(&key).unwrap_or_default();
             problems.push(format!(
                 "{origin}: keys must be setting names, found `{}`",
                 shown.trim()
@@ -124,7 +124,7 @@ pub struct ActionInput {
 /// The inputs and output names declared by an `action.yml`.
 #[cfg(test)]
 pub fn action_metadata(text: &str) -> Result<(BTreeMap<String, ActionInput>, Vec<String>)> {
-    let document: Value = serde_yaml::from_str(text).context("action.yml is not valid YAML")?;
+    let document: Value = serde_norway::from_str(text).context("action.yml is not valid YAML")?;
     let inputs = document["inputs"]
         .as_mapping()
         .context("action.yml has no inputs")?

@@ -356,7 +356,8 @@ impl Server {
             }
             Some("bluegreen-port-holders") => {
                 let mut out = String::new();
-                for port in &args[4..] {
+                // args[4]: the addresses nginx reaches; then the ports.
+                for port in &args[5..] {
                     let port_number: u16 = port.parse().unwrap();
                     let holder = self
                         .containers
@@ -372,6 +373,8 @@ impl Server {
                 }
                 return ok(out);
             }
+            // No other app's DNAT rule and no listener on service_port.
+            Some("bluegreen-service-port-users") => return ok(String::new()),
             Some(other) => return fail(&format!("the fake host does not know script {other}")),
             None => {}
         }

@@ -24,6 +24,7 @@ pub fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_raw(&raw(pairs), Needs::Image).unwrap()
 }
 pub mod fake_host;
+pub mod scripts;
 
 /// A directory holding only `tools` (links to this machine's), to run a server script as on a
 /// server that lacks the others (`ss`, say).
@@ -52,12 +53,107 @@ pub fn run_here_with_sudo(
     path: Option<&std::path::Path>,
     sudo: bool,
 ) -> String {
+    let output = run_here_output(command, path, sudo);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a server command here as [`run_here_with_sudo`] does, giving it the command's stdin
+/// (text, secret or file), whatever its exit status.
+pub fn run_here_output(
+    command: &crate::server::ServerCommand,
+    path: Option<&std::path::Path>,
+    sudo: bool,
+) -> std::process::Output {
+    use crate::server::Stdin;
+    use std::io::Write;
     let argv = command.final_argv(sudo);
     let mut process = std::process::Command::new(&argv[0]);
     if let Some(path) = path {
         process.env("PATH", path);
     }
-    let output = process.args(&argv[1..]).output().unwrap();
-    assert!(output.status.success(), "{output:?}");
-    String::from_utf8(output.stdout).unwrap()
+    let input: &[u8] = match &command.stdin {
+        Stdin::None => b"",
+        Stdin::Text(text) => text.as_bytes(),
+        Stdin::Secret(secret) => secret.expose().as_bytes(),
+        Stdin::Bytes(bytes) => bytes,
+    };
+    let mut child = process
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A script that does not read its stdin may exit first: the pipe is then closed.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// How long a test waits for a fact about this machine before it fails: generous, since a
+/// loaded 2-core machine can take seconds for what takes milliseconds alone. Polling returns as
+/// soon as the fact holds, so a long deadline costs nothing when things go well.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Polls `fact` until it holds; panics naming `what` when it has not after [`DEADLINE`].
+pub fn wait_for(what: &str, mut fact: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !fact() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited {DEADLINE:?} for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Whether `ss -tnH ARGS…` lists at least one socket.
+pub fn ss_lists(args: &[&str]) -> bool {
+    let output = std::process::Command::new("ss")
+        .arg("-tnH")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "ss {args:?}: {output:?}");
+    !output.stdout.is_empty()
+}
+
+/// A process a test started, killed when the test ends (passing or not), so a failed
+/// assertion leaves nothing running.
+pub struct Child(pub std::process::Child);
+
+impl Child {
+    pub fn spawn(command: &mut std::process::Command) -> Child {
+        Child(command.spawn().unwrap())
+    }
+
+    /// How it ended; fails the test when it still runs after [`DEADLINE`].
+    pub fn ended(&mut self) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_for("the process to end", || {
+            status = self.0.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process group a server script started here (a color's `setsid` group), killed when the
+/// test ends.
+pub struct Group(pub u32);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) with a negative pid signals that group; it touches no memory.
+        unsafe { libc::kill(-(self.0 as i32), libc::SIGKILL) };
+    }
 }

@@ -202,7 +202,7 @@ impl Step {
 pub fn runner_inputs(with: &BTreeMap<String, String>) -> Vec<(String, String)> {
     let text =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
-    let action: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let action: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     let declared = action["inputs"].as_mapping().unwrap();
     let mut names: Vec<String> = declared
         .keys()

@@ -23,5 +23,11 @@ while :; do
 done'
 BLUEGREEN_COLOR=$color BLUEGREEN_PORT=$port BLUEGREEN_ARTIFACT=$artifact \
   setsid sh -c "$supervise" "bluegreen-$color" "$run" "$dir/$color.restarts" < /dev/null > "$dir/$color.log" 2>&1 &
-echo "$!" > "$dir/$color.pid"
-echo "started $!"
+pid=$!
+# The pid file names the supervisor with what proves it later (process/identity.sh): its start
+# time and the boot, written once its environment shows the marker (after the exec).
+i=0
+while ! marked "$pid" "$dir" "$color" && [ "$i" -lt 200 ]; do i=$((i + 1)); sleep 0.01; done
+printf '%s %s %s\n' "$pid" "$(start_of "$pid")" "$(cat /proc/sys/kernel/random/boot_id)" > "$dir/$color.pid.new"
+mv -f "$dir/$color.pid.new" "$dir/$color.pid"
+echo "started $pid"
