@@ -20,29 +20,7 @@ use crate::remote::http::{HttpGet, HttpReply};
 use crate::remote::{Host, Output, Running};
 use crate::server::{ServerCommand, Stdin};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FaultKind {
-    /// The command fails (exit 1) without doing anything.
-    Exit,
-    /// The command runs, then the connection drops before its result arrives.
-    ConnectionLost,
-    /// The command hangs until the server stops it at `command_timeout` (exit 124).
-    Hang,
-    /// SIGTERM arrives while the command runs (it completes).
-    Sigterm,
-    /// bluegreen is killed as the command starts (it never runs).
-    Kill,
-}
-
-impl FaultKind {
-    pub const ALL: [FaultKind; 5] = [
-        FaultKind::Exit,
-        FaultKind::ConnectionLost,
-        FaultKind::Hang,
-        FaultKind::Sigterm,
-        FaultKind::Kill,
-    ];
-}
+pub use super::fake_os::FaultKind;
 
 #[derive(Clone, Debug)]
 pub struct Container {

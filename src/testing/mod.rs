@@ -24,6 +24,7 @@ pub fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_raw(&raw(pairs), Needs::Image).unwrap()
 }
 pub mod fake_host;
+pub mod fake_os;
 pub mod scripts;
 
 /// A directory holding only `tools` (links to this machine's), to run a server script as on a
