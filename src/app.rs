@@ -13,7 +13,6 @@ use crate::printer::Printer;
 use crate::remote::run_ok;
 use crate::remote::ssh::SshHost;
 use crate::server::compose::ComposeTool;
-use crate::server::state;
 use crate::settings::{values, Config, ConfigErrors, Mode, Needs, RawSettings, Sources};
 
 pub async fn run(
@@ -41,6 +40,17 @@ pub async fn run(
     let cancel = Cancel::on_signals();
     let config = check_placeholders(&raw, Config::from_raw(&raw, needs))
         .map_err(|errors| report_config_errors(printer, errors));
+    if let Ok(Config {
+        mode: Mode::Process(_),
+        ..
+    }) = &config
+    {
+        if raw.get("docker_token").is_some() {
+            printer.notice(
+                "docker_token is set, but process mode uses no registry (run_command is set): ignored",
+            );
+        }
+    }
     if name == "action" {
         return crate::action::run(config, printer, cancel).await;
     }
@@ -188,26 +198,17 @@ async fn dispatch(
             verdict?;
         }
         "doctor" => engine::doctor::doctor(ctx).await?,
-        "unlock" => ctx.printer.stdout(&unlock(ctx).await?),
+        "unlock" => ctx
+            .printer
+            .stdout(&unlock(ctx, sub.get_flag("force")).await?),
         other => unreachable!("unknown subcommand {other}"),
     }
     Ok(())
 }
 
-/// Removes the deploy lock; says who held it.
-pub async fn unlock(ctx: &Ctx<'_, SshHost>) -> Result<String> {
-    let output = run_ok(ctx.host, &state::unlock(&ctx.config.state_dir)).await?;
-    let text = output.stdout.trim();
-    if text == "free" {
-        return Ok(format!(
-            "the deploy lock in {} was not held",
-            ctx.config.state_dir
-        ));
-    }
-    let holder = serde_json::from_str::<engine::record::LockRecord>(text)
-        .map(|record| record.holder.describe())
-        .unwrap_or_else(|_| text.to_owned());
-    Ok(format!("removed the deploy lock held by {holder}"))
+/// Removes the deploy lock of a holder that is gone (or any, with `force`); says who held it.
+pub async fn unlock(ctx: &Ctx<'_, SshHost>, force: bool) -> Result<String> {
+    engine::unlock::unlock(ctx, force).await
 }
 
 fn load_raw(sub: &ArgMatches, env: BTreeMap<String, String>, action: bool) -> Result<RawSettings> {

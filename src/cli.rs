@@ -62,7 +62,16 @@ pub fn command() -> Command {
                         ),
                 ),
         )
-        .subcommand(Command::new("unlock").about("remove a held deploy lock, printing who held it"))
+        .subcommand(
+            Command::new("unlock")
+                .about("remove a held deploy lock, printing who held it")
+                .arg(
+                    Arg::new("force")
+                        .long("force")
+                        .action(ArgAction::SetTrue)
+                        .help("remove it even when its holder may still be deploying"),
+                ),
+        )
         .subcommand(
             Command::new("plan")
                 .about("print every server command `deploy` would run, change nothing")

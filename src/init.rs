@@ -74,12 +74,22 @@ fn commit_note(dir: &Path) -> String {
 
 pub fn init(dir: &Path, printer: &Printer) -> Result<()> {
     let file = dir.join("bluegreen.yml");
-    if file.exists() {
-        return Err(Failure::config(format!(
-            "{} already exists; nothing was written (remove it to start over)",
-            file.display()
-        ))
-        .into());
+    // `exists()` follows a symlink: a dangling one would be written through, creating a file
+    // wherever it points. Any entry at all, link or not, is left alone.
+    if let Ok(entry) = std::fs::symlink_metadata(&file) {
+        let said = match std::fs::read_link(&file) {
+            Ok(target) if entry.file_type().is_symlink() && !file.exists() => format!(
+                "{} is a symlink to {}, which does not exist; nothing was written (remove the \
+                 link, or create its target yourself)",
+                file.display(),
+                target.display()
+            ),
+            _ => format!(
+                "{} already exists; nothing was written (remove it to start over)",
+                file.display()
+            ),
+        };
+        return Err(Failure::config(said).into());
     }
     let name = dir
         .canonicalize()
@@ -92,7 +102,7 @@ pub fn init(dir: &Path, printer: &Printer) -> Result<()> {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "app".to_owned());
     let build = detect_build(dir);
-    std::fs::write(&file, settings_file(&name, &build))
+    write_new(&file, &settings_file(&name, &build))
         .map_err(|e| Failure::config(format!("cannot write {}: {e}", file.display())))?;
     printer.stdout(&format!(
         "wrote {} (edit host and image, then run `bluegreen doctor`)",
@@ -107,6 +117,17 @@ pub fn init(dir: &Path, printer: &Printer) -> Result<()> {
     printer.stdout("\nOn the server, once:\n");
     printer.stdout(&indent(&server_steps()));
     Ok(())
+}
+
+/// Creates `file` only if no entry is there (`O_EXCL`, which never follows a symlink), so a
+/// link made after the check above is not written through either.
+fn write_new(file: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)?
+        .write_all(text.as_bytes())
 }
 
 fn indent(text: &str) -> String {
@@ -242,6 +263,22 @@ mod tests {
             "{}",
             found.said
         );
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere/settings.yml");
+        std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("bluegreen.yml")).unwrap();
+        let error = init(dir.path(), &Printer::new(crate::printer::Style::Plain)).unwrap_err();
+        let said = format!("{error:#}");
+        assert!(
+            said.contains("bluegreen.yml is a symlink to")
+                && said.contains("which does not exist; nothing was written"),
+            "{said}"
+        );
+        assert!(!target.exists(), "written through the link");
     }
 
     #[test]

@@ -103,23 +103,87 @@ fn a_killed_deploy_does_not_leave_its_lock_behind() {
 }
 
 #[test]
-fn unlock_removes_a_held_lock_and_names_the_holder() {
+fn unlock_keeps_a_live_deploys_lock_unless_forced_and_names_the_holder() {
     let site = Site::new("unlock");
     let free = site.run(&["unlock"]);
     free.success();
     assert!(free.stdout.contains("was not held"), "{}", free.stdout);
-    let first = start_deploy(&site, "slow");
+    // slow9: the deploy holds the lock long enough for both unlocks, even on a loaded machine.
+    let first = start_deploy(&site, "slow9");
     wait_for_lock(&site);
-    let run = site.run(&["unlock"]);
+    // The holder's client runs (here, on this machine): its lock is kept, nothing changes.
+    let refused = site.run(&["unlock"]);
+    refused.code(1);
+    assert!(
+        refused.last_line().contains(":slow9 since")
+            && refused.last_line().contains("which may still be deploying")
+            && refused.last_line().contains("still runs here")
+            && refused.last_line().contains("bluegreen unlock --force"),
+        "{}",
+        refused.last_line()
+    );
+    assert!(
+        !site.status_json()["lock"].is_null(),
+        "the live lock was removed"
+    );
+    let run = site.run(&["unlock", "--force"]);
     run.success();
     assert!(
         run.stdout.contains("removed the deploy lock held by"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains(":slow since"), "{}", run.stdout);
+    assert!(run.stdout.contains(":slow9 since"), "{}", run.stdout);
     assert_eq!(site.status_json()["lock"], serde_json::Value::Null);
     let _ = first.wait_with_output();
+}
+
+/// A lock whose client is gone but whose server side lingers (the client was killed while its
+/// SSH connection stayed up): `unlock` removes it without `--force`.
+#[test]
+fn unlock_removes_the_lock_of_a_client_that_is_gone() {
+    let site = Site::new("unlockgone");
+    std::fs::create_dir_all(&site.state_dir).unwrap();
+    let mut ended = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = ended.id();
+    ended.wait().unwrap();
+    let machine = std::fs::read_to_string("/etc/hostname").unwrap();
+    let holder = serde_json::json!({
+        "who": format!("ci@{}", machine.trim()),
+        "image": "app:stuck",
+        "since": "2026-12-06T23:00:00Z",
+        "client_pid": dead_pid,
+    })
+    .to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/src/server/state/lock.sh");
+    let mut lingering = std::process::Command::new("sh")
+        .arg(script)
+        .arg(&site.state_dir)
+        .arg(&holder)
+        .arg("5")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = wait_for_lock(&site);
+    assert_eq!(lock["holder"]["image"], "app:stuck", "{lock}");
+    let run = site.run(&["unlock"]);
+    run.success();
+    assert!(
+        run.stdout.contains("removed the deploy lock held by ci@"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "its client (pid {dead_pid} on this machine) no longer runs"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(site.status_json()["lock"], serde_json::Value::Null);
+    let _ = lingering.kill();
+    let _ = lingering.wait();
 }
 
 #[test]

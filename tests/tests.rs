@@ -27,4 +27,5 @@ mod recipes;
 mod resilience;
 mod rollback_to;
 mod truth;
+mod validation;
 mod verify;

@@ -148,7 +148,7 @@ async fn on_server(
             report.lines.push(format!("Deploy lock: {lock}."));
         }
         ActionCommand::Unlock => {
-            let said = crate::app::unlock(ctx).await?;
+            let said = crate::app::unlock(ctx, false).await?;
             ctx.printer.stdout(&said);
             report.lines.push(format!("{said}."));
         }

@@ -83,7 +83,8 @@ pub fn find_jar(context: &Path) -> Result<PathBuf> {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".jar") && !name.ends_with("-plain.jar") {
+            // A hidden jar is no build's output (and the server's glob would skip it).
+            if name.ends_with(".jar") && !name.ends_with("-plain.jar") && !name.starts_with('.') {
                 jars.push(entry.path());
             }
         }

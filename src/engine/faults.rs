@@ -32,15 +32,21 @@ const NGINX_PORT: u16 = 80;
 const SWITCH: &str = "/etc/nginx/conf.d/service-url.inc";
 
 pub(super) fn config() -> Config {
-    crate::testing::config(&[
+    fast(crate::testing::config(&[
         ("image", "reg.example/app"),
         ("username", "root"),
         ("health_interval", "5ms"),
         ("health_timeout", "100ms"),
-        ("command_timeout", "20ms"),
         ("state_dir", "/srv/state"),
         ("nginx_switch_file", SWITCH),
-    ])
+    ]))
+}
+
+/// A 20 ms command deadline, so a hung fake command ends at once (settings refuse below 1 s:
+/// the real server counts whole seconds).
+pub(super) fn fast(mut config: Config) -> Config {
+    config.command_timeout = std::time::Duration::from_millis(20);
+    config
 }
 
 /// The local artifact of a version (process mode).

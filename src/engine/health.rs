@@ -89,6 +89,20 @@ fn probe_interval(last: &str, waited: Duration, health_interval: Duration) -> Du
     }
 }
 
+/// The probes' cadence in words, as [`probe_interval`] paces them (`plan` prints it).
+pub fn cadence(health_interval: Duration) -> String {
+    let fast = FAST.min(health_interval);
+    if fast == health_interval {
+        return format!("every {}ms", health_interval.as_millis());
+    }
+    format!(
+        "every {}ms while the port refuses connections and for the first {}s, then every {}ms",
+        fast.as_millis(),
+        FAST_FOR.as_secs(),
+        health_interval.as_millis()
+    )
+}
+
 pub async fn wait_healthy<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<Healthy, Unhealthy> {
     let config = ctx.config;
     let port = config.port_of(color);
@@ -207,6 +221,31 @@ async fn check_container<H: Host>(ctx: &Ctx<'_, H>, color: Color) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `plan` says is what [`probe_interval`] does, at both ends of the wait.
+    #[test]
+    fn the_cadence_in_words_is_the_one_probes_keep() {
+        let second = Duration::from_secs(1);
+        let said = cadence(second);
+        let early = probe_interval("HTTP 503", Duration::ZERO, second);
+        let refused = probe_interval("connection refused", FAST_FOR * 2, second);
+        let late = probe_interval("HTTP 503", FAST_FOR, second);
+        assert!(said.starts_with(&format!(
+            "every {}ms while the port refuses",
+            early.as_millis()
+        )));
+        assert_eq!(early, refused);
+        assert!(said.contains(&format!("for the first {}s", FAST_FOR.as_secs())));
+        assert!(said.ends_with(&format!("then every {}ms", late.as_millis())));
+        let tiny = Duration::from_millis(20);
+        assert_eq!(
+            cadence(tiny),
+            format!(
+                "every {}ms",
+                probe_interval("HTTP 503", FAST_FOR, tiny).as_millis()
+            )
+        );
+    }
 
     #[test]
     fn probes_stay_fast_while_refused_or_early_then_take_the_interval() {

@@ -22,6 +22,7 @@ pub mod status;
 pub mod swap;
 pub mod switch;
 pub mod traffic;
+pub mod unlock;
 pub mod verify;
 
 use crate::printer::Printer;

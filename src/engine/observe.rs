@@ -564,12 +564,12 @@ fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> R
             .map(|choice| format!(" ({choice}; a switch file naming service_port was written by an earlier nftables switch)"))
             .unwrap_or_default();
         return Err(crate::failure::Failure::deploy(format!(
-            "the {} points at neither color (blue port {}, green port {}): `{}`{why}; \
+            "the {} points at neither color (blue port {}, green port {}): {}{why}; \
              nothing was changed; fix it (or nginx_switch_template), then deploy again",
             switch_name(config),
             config.blue_port,
             config.green_port,
-            content.trim()
+            excerpt(content)
         ))
         .into());
     };
@@ -591,6 +591,24 @@ fn decide_live(observed: &mut Observed, config: &Config, runtime: &Runtime) -> R
         ));
     }
     Ok(())
+}
+
+/// A short, printable excerpt of a server file for an error line: its first non-empty line
+/// (at most 120 characters, control characters escaped), then how much more there is.
+fn excerpt(content: &str) -> String {
+    const MAX: usize = 120;
+    let mut lines = content.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("");
+    let more = lines.count();
+    let mut shown = super::status::shown(first);
+    if shown.chars().count() > MAX {
+        shown = shown.chars().take(MAX).collect::<String>() + "…";
+    }
+    match more {
+        0 => format!("`{shown}`"),
+        1 => format!("`{shown}` and 1 more line ({} bytes)", content.len()),
+        n => format!("`{shown}` and {n} more lines ({} bytes)", content.len()),
+    }
 }
 
 #[cfg(test)]

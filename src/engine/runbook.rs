@@ -463,10 +463,10 @@ impl Step {
             Step::StartKept(color, image) => format!("start the kept {color} container ({image})"),
             Step::CheckRunsImage(color) => format!("check that {color} runs the pulled image"),
             Step::WaitHealthy(color) => format!(
-                "wait for health: GET http://127.0.0.1:{}{} every {}ms, up to {}s",
+                "wait for health: GET http://127.0.0.1:{}{} {}, up to {}s",
                 config.port_of(*color),
                 config.health_path,
-                config.health_interval.as_millis(),
+                super::health::cadence(config.health_interval),
                 config.health_timeout.as_secs()
             ),
             Step::Switch(color) => format!(

@@ -104,39 +104,42 @@ pub async fn status<H: Host>(ctx: &Ctx<'_, H>) -> Result<Status> {
 }
 
 impl Status {
+    /// For a terminal: every value that came from the server passes through [`shown`], so a
+    /// file there cannot move the cursor, retitle the window or forge a line.
     pub fn human(&self) -> String {
         let mut out = String::new();
         let show = |c: Option<Color>| c.map_or("none".to_owned(), |c| c.to_string());
-        out.push_str(&format!("app:        {}\n", self.app));
+        out.push_str(&format!("app:        {}\n", shown(&self.app)));
         out.push_str(&format!(
             "live:       {} {}\n",
             show(self.live_color),
-            self.live_image.as_deref().unwrap_or("")
+            shown(self.live_image.as_deref().unwrap_or(""))
         ));
         out.push_str(&format!(
             "previous:   {} {}\n",
             show(self.previous_color),
-            self.previous_image.as_deref().unwrap_or("")
+            shown(self.previous_image.as_deref().unwrap_or(""))
         ));
         let lock = self.lock.as_ref().map_or("free".to_owned(), |l| {
-            format!("held by {}", l.holder.describe())
+            format!("held by {}", shown(&l.holder.describe()))
         });
         out.push_str(&format!("lock:       {lock}\n"));
         for c in &self.containers {
             out.push_str(&format!(
                 "container:  {} {} ({}) {}\n",
-                c.color, c.name, c.state, c.image
+                c.color,
+                shown(&c.name),
+                shown(&c.state),
+                shown(&c.image)
             ));
         }
         for note in &self.notes {
-            out.push_str(&format!("note:       {note}\n"));
+            out.push_str(&format!("note:       {}\n", shown(note)));
         }
         out.push_str(&self.history_lines());
         out
     }
-}
 
-impl Status {
     /// The history, numbered as `rollback --to N` takes it (only successful entries get N).
     fn history_lines(&self) -> String {
         if self.history.is_empty() {
@@ -153,16 +156,28 @@ impl Status {
                 .map(|impact| format!(" ({} requests through nginx)", impact.short()))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "  {number:>2}  {} {:<8} {:<9} {:<6} {}{impact}\n",
-                h.time,
-                h.action,
-                h.result,
+                "  {number:>2}  {} {:<8} {:<9} {:<6} {}{}\n",
+                shown(&h.time),
+                shown(&h.action),
+                shown(&h.result),
                 color,
-                h.image.as_deref().unwrap_or("")
+                shown(h.image.as_deref().unwrap_or("")),
+                shown(&impact)
             ));
         }
         out
     }
+}
+
+/// `text` with every control character (escape, bell, carriage return, newline…) written as
+/// a visible escape (`\u{1b}`), never sent to the terminal as is.
+pub fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ pub const RECORD_SCRIPT: Script = Script {
     text: include_str!("state/record.sh"),
 };
 
-/// Ends the process holding the lock (named in lock.json) and removes the holder record.
+/// Ends the process holding the lock (named in lock.json) and removes the holder record;
+/// `$2`: `show` only prints the holder, a server pid ends the holder only while it is that one.
 pub const UNLOCK_SCRIPT: Script = Script {
     name: "bluegreen-unlock",
     text: include_str!("state/unlock.sh"),
@@ -60,6 +61,21 @@ pub fn record(state_dir: &str, state_json: &str, history_line: &str) -> ServerCo
 
 pub fn unlock(state_dir: &str) -> ServerCommand {
     ServerCommand::script("remove the deploy lock", &UNLOCK_SCRIPT, &[state_dir])
+}
+
+/// Prints the lock holder (`free` when the lock is not held); changes nothing.
+pub fn lock_holder(state_dir: &str) -> ServerCommand {
+    ServerCommand::script(
+        "read the deploy lock holder",
+        &UNLOCK_SCRIPT,
+        &[state_dir, "show"],
+    )
+}
+
+/// [`unlock`], only while the holder is still the lock process `server_pid` (else `changed`).
+pub fn unlock_holder(state_dir: &str, server_pid: u32) -> ServerCommand {
+    let pid = server_pid.to_string();
+    ServerCommand::script("remove the deploy lock", &UNLOCK_SCRIPT, &[state_dir, &pid])
 }
 
 /// The sections printed by [`READ_SCRIPT`].
@@ -202,7 +218,19 @@ mod tests {
         });
         let record = format!("{{\"server_pid\":{},\"holder\":{{}}}}\n", holder.0.id());
         std::fs::write(format!("{state_dir}/lock.json"), &record).unwrap();
-        let output = run(unlock(&state_dir));
+        // `show` and another holder's pid only read: the lock stays held.
+        let held = || {
+            !std::process::Command::new("flock")
+                .args(["-n", &lock_file, "true"])
+                .status()
+                .unwrap()
+                .success()
+        };
+        assert_eq!(run(lock_holder(&state_dir)), record);
+        let other = unlock_holder(&state_dir, holder.0.id() + 1);
+        assert_eq!(run(other), format!("{record}changed\n"));
+        assert!(held(), "a read or a stale pid ended the holder");
+        let output = run(unlock_holder(&state_dir, holder.0.id()));
         assert_eq!(output, record);
         let ended = holder.ended();
         assert_eq!(
@@ -339,6 +367,30 @@ mod tests {
         drop(stdin);
         assert_eq!(next(), "recorded\n");
         assert!(child.wait().unwrap().success());
+    }
+
+    /// The real script on a full filesystem (a 4 KiB tmpfs in a mount namespace of its own).
+    #[test]
+    fn a_record_on_a_full_disk_leaves_no_temp_file_and_the_old_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        let record = record(state.to_str().unwrap(), &"x".repeat(20_000), "");
+        let argv = record.final_argv(false);
+        let inside = r#"d=$1; shift
+            mount -t tmpfs -o size=4k none "$d" || exit 99
+            printf '{"old":1}\n' > "$d/state.json"
+            head -c 8192 /dev/zero > "$d/fill" 2>/dev/null
+            "$@" >/dev/null 2>&1; echo "exit $?"
+            ls -A "$d"; cat "$d/state.json""#;
+        let output = std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", inside, "sh"])
+            .arg(&state)
+            .args(&argv)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(said, "exit 1\nfill\nstate.json\n{\"old\":1}\n", "{said}");
     }
 
     #[test]

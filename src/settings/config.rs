@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::limits;
 use super::sources::RawSettings;
 use super::values::{self, Secret};
 pub use super::verify_url::VerifyUrl;
@@ -291,6 +292,8 @@ impl Config {
         let health_path = c.text("health_path").unwrap_or_default();
         if !health_path.starts_with('/') {
             c.fail("health_path", format!("`{health_path}` must start with /"));
+        } else {
+            c.check("health_path", &health_path, limits::check_url_path);
         }
         let health_interval = c.parsed("health_interval", values::parse_duration);
         if health_interval.is_zero() && c.text("health_interval").is_some() {
@@ -362,7 +365,9 @@ impl Config {
                 .text("registry")
                 .unwrap_or_else(|| values::registry_of(&image)),
             docker_username: c.text("docker_username"),
-            docker_token: c.text("docker_token").map(Secret::new),
+            // Process mode pulls nothing: a DOCKER_TOKEN the workflow passes anyway is ignored
+            // (the caller says so), not refused for want of docker_username.
+            docker_token: (c.text("docker_token").filter(|_| !process_mode)).map(Secret::new),
             environment,
             build_command: c.text("build_command").unwrap_or_default(),
             context: PathBuf::from(values::expand_home(&c.text("context").unwrap_or_default())),
@@ -386,10 +391,10 @@ impl Config {
             drain_timeout: c.parsed("drain_timeout", values::parse_duration),
             bake_time: c.parsed("bake_time", values::parse_duration),
             bake_max_error_rate: c.parsed("bake_max_error_rate", values::parse_percent),
-            stop_timeout: c.parsed("stop_timeout", values::parse_duration),
+            stop_timeout: whole_seconds(&mut c, "stop_timeout", 0),
             keep_old: c.parsed("keep_old", values::parse_bool),
-            lock_timeout: c.parsed("lock_timeout", values::parse_duration),
-            command_timeout: c.parsed("command_timeout", values::parse_duration),
+            lock_timeout: whole_seconds(&mut c, "lock_timeout", 1),
+            command_timeout: whole_seconds(&mut c, "command_timeout", 1),
             state_dir,
             github_token: c.text("github_token").map(Secret::new),
             deployment: c.parsed("deployment", values::parse_bool),
@@ -406,6 +411,7 @@ impl Config {
             pre_switch_command: hook(&mut c, "pre_switch_command"),
             post_deploy_command: hook(&mut c, "post_deploy_command"),
         };
+        check_env_sizes(&mut c, &config);
         if config.docker_token.is_some() && config.docker_username.is_none() {
             c.fail("docker_username", "is required when docker_token is set");
         }
@@ -433,6 +439,31 @@ impl Config {
             crate::color::Color::Green => self.green_port,
         }
     }
+}
+
+/// A duration the server counts in whole seconds (`timeout`, `flock -w`, `docker stop -t`):
+/// `1ms` would silently become 1 s (or 0 s), so a fraction or a value below `least` seconds
+/// is refused rather than rounded.
+fn whole_seconds(c: &mut Checker, name: &str, least: u64) -> Duration {
+    let duration = c.parsed(name, values::parse_duration);
+    let Some(text) = c.text(name) else {
+        return duration;
+    };
+    if values::parse_duration(&text).is_err() {
+        return duration;
+    }
+    if duration.as_secs() < least {
+        c.fail(
+            name,
+            format!("`{text}` is too short: at least {least}s (the server counts whole seconds)"),
+        );
+    } else if duration.subsec_nanos() != 0 {
+        c.fail(
+            name,
+            format!("`{text}` is not a whole number of seconds (the server counts whole seconds; use e.g. 2s)"),
+        );
+    }
+    duration
 }
 
 fn read_key(c: &mut Checker) -> KeySource {
@@ -472,7 +503,10 @@ fn read_key(c: &mut Checker) -> KeySource {
 /// server's, so a pinned `host_fingerprint` (one key) cannot cover it.
 fn read_proxy_jump(c: &mut Checker, host_key: &HostKeyCheck) -> Option<String> {
     let jump = c.text("proxy_jump")?;
-    let (_, host_port) = jump.rsplit_once('@').unwrap_or(("", &jump));
+    let (user, host_port) = match jump.rsplit_once('@') {
+        Some((user, host_port)) => (Some(user), host_port),
+        None => (None, jump.as_str()),
+    };
     let (host, port) = match host_port.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') || host.starts_with('[') => (host, Some(port)),
         _ => (host_port, None),
@@ -485,7 +519,16 @@ fn read_proxy_jump(c: &mut Checker, host_key: &HostKeyCheck) -> Option<String> {
                 .all(|ch| ch.is_ascii_alphanumeric() || "._-[]:".contains(ch))
     };
     let port_ok = port.is_none_or(|p| values::parse_port(p).is_ok());
-    if !plain(host) || !port_ok || jump.contains(char::is_whitespace) {
+    // A user name ssh would take for something else (`-o…`, a path) fails later as "No such
+    // file or directory"; the portable user name characters only.
+    let user_ok = user.is_none_or(|user| {
+        !user.is_empty()
+            && !user.starts_with('-')
+            && user
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "._-".contains(ch))
+    });
+    if !plain(host) || !port_ok || !user_ok || jump.contains(char::is_whitespace) {
         c.fail(
             "proxy_jump",
             format!("`{jump}` is not user@host:port (e.g. ec2-user@bastion.example.com:22)"),
@@ -568,11 +611,27 @@ fn read_mode(c: &mut Checker) -> Mode {
                 );
             }
         }
+        let artifact = c
+            .text("artifact")
+            .map(|path| PathBuf::from(values::expand_home(&path)));
+        if let Some(name) = (artifact.as_ref())
+            .and_then(|path| path.file_name())
+            .map(|name| name.to_string_lossy())
+            .filter(|name| name.starts_with('.'))
+        {
+            // The server keeps the file under its own name and finds it with a `*` glob,
+            // which skips hidden files: the color would never start.
+            c.fail(
+                "artifact",
+                format!(
+                    "`{name}` is a hidden file name (starts with `.`); the server would never \
+                     find it to start; rename the file"
+                ),
+            );
+        }
         return Mode::Process(ProcessMode {
             run_command,
-            artifact: c
-                .text("artifact")
-                .map(|path| PathBuf::from(values::expand_home(&path))),
+            artifact,
         });
     }
     match c.text("compose_file") {
@@ -629,6 +688,28 @@ fn env_lines(c: &mut Checker, name: &str) -> Vec<(String, String)> {
         pairs.push((key.to_owned(), value.to_owned()));
     }
     pairs
+}
+
+/// `env` and `secret_env` values the server would refuse (too long for execve, docker's env
+/// file or the one SSH command line), named here rather than failing mid-deploy.
+fn check_env_sizes(c: &mut Checker, config: &Config) {
+    let route = match config.mode {
+        Mode::Container(_) => limits::EnvRoute::Container,
+        Mode::Compose(_) => limits::EnvRoute::Compose,
+        Mode::Process(_) => limits::EnvRoute::Process,
+    };
+    let plain: Vec<(String, &str)> = (config.app_env.plain.iter())
+        .map(|(key, value)| (key.clone(), value.as_str()))
+        .collect();
+    let secret: Vec<(String, &str)> = (config.app_env.secret.iter())
+        .map(|(key, value)| (key.clone(), value.expose()))
+        .collect();
+    for problem in limits::check_env_sizes(&plain, false, route) {
+        c.fail("env", problem);
+    }
+    for problem in limits::check_env_sizes(&secret, true, route) {
+        c.fail("secret_env", problem);
+    }
 }
 
 /// A hook command: placeholders `{color}`, `{port}`, `{container}`, `{image}` only.

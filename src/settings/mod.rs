@@ -1,6 +1,7 @@
 //! Settings: one table of names, four sources, one typed and validated [`Config`].
 
 pub mod config;
+pub mod limits;
 pub mod sources;
 pub mod spec;
 pub mod values;

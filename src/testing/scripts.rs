@@ -69,13 +69,17 @@ pub const ALL: &[Listed] = &[
     },
     Listed {
         script: &state::RECORD_SCRIPT,
-        tests: &["the_state_scripts_record_then_read_back"],
+        tests: &[
+            "the_state_scripts_record_then_read_back",
+            "a_record_on_a_full_disk_leaves_no_temp_file_and_the_old_state",
+        ],
     },
     Listed {
         script: &state::UNLOCK_SCRIPT,
         tests: &[
             "the_unlock_script_ends_the_holder_and_frees_the_lock",
-            "tests/lock.rs::unlock_removes_a_held_lock_and_names_the_holder",
+            "tests/lock.rs::unlock_keeps_a_live_deploys_lock_unless_forced_and_names_the_holder",
+            "tests/lock.rs::unlock_removes_the_lock_of_a_client_that_is_gone",
         ],
     },
     Listed {

@@ -14,15 +14,14 @@ use crate::testing::fake_os::{FakeOs, FakeOsHost, FaultKind, STATE_DIR, SWITCH};
 /// The matrix's settings on the fake machine: its state directory and switch file lie in the
 /// machine's directory (`~` and the working directory of every command).
 pub(super) fn config() -> Config {
-    crate::testing::config(&[
+    super::fast(crate::testing::config(&[
         ("image", "reg.example/app"),
         ("username", "root"),
         ("health_interval", "5ms"),
         ("health_timeout", "100ms"),
-        ("command_timeout", "20ms"),
         ("state_dir", STATE_DIR),
         ("nginx_switch_file", SWITCH),
-    ])
+    ]))
 }
 
 /// nginx's switch, then `traffic_switch: auto` where nft works: DNAT of port 8080.
@@ -48,7 +47,7 @@ pub(super) fn machine() -> FakeOs {
 
 /// Process mode on the fake machine: the colors run the stand-in `java` (a real `sleep`).
 pub(super) fn process_config() -> Config {
-    crate::testing::config(&[
+    super::fast(crate::testing::config(&[
         ("app_name", "app"),
         ("run_command", "java -jar {artifact} --server.port={port}"),
         ("username", "root"),
@@ -56,10 +55,9 @@ pub(super) fn process_config() -> Config {
         // The app starts beside the start script (a real process): on a loaded machine that
         // can take longer than the containers' 100 ms.
         ("health_timeout", "5s"),
-        ("command_timeout", "20ms"),
         ("state_dir", STATE_DIR),
         ("nginx_switch_file", SWITCH),
-    ])
+    ]))
 }
 
 /// A fresh machine for process mode, without Docker or nft: each version's "digest" is its
