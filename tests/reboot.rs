@@ -133,8 +133,19 @@ fn an_ec2_like_server_serves_the_last_verified_version_after_a_reboot() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!("served again {:?} after the restart", rebooted.elapsed());
-    let status = server.exec("systemctl show -p ActiveState --value bluegreen-boot-shop.service");
-    assert_eq!(status.trim(), "active");
+    // The oneshot unit is active once its script has ended, which may be a moment after the
+    // app it started serves.
+    let unit_state =
+        || server.exec("systemctl show -p ActiveState --value bluegreen-boot-shop.service");
+    let ended = Instant::now();
+    while unit_state().trim() != "active" {
+        assert!(
+            ended.elapsed() < Duration::from_secs(10),
+            "the boot unit is {} 10 s after the site served",
+            unit_state().trim()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(server.exec("nft list tables").contains("bluegreen_shop"));
     // What the boot started is the tool's own live color: the next deploy swaps as usual.
     deploy(&server, &v2).success();
@@ -194,8 +205,10 @@ fn a_simulated_reboot_is_undone_by_the_boot_script() {
 fn simulate_reboot(site: &Site) {
     let table = site.nft_table();
     sh(Command::new("nft").args(["delete", "table", "ip", &table]));
-    let pid = std::fs::read_to_string(site.state_dir.join("green.pid")).unwrap();
-    sh(Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", pid.trim())]));
+    // `PID START BOOT`: the supervisor's pid (its group), its start time and the boot id.
+    let recorded = std::fs::read_to_string(site.state_dir.join("green.pid")).unwrap();
+    let pid = recorded.split_whitespace().next().unwrap();
+    sh(Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]));
     let port = site.green_port;
     wait_until("green's port is free", Duration::from_secs(5), || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
