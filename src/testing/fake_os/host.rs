@@ -138,6 +138,9 @@ impl FakeOsHost {
             .env("PATH", &self.path)
             .env("HOME", &self.root)
             .env("TMPDIR", self.root.join("tmp"))
+            // The stand-in `java` ends its color (supervisor included) once this test process
+            // is gone: a machine a test never dropped leaves nothing running behind it.
+            .env("FAKE_OS_OWNER", std::process::id().to_string())
             .process_group(0);
         process
     }
