@@ -197,23 +197,6 @@ mod tests {
         );
     }
 
-    /// Loads an nft script (this machine's real ruleset; the tests run as root).
-    fn nft(script: &str) {
-        use std::io::Write;
-        let mut child = std::process::Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "nft -f failed:\n{script}");
-    }
-
     /// Deletes the tables when the test ends, passing or not.
     struct Tables(Vec<String>);
 
@@ -243,7 +226,7 @@ mod tests {
         );
         let _tables = Tables(vec![ours.clone(), other.clone()]);
         let shared = unused_port();
-        nft(&ruleset(&ours, shared, 1));
+        crate::testing::load_nft(&ruleset(&ours, shared, 1));
         let run = |port: u16| {
             let command = service_port_users(&ours, port, [1, 2]);
             parse_users(&crate::testing::run_here(&command, None))
@@ -254,7 +237,7 @@ mod tests {
             "our own table is no other user"
         );
 
-        nft(&ruleset(&other, shared, 2));
+        crate::testing::load_nft(&ruleset(&other, shared, 2));
         let (users, free) = run(shared);
         assert_eq!(
             users,

@@ -373,21 +373,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_drain_script_waits_for_attempts_sent_through_dnat() {
         let without_ss = crate::testing::path_with_only(WITHOUT_SS);
-        let nft = |script: String| {
-            let mut child = std::process::Command::new("sudo")
-                .args(["-n", "nft", "-f", "-"])
-                .stdin(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(script.as_bytes())
-                .unwrap();
-            assert!(child.wait().unwrap().success(), "nft -f failed:\n{script}");
-        };
+        let nft = |script: String| crate::testing::load_nft(&script);
         for (path, sudo) in [(None, true), (Some(without_ss.path()), false)] {
             let full = FullListener::new().await;
             let service_port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -268,12 +268,7 @@ mod tests {
             &start(state_dir, Color::Blue, 18081, "r1", run, &app_env),
             None,
         );
-        let pid: u32 = started
-            .trim()
-            .strip_prefix("started ")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let pid = crate::testing::started_pid(&started);
         let _group = crate::testing::Group(pid);
         let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
         // `PID START BOOT`: the supervisor's pid, its start time and the boot id.
@@ -331,12 +326,7 @@ mod tests {
             ),
             None,
         );
-        let pid: u32 = started
-            .trim()
-            .strip_prefix("started ")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let pid = crate::testing::started_pid(&started);
         let _group = crate::testing::Group(pid);
         crate::testing::wait_for("the app to ignore SIGTERM", || {
             crate::testing::run_here(&logs(state_dir, Color::Green), None) == "ignoring\n"

@@ -158,3 +158,30 @@ impl Drop for Group {
         unsafe { libc::kill(-(self.0 as i32), libc::SIGKILL) };
     }
 }
+
+/// Loads an nft script into this machine's real ruleset (`sudo -n nft -f -`: the tests run as
+/// root, or as a user with passwordless sudo).
+pub fn load_nft(script: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sudo")
+        .args(["-n", "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "nft -f failed:\n{script}");
+}
+
+/// The supervisor's pid in the start script's answer `started PID`.
+pub fn started_pid(answer: &str) -> u32 {
+    answer
+        .trim()
+        .strip_prefix("started ")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("not a start script's answer: {answer:?}"))
+}
